@@ -1,0 +1,37 @@
+# Two commands: `make demo` and `make test`. Each does all setup on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The CPU build of torch is installed first and pinned; the project's range accepts it, so pip adds nothing.
+TORCH := torch==2.13.0
+
+.PHONY: setup demo test test-all lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/pds demo demo_output
+
+test: setup
+	$(PY) -m pytest -q -n 2
+
+test-all: setup
+	$(PY) -m pytest -q -n 2 -m ''
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+bench: setup
+	$(PY) benchmarks/prepare_speed.py --out benchmarks/results
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,0 +1,167 @@
+"""Typed configuration: the one source of truth, saved next to every output and checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pds_mri.errors import InputError
+
+Triple = tuple[float, float, float]
+Shape = tuple[int, int, int]
+PresetName = Literal["cpu", "paper"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Grid(Strict):
+    """A model grid in MNI152 world coordinates: shape, voxel size and the world point at its centre."""
+
+    shape: Shape
+    voxel_mm: Triple
+    center_mm: Triple = (0.0, -18.0, 8.0)
+
+    @field_validator("shape")
+    @classmethod
+    def _positive_shape(cls, v: Shape) -> Shape:
+        if min(v) < 1:
+            raise ValueError("every grid dimension must be >= 1")
+        return v
+
+    @field_validator("voxel_mm")
+    @classmethod
+    def _positive_voxels(cls, v: Triple) -> Triple:
+        if min(v) <= 0:
+            raise ValueError("voxel sizes must be > 0")
+        return v
+
+    @property
+    def affine(self) -> np.ndarray:
+        """RAS+ affine whose voxel (shape-1)/2 lands on center_mm."""
+        aff = np.diag([*self.voxel_mm, 1.0])
+        half = (np.asarray(self.shape, float) - 1.0) / 2.0
+        aff[:3, 3] = np.asarray(self.center_mm) - half * np.asarray(self.voxel_mm)
+        return aff
+
+
+class Grids(Strict):
+    fmri: Grid
+    dmri: Grid
+
+
+class Maps(Strict):
+    """Which map represents each modality and how it is computed (DESIGN.md §2)."""
+
+    fmri_map: Literal["mean", "alff", "falff"] = "mean"
+    dmri_map: Literal["mean", "fa", "md"] = "mean"
+    dummy_scans: int = Field(0, ge=0, description="non-steady-state BOLD volumes dropped at the start")
+    alff_band_hz: tuple[float, float] = (0.01, 0.08)
+    min_alff_volumes: int = Field(50, ge=8, description="shortest BOLD run accepted for ALFF/fALFF")
+    b0_threshold: float = Field(50.0, ge=0, description="b <= this counts as b0 (dipy's default)")
+    dti_max_b: float = Field(1500.0, gt=0, description="tensor fit uses shells with b <= this")
+    norm_percentiles: tuple[float, float] = (0.5, 99.5)
+
+
+class Simulation(Strict):
+    """Native acquisition of the simulated cohort (a test bed, not a claim about brains)."""
+
+    bold_shape: Shape
+    bold_voxel_mm: Triple
+    bold_volumes: int
+    repetition_time: float
+    dwi_shape: Shape
+    dwi_voxel_mm: Triple
+    dwi_directions: int = Field(description="non-b0 directions taken from dipy's small_64D table")
+    dwi_b0s: int = 1
+    t1w_voxel_mm: float
+    snr: float = 30.0
+
+
+class Config(Strict):
+    preset: PresetName = "cpu"
+    grids: Grids
+    maps: Maps = Maps()
+    simulation: Simulation
+
+
+_PRESETS: dict[str, dict] = {
+    "cpu": {
+        "grids": {
+            "fmri": {"shape": (32, 32, 18), "voxel_mm": (6.8, 6.8, 9.0)},
+            "dmri": {"shape": (48, 48, 30), "voxel_mm": (4.0, 4.8, 5.4)},
+        },
+        "simulation": {
+            "bold_shape": (32, 38, 20),
+            "bold_voxel_mm": (6.0, 6.0, 8.0),
+            "bold_volumes": 120,
+            "repetition_time": 2.0,
+            "dwi_shape": (44, 52, 36),
+            "dwi_voxel_mm": (4.0, 4.0, 4.5),
+            "dwi_directions": 32,
+            "dwi_b0s": 2,
+            "t1w_voxel_mm": 4.0,
+        },
+    },
+    "paper": {
+        "grids": {
+            "fmri": {"shape": (64, 64, 36), "voxel_mm": (3.4, 3.4, 4.5)},
+            "dmri": {"shape": (96, 96, 60), "voxel_mm": (2.0, 2.4, 2.7)},
+        },
+        "simulation": {
+            "bold_shape": (64, 64, 36),
+            "bold_voxel_mm": (3.0, 3.5, 4.5),
+            "bold_volumes": 200,
+            "repetition_time": 2.0,
+            "dwi_shape": (96, 96, 60),
+            "dwi_voxel_mm": (2.0, 2.4, 2.7),
+            "dwi_directions": 64,
+            "dwi_b0s": 1,
+            "t1w_voxel_mm": 2.0,
+        },
+    },
+}
+
+
+def preset(name: str) -> Config:
+    if name not in _PRESETS:
+        raise InputError(name, f"unknown preset; choose one of {sorted(_PRESETS)}")
+    return Config(preset=name, **_PRESETS[name])
+
+
+def load_config(path: Path, base: str | None = None) -> Config:
+    """Load YAML (safe loader: no code execution), layered over a preset."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise InputError(path, "config file not found") from None
+    except yaml.YAMLError as exc:
+        raise InputError(path, f"not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(raw, dict):
+        raise InputError(path, "config must be a YAML mapping")
+    name = raw.get("preset", base or "cpu")
+    merged = _deep_merge(preset(name).model_dump(mode="json"), raw)
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise InputError(path, f"invalid config field '{field}': {err['msg']}") from None
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(
+            out.get(key), dict
+        ) else value
+    return out

@@ -1,0 +1,27 @@
+"""Errors the user can act on: the CLI prints them as one line, without a traceback."""
+
+from __future__ import annotations
+
+from os import PathLike
+
+
+class PdsError(Exception):
+    """A problem with the user's input or request, reported as one line."""
+
+
+class InputError(PdsError):
+    """An input file is missing, corrupt or inconsistent; the message names the file."""
+
+    def __init__(self, path: str | PathLike[str], problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class CohortError(PdsError):
+    """Several inputs failed validation; all problems are reported at once."""
+
+    def __init__(self, problems: list[InputError]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{len(problems)} invalid input(s):\n{lines}")

@@ -1,0 +1,1 @@
+"""Reading, validating and atomically writing NIfTI, BIDS, manifests and indexes."""

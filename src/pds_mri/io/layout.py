@@ -1,0 +1,69 @@
+"""Where `pds prepare` puts things: one place that names every file of a prepared directory.
+
+OUT_DIR/
+  cohort.tsv                 one row per subject (COHORT_COLUMNS); paths relative to OUT_DIR
+  dataset_description.json   BIDS derivative description with GeneratedBy (tool, version, options)
+  config.yaml                the config used (grids, maps)
+  atlas/space-{grid}_pattern.nii.gz   Dosenbach-160 ROI labels (1..160) on each model grid
+  atlas/pattern.tsv                   label, MNI centre, network of each ROI
+  sub-X/sub-X_space-native_desc-{map}_{modality}.nii.gz   map in the input's own grid/affine (input units)
+  sub-X/sub-X_space-{grid}_desc-{map}_{modality}.nii.gz   map on the model grid, normalised to [-1, 1]
+  sub-X/sub-X_space-{grid}_desc-{map}_{modality}.json     normalisation parameters (to invert it)
+  sub-X/sub-X_space-{grid}_mask.nii.gz                    brain mask on the model grid
+  sub-X/sub-X_space-{grid}_tissue.nii.gz                  4D GM, WM, CSF probabilities on the model grid
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Modality = Literal["fmri", "dmri"]
+MODALITIES: tuple[Modality, Modality] = ("fmri", "dmri")
+TISSUES: tuple[str, str, str] = ("GM", "WM", "CSF")
+
+COHORT_COLUMNS: tuple[str, ...] = (
+    "participant_id",
+    "diagnosis",
+    "age",
+    "sex",
+    "fmri",
+    "dmri",
+    "fmri_native",
+    "dmri_native",
+    "fmri_mask",
+    "dmri_mask",
+    "fmri_tissue",
+    "dmri_tissue",
+    "tissue_source",
+)
+
+
+def grid_space(modality: Modality) -> str:
+    return f"{modality}grid"
+
+
+def native_map(sub: str, modality: Modality, kind: str) -> str:
+    return f"{sub}/{sub}_space-native_desc-{kind}_{modality}.nii.gz"
+
+
+def grid_map(sub: str, modality: Modality, kind: str) -> str:
+    return f"{sub}/{sub}_space-{grid_space(modality)}_desc-{kind}_{modality}.nii.gz"
+
+
+def norm_sidecar(sub: str, modality: Modality, kind: str) -> str:
+    return grid_map(sub, modality, kind).replace(".nii.gz", ".json")
+
+
+def grid_mask(sub: str, modality: Modality) -> str:
+    return f"{sub}/{sub}_space-{grid_space(modality)}_mask.nii.gz"
+
+
+def grid_tissue(sub: str, modality: Modality) -> str:
+    return f"{sub}/{sub}_space-{grid_space(modality)}_tissue.nii.gz"
+
+
+def pattern_atlas(modality: Modality) -> str:
+    return f"atlas/space-{grid_space(modality)}_pattern.nii.gz"
+
+
+PATTERN_TABLE = "atlas/pattern.tsv"
