@@ -1,0 +1,158 @@
+"""The `pds` command line: a thin Typer layer over pds_mri.workflows; heavy imports stay lazy.
+
+User errors (PdsError) print one line and exit 2; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pds_mri import __version__
+from pds_mri.errors import PdsError
+
+app = typer.Typer(
+    name="pds",
+    help="Synthesise a missing brain-MRI modality (fMRI <-> dMRI maps) with PDS.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False}
+
+Preset = Annotated[str, typer.Option("--preset", help="Grid and acquisition preset: cpu (small, fast) or paper.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pds-mri {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def simulate(
+    out_dir: Annotated[Path, typer.Argument(help="Where to write the BIDS dataset.")],
+    subjects: Annotated[int, typer.Option("--subjects", min=1, help="Number of subjects.")] = 12,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives identical files.")] = 0,
+    preset: Preset = "cpu",
+    missing_fmri: Annotated[
+        float, typer.Option("--missing-fmri", min=0.0, max=1.0, help="Fraction of subjects without fMRI.")
+    ] = 0.0,
+    missing_dmri: Annotated[
+        float, typer.Option("--missing-dmri", min=0.0, max=1.0, help="Fraction of subjects without dMRI.")
+    ] = 0.0,
+) -> None:
+    """Write a seeded, simulated BIDS cohort (NC / MCI / AD) with BOLD, DWI and T1w.
+
+    Example: pds simulate sim --subjects 30 --missing-dmri 0.2
+    """
+    from pds_mri.workflows.simulate import run_simulate
+
+    run_simulate(out_dir, subjects, seed, preset, missing_fmri, missing_dmri)
+
+
+@app.command()
+def prepare(
+    bids_dir: Annotated[Path, typer.Argument(help="BIDS dataset, fMRIPrep/QSIPrep derivative, or a CSV manifest.")],
+    out_dir: Annotated[Path, typer.Argument(help="Output directory (created; safe to re-run).")],
+    participant_label: Annotated[
+        list[str] | None, typer.Option("--participant-label", help="Only these subjects (repeatable).")
+    ] = None,
+    fmri_map: Annotated[str, typer.Option("--fmri-map", help="mean | alff | falff")] = "mean",
+    dmri_map: Annotated[str, typer.Option("--dmri-map", help="mean | fa | md")] = "mean",
+    preset: Preset = "cpu",
+    config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
+    derivatives: Annotated[
+        list[Path] | None, typer.Option("--derivatives", help="Extra derivative folders to index (repeatable).")
+    ] = None,
+    diagnosis_column: Annotated[
+        str, typer.Option("--diagnosis-column", help="participants.tsv column holding NC/MCI/AD.")
+    ] = "diagnosis",
+    n_jobs: Annotated[int, typer.Option("--n-jobs", min=1, help="Subjects prepared in parallel.")] = 1,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="List invalid subjects and prepare the others.")
+    ] = False,
+) -> None:
+    """Validate inputs, compute fMRI/dMRI maps, resample to the model grids, normalise; write cohort.tsv.
+
+    Example: pds prepare /data/bids prepared --fmri-map alff --dmri-map fa --n-jobs 4
+    """
+    from pds_mri.workflows.prepare import PrepareOptions, run_prepare
+
+    run_prepare(
+        PrepareOptions(
+            bids_dir=bids_dir,
+            out_dir=out_dir,
+            participant_labels=tuple(participant_label or ()),
+            fmri_map=fmri_map,
+            dmri_map=dmri_map,
+            preset=preset,
+            config=config,
+            derivatives=tuple(derivatives or ()),
+            diagnosis_column=diagnosis_column,
+            n_jobs=n_jobs,
+            skip_invalid=skip_invalid,
+        )
+    )
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Argument(help="Where the demo writes everything.")] = Path("demo_output"),
+    subjects: Annotated[int, typer.Option("--subjects", min=3, help="Simulated subjects.")] = 12,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Run the whole pipeline end to end on a small simulated cohort (a few minutes on 2 CPU cores)."""
+    from pds_mri.workflows.demo import run_demo
+
+    run_demo(out_dir, subjects, seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point, callable from tests: returns the exit status instead of exiting."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    _state["debug"] = "--debug" in args
+    try:
+        app(args, standalone_mode=False, prog_name="pds")
+    except PdsError as exc:
+        if _state["debug"]:
+            raise
+        typer.secho(f"pds: error: {exc}", err=True, fg=typer.colors.RED)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        return 130
+    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

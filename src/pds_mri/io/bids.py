@@ -1,0 +1,242 @@
+"""Find each subject's inputs in a BIDS dataset, its fMRIPrep/QSIPrep derivatives, or a CSV manifest.
+
+pybids does the indexing and sidecar inheritance; this module only chooses, per subject, which run
+to use: a preprocessed MNI-space run when one exists (that is how most users arrive), else the raw run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pds_mri.errors import InputError
+from pds_mri.io.inputs import SubjectInputs
+
+#: Diagnosis spellings seen in OASIS-3, ADNI and hospital cohorts, mapped onto NC / MCI / AD.
+DIAGNOSIS_ALIASES: dict[str, str] = {
+    "nc": "NC", "cn": "NC", "hc": "NC", "control": "NC", "normal": "NC", "healthy": "NC",
+    "mci": "MCI", "emci": "MCI", "lmci": "MCI",
+    "ad": "AD", "dementia": "AD", "alzheimer": "AD",
+}  # fmt: skip
+DIAGNOSES: tuple[str, str, str] = ("NC", "MCI", "AD")
+_NIFTI = [".nii", ".nii.gz"]
+_PREFERRED_SPACES = ("MNI152NLin2009cAsym", "MNI152NLin6Asym", "MNI152Lin", "MNI")
+
+
+def normalise_diagnosis(value: str | None, source: str | Path) -> str | None:
+    """Map a diagnosis label onto NC/MCI/AD; empty means unknown; anything else is an error."""
+    if value is None or value.strip() in ("", "n/a", "NA", "nan"):
+        return None
+    key = value.strip().lower()
+    if key not in DIAGNOSIS_ALIASES:
+        raise InputError(source, f"unknown diagnosis label {value!r} (expected one of NC, MCI, AD)")
+    return DIAGNOSIS_ALIASES[key]
+
+
+def discover(
+    root: Path,
+    participant_labels: Sequence[str] = (),
+    derivatives: Sequence[Path] = (),
+    diagnosis_column: str = "diagnosis",
+) -> list[SubjectInputs]:
+    """Subjects of a BIDS dataset (raw or derivative), or of a CSV manifest when `root` is a .csv file."""
+    root = Path(root)
+    if root.is_file() and root.suffix.lower() in (".csv", ".tsv"):
+        subjects = read_manifest(root)
+    elif root.is_dir():
+        subjects = _discover_bids(root, list(derivatives), diagnosis_column)
+    else:
+        raise InputError(root, "not found (expected a BIDS directory or a CSV manifest)")
+    if participant_labels:
+        wanted = {_with_prefix(label) for label in participant_labels}
+        unknown = wanted - {s.participant_id for s in subjects}
+        if unknown:
+            raise InputError(root, f"participant(s) not found: {', '.join(sorted(unknown))}")
+        subjects = [s for s in subjects if s.participant_id in wanted]
+    if not subjects:
+        raise InputError(root, "no subject with a BOLD or DWI run found")
+    return subjects
+
+
+def read_manifest(path: Path) -> list[SubjectInputs]:
+    """A CSV manifest: subject, fmri, dmri, bval, bvec, diagnosis [, tr, t1w, age, sex].
+
+    Paths are relative to the manifest, so a manifest and its data can move together.
+    """
+    text = _read_text(path)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    rows = list(csv.DictReader(text.splitlines(), delimiter=delimiter))
+    required = {"subject", "fmri", "dmri", "bval", "bvec", "diagnosis"}
+    columns = set(rows[0]) if rows else set()
+    if not rows or not required <= columns:
+        raise InputError(path, f"manifest must have columns {sorted(required)}; found {sorted(columns)}")
+    base = path.parent
+    subjects, seen = [], set()
+    for line, row in enumerate(rows, start=2):
+        pid = _with_prefix(row["subject"].strip())
+        if pid in seen:
+            raise InputError(path, f"line {line}: duplicate subject {pid}")
+        seen.add(pid)
+
+        def resolve(key: str, row: dict[str, str] = row) -> Path | None:
+            value = (row.get(key) or "").strip()
+            return (base / value) if value else None
+
+        tr_text = (row.get("tr") or "").strip()
+        try:
+            tr = float(tr_text) if tr_text else None
+        except ValueError:
+            raise InputError(path, f"line {line}: tr {tr_text!r} is not a number") from None
+        subjects.append(
+            SubjectInputs(
+                participant_id=pid,
+                diagnosis=normalise_diagnosis(row.get("diagnosis"), f"{path} line {line}"),
+                age=_float_or_none(row.get("age")),
+                sex=(row.get("sex") or "").strip() or None,
+                bold=resolve("fmri"),
+                repetition_time=tr,
+                dwi=resolve("dmri"),
+                bval=resolve("bval"),
+                bvec=resolve("bvec"),
+                t1w=resolve("t1w"),
+            )
+        )
+    return subjects
+
+
+def _discover_bids(root: Path, derivatives: list[Path], diagnosis_column: str) -> list[SubjectInputs]:
+    from bids import BIDSLayout  # heavy import, only when BIDS is read
+
+    description = root / "dataset_description.json"
+    if not description.is_file():
+        raise InputError(root, "not a BIDS dataset (dataset_description.json missing)")
+    try:
+        kind = json.loads(_read_text(description)).get("DatasetType", "raw")
+    except json.JSONDecodeError:
+        raise InputError(description, "invalid JSON") from None
+    try:
+        layout = BIDSLayout(
+            root,
+            validate=False,
+            is_derivative=kind == "derivative",
+            derivatives=[str(d) for d in derivatives] or False,
+        )
+    except Exception as exc:  # pybids raises several types for malformed datasets
+        raise InputError(root, f"pybids could not index the dataset ({exc})") from None
+    participants = _read_participants(root, diagnosis_column)
+    subjects = []
+    for label in sorted(layout.get_subjects()):
+        pid = f"sub-{label}"
+        bold = _pick(layout, label, "bold", "func")
+        dwi = _pick(layout, label, "dwi", "dwi")
+        if bold is None and dwi is None:
+            continue
+        meta = participants.get(pid, {})
+        subjects.append(
+            SubjectInputs(
+                participant_id=pid,
+                diagnosis=meta.get("diagnosis"),
+                age=_float_or_none(meta.get("age")),
+                sex=meta.get("sex") or None,
+                bold=bold,
+                bold_sidecar=_sidecar(bold),
+                repetition_time=_tr(layout, bold),
+                dwi=dwi,
+                bval=_gradient_file(layout, dwi, "bval"),
+                bvec=_gradient_file(layout, dwi, "bvec"),
+                t1w=_pick(layout, label, "T1w", "anat"),
+            )
+        )
+    return subjects
+
+
+def _pick(layout: object, label: str, suffix: str, datatype: str) -> Path | None:
+    """Prefer a preprocessed run in MNI space, then the rest-state task, then the first run by name."""
+    files = layout.get(  # type: ignore[attr-defined]
+        subject=label, suffix=suffix, datatype=datatype, extension=_NIFTI, scope="all"
+    )
+    if not files:
+        return None
+
+    def rank(f: object) -> tuple[int, int, int, str]:
+        ent = f.get_entities()  # type: ignore[attr-defined]
+        space = ent.get("space")
+        space_rank = _PREFERRED_SPACES.index(space) if space in _PREFERRED_SPACES else len(_PREFERRED_SPACES)
+        preproc = 0 if ent.get("desc") == "preproc" else 1
+        rest = 0 if ent.get("task", "rest") == "rest" else 1
+        return (space_rank if space else len(_PREFERRED_SPACES) + 1, preproc, rest, f.path)  # type: ignore[attr-defined]
+
+    return Path(sorted(files, key=rank)[0].path)
+
+
+def _sidecar(image: Path | None) -> Path | None:
+    if image is None:
+        return None
+    name = image.name.removesuffix(".gz").removesuffix(".nii") + ".json"
+    return image.with_name(name) if image.with_name(name).is_file() else None
+
+
+def _tr(layout: object, bold: Path | None) -> float | None:
+    if bold is None:
+        return None
+    try:
+        value = layout.get_metadata(str(bold)).get("RepetitionTime")  # type: ignore[attr-defined]
+    except Exception:
+        return None  # the validator reports the missing or unreadable TR, naming the file
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _gradient_file(layout: object, dwi: Path | None, ext: str) -> Path | None:
+    if dwi is None:
+        return None
+    stem = dwi.name.removesuffix(".gz").removesuffix(".nii")
+    own = dwi.with_name(f"{stem}.{ext}")
+    if own.is_file():
+        return own
+    try:  # BIDS inheritance: a dataset-level dwi.bval applies to every run
+        found = layout.get_bval(str(dwi)) if ext == "bval" else layout.get_bvec(str(dwi))  # type: ignore[attr-defined]
+    except Exception:
+        found = None
+    return Path(found) if found else own  # a missing file is reported by the validator
+
+
+def _read_participants(root: Path, diagnosis_column: str) -> dict[str, dict[str, str | None]]:
+    path = root / "participants.tsv"
+    if not path.is_file():
+        return {}
+    rows = list(csv.DictReader(_read_text(path).splitlines(), delimiter="\t"))
+    if rows and "participant_id" not in rows[0]:
+        raise InputError(path, "no participant_id column")
+    out: dict[str, dict[str, str | None]] = {}
+    for line, row in enumerate(rows, start=2):
+        pid = _with_prefix((row.get("participant_id") or "").strip())
+        if pid in out:
+            raise InputError(path, f"line {line}: duplicate participant {pid}")
+        out[pid] = {
+            "diagnosis": normalise_diagnosis(row.get(diagnosis_column), f"{path} line {line}"),
+            "age": row.get("age"),
+            "sex": row.get("sex"),
+        }
+    return out
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, "not found") from None
+    except UnicodeDecodeError:
+        raise InputError(path, "not a UTF-8 text file") from None
+
+
+def _with_prefix(label: str) -> str:
+    return label if label.startswith("sub-") else f"sub-{label}"
+
+
+def _float_or_none(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "", "n/a") else None
+    except ValueError:
+        return None

@@ -1,0 +1,50 @@
+"""Static PNG figures; matplotlib with the Agg backend, so they render on a headless cluster node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from pds_mri.io.atomic import atomic_path
+
+
+def _slices(volume: np.ndarray) -> list[np.ndarray]:
+    """Axial, coronal and sagittal mid-slices, oriented for display (RAS grid: rotate so anterior is up)."""
+    x, y, z = (s // 2 for s in volume.shape[:3])
+    return [np.rot90(volume[:, :, z]), np.rot90(volume[:, y, :]), np.rot90(volume[x, :, :])]
+
+
+def maps_by_diagnosis_figure(prepared_dir: Path, rows: list[dict], out_png: Path) -> Path:
+    """One subject per diagnosis (rows) × fMRI and dMRI maps in three views (columns)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = []
+    for dx in ("NC", "MCI", "AD"):
+        full = [r for r in rows if r["diagnosis"] == dx and r.get("fmri") and r.get("dmri")]
+        if full:
+            chosen.append(full[0])
+    if not chosen:
+        chosen = [r for r in rows if r.get("fmri") and r.get("dmri")][:3]
+    fig, axes = plt.subplots(len(chosen), 6, figsize=(13, 2.3 * len(chosen) + 0.4), squeeze=False)
+    for i, row in enumerate(chosen):
+        for j, modality in enumerate(("fmri", "dmri")):
+            volume = np.asarray(nib.load(Path(prepared_dir) / row[modality]).dataobj)
+            for k, (view, img) in enumerate(zip(("axial", "coronal", "sagittal"), _slices(volume), strict=True)):
+                ax = axes[i, 3 * j + k]
+                ax.imshow(img, cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if i == 0:
+                    ax.set_title(f"{modality} {view}", fontsize=9)
+        axes[i, 0].set_ylabel(f"{row['participant_id']}\n{row['diagnosis'] or 'unknown'}", fontsize=9)
+    fig.suptitle("Prepared maps on the model grids (normalised to [-1, 1])", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(out_png)

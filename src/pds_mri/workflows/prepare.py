@@ -1,0 +1,242 @@
+"""`pds prepare`: from BIDS (or a manifest) to validated, normalised maps on the model grids + cohort.tsv.
+
+Every input is validated first and all problems are reported at once (nnU-Net style); then each subject
+is processed independently, so `--n-jobs` parallelises over subjects and a re-run overwrites atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from pds_mri import __version__
+from pds_mri.config import Config, dump_config, load_config
+from pds_mri.config import preset as load_preset
+from pds_mri.errors import CohortError, InputError, PdsError
+from pds_mri.io import layout
+from pds_mri.io.atomic import save_nifti, write_json, write_text, write_tsv
+from pds_mri.io.inputs import SubjectInputs
+from pds_mri.io.layout import MODALITIES, Modality
+from pds_mri.workflows.progress import console, progress_bar
+
+SPACE_ASSUMPTION = (
+    "inputs are assumed to lie in MNI152 world space (fMRIPrep/QSIPrep MNI outputs) or close enough for an "
+    "affine resample; no non-linear registration is performed"
+)
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    bids_dir: Path
+    out_dir: Path
+    participant_labels: tuple[str, ...] = ()
+    fmri_map: str = "mean"
+    dmri_map: str = "mean"
+    preset: str = "cpu"
+    config: Path | None = None
+    derivatives: tuple[Path, ...] = ()
+    diagnosis_column: str = "diagnosis"
+    n_jobs: int = 1
+    skip_invalid: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def resolve_config(options: PrepareOptions) -> Config:
+    base = load_config(options.config, options.preset) if options.config else load_preset(options.preset)
+    maps = base.maps.model_copy(update={"fmri_map": options.fmri_map, "dmri_map": options.dmri_map})
+    try:
+        return Config.model_validate({**base.model_dump(), "maps": maps.model_dump()})
+    except Exception:
+        raise PdsError(
+            f"invalid map choice: --fmri-map {options.fmri_map} --dmri-map {options.dmri_map} "
+            "(fmri: mean|alff|falff, dmri: mean|fa|md)"
+        ) from None
+
+
+def run_prepare(options: PrepareOptions) -> list[dict]:
+    from pds_mri.io.bids import discover
+    from pds_mri.io.validate import validate_cohort
+
+    config = resolve_config(options)
+    out_dir = Path(options.out_dir)
+    _refuse_inside_input(options.bids_dir, out_dir)
+    subjects = discover(options.bids_dir, options.participant_labels, options.derivatives, options.diagnosis_column)
+    console.print(f"found {len(subjects)} subject(s) in {options.bids_dir}; validating every input first")
+
+    problems = validate_cohort(subjects, config.maps)
+    bad = [p for errs in problems.values() for p in errs]
+    if bad and not options.skip_invalid:
+        raise CohortError(bad)
+    if bad:
+        console.print(f"[yellow]skipping {len(problems)} invalid subject(s):")
+        for pid, errs in problems.items():
+            for err in errs:
+                console.print(f"  {pid}: {err}")
+    subjects = [s for s in subjects if not problems.get(s.participant_id)]
+    if not subjects:
+        raise PdsError("no valid subject left to prepare")
+    console.print(f"[dim]{SPACE_ASSUMPTION}")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atlas(out_dir, config)
+    rows = _prepare_all(subjects, config, out_dir, options.n_jobs)
+    rows.sort(key=lambda r: r["participant_id"])
+    write_tsv(out_dir / "cohort.tsv", rows, layout.COHORT_COLUMNS)
+    write_text(out_dir / "config.yaml", dump_config(config))
+    write_json(out_dir / "dataset_description.json", _description(options, config))
+    console.print(f"prepared {len(rows)} subject(s) -> {out_dir / 'cohort.tsv'}")
+    return rows
+
+
+def _prepare_all(subjects: list[SubjectInputs], config: Config, out_dir: Path, n_jobs: int) -> list[dict]:
+    rows: list[dict] = []
+    with progress_bar() as bar:
+        task = bar.add_task("preparing subjects", total=len(subjects))
+        if n_jobs <= 1:
+            for subject in subjects:
+                rows.append(prepare_subject(subject, config, out_dir))
+                bar.advance(task)
+        else:
+            with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+                futures = [pool.submit(prepare_subject, s, config, out_dir) for s in subjects]
+                for future in as_completed(futures):
+                    rows.append(future.result())
+                    bar.advance(task)
+    return rows
+
+
+def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path) -> dict:
+    """Compute, resample, mask and normalise one subject's maps; return its cohort.tsv row."""
+    from pds_mri.io.validate import validate_subject
+    from pds_mri.preprocess.dmri_maps import dmri_map
+    from pds_mri.preprocess.fmri_maps import fmri_map
+    from pds_mri.preprocess.masks import brain_mask
+    from pds_mri.preprocess.resample import fov_mask, to_grid
+
+    errors, data = validate_subject(subject, config.maps)
+    if errors or data is None:  # the inputs changed since the cohort was validated
+        raise errors[0] if errors else InputError(subject.participant_id, "could not be read")
+    sub = subject.participant_id
+    grids = {"fmri": config.grids.fmri, "dmri": config.grids.dmri}
+    kinds = {"fmri": config.maps.fmri_map, "dmri": config.maps.dmri_map}
+    native: dict[str, nib.Nifti1Image] = {}
+    if data.bold_img is not None:
+        native["fmri"] = fmri_map(data.bold_img, kinds["fmri"], data.tr, config.maps, data=data.bold_data)
+    if data.dwi_img is not None:
+        native["dmri"] = dmri_map(data.dwi_img, data.bvals, data.bvecs, kinds["dmri"], config.maps, data=data.dwi_data)
+
+    row: dict = {
+        "participant_id": sub,
+        "diagnosis": subject.diagnosis or "",
+        "age": "" if subject.age is None else subject.age,
+        "sex": subject.sex or "",
+    }
+    on_grid: dict[str, np.ndarray] = {}
+    masks: dict[str, np.ndarray] = {}
+    for m, img in native.items():
+        save_nifti(img, out_dir / layout.native_map(sub, m, kinds[m]))
+        row[f"{m}_native"] = layout.native_map(sub, m, kinds[m])
+        resampled = to_grid(img, grids[m], "continuous")
+        on_grid[m] = np.asarray(resampled.dataobj, dtype=np.float32)
+        masks[m] = brain_mask(resampled, grids[m]) & fov_mask(img, grids[m])
+    for m in MODALITIES:  # a missing modality borrows the present one's mask, for synthesis later
+        if m not in masks:
+            other = "dmri" if m == "fmri" else "fmri"
+            moved = to_grid(_grid_image(masks[other].astype(np.float32), grids[other].affine), grids[m], "nearest")
+            masks[m] = np.asarray(moved.dataobj) > 0.5
+
+    tissue, row["tissue_source"] = _tissue(data.t1w_img, grids)
+    for m in MODALITIES:
+        affine = grids[m].affine
+        save_nifti(_grid_image(masks[m].astype(np.uint8), affine), out_dir / layout.grid_mask(sub, m))
+        row[f"{m}_mask"] = layout.grid_mask(sub, m)
+        save_nifti(_grid_image(np.moveaxis(tissue[m], 0, -1), affine), out_dir / layout.grid_tissue(sub, m))
+        row[f"{m}_tissue"] = layout.grid_tissue(sub, m)
+        if m in on_grid:
+            _write_normalised(out_dir, sub, m, kinds[m], on_grid[m], masks[m], affine, config)
+            row[m] = layout.grid_map(sub, m, kinds[m])
+    return row
+
+
+def _write_normalised(
+    out_dir: Path, sub: str, m: Modality, kind: str, x: np.ndarray, mask: np.ndarray, affine: np.ndarray, config: Config
+) -> None:
+    from pds_mri.preprocess.normalise import fit_normalisation
+
+    norm = fit_normalisation(x, mask, config.maps.norm_percentiles)
+    save_nifti(_grid_image(norm.apply(x, mask).astype(np.float32), affine), out_dir / layout.grid_map(sub, m, kind))
+    write_json(
+        out_dir / layout.norm_sidecar(sub, m, kind),
+        {
+            "Modality": m,
+            "Map": kind,
+            "Normalisation": norm.to_json(),
+            "Description": "robust percentile scaling inside the brain mask: low -> -1, high -> +1, clipped; "
+            "outside the mask -1. Invert with x = (y + 1) / 2 * (high - low) + low.",
+        },
+    )
+
+
+def _tissue(t1w: nib.Nifti1Image | None, grids: dict) -> tuple[dict[str, np.ndarray], str]:
+    from pds_mri.preprocess.priors import mni_tissue_priors, segment_t1w, tissue_on_grid
+
+    if t1w is None:
+        return {m: mni_tissue_priors(g) for m, g in grids.items()}, "MNI152 priors"
+    segmented = segment_t1w(t1w)
+    return {m: tissue_on_grid(segmented, g) for m, g in grids.items()}, "T1w segmentation"
+
+
+def write_atlas(out_dir: Path, config: Config) -> None:
+    """The Dosenbach-160 pattern labels on each model grid, shared by every subject."""
+    from pds_mri.preprocess.priors import pattern_labels, pattern_table
+
+    for m in MODALITIES:
+        grid = getattr(config.grids, m)
+        save_nifti(_grid_image(pattern_labels(grid).astype(np.int16), grid.affine), out_dir / layout.pattern_atlas(m))
+    table = pattern_table()
+    write_tsv(out_dir / layout.PATTERN_TABLE, table, list(table[0]))
+
+
+def _grid_image(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
+    img = nib.Nifti1Image(data, affine)
+    img.header.set_xyzt_units("mm", "sec")
+    img.set_sform(affine, code=4)  # MNI152 space
+    img.set_qform(affine, code=4)
+    return img
+
+
+def _description(options: PrepareOptions, config: Config) -> dict:
+    opts = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items() if k != "extra"}
+    opts["derivatives"] = [str(d) for d in options.derivatives]
+    return {
+        "Name": "pds-mri prepared maps",
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [
+            {
+                "Name": "pds-mri",
+                "Version": __version__,
+                "Description": "pds prepare",
+                "CommandLine": " ".join(shlex.quote(a) for a in sys.argv),
+                "Options": opts,
+            }
+        ],
+        "SourceDatasets": [{"URL": Path(options.bids_dir).resolve().as_uri()}],
+        "SpaceAssumption": SPACE_ASSUMPTION,
+        "Grids": config.grids.model_dump(mode="json"),
+    }
+
+
+def _refuse_inside_input(bids_dir: Path, out_dir: Path) -> None:
+    """Inputs are never modified: writing into the input dataset itself is refused."""
+    src, dst = Path(bids_dir).resolve(), Path(out_dir).resolve()
+    if src.is_dir() and (dst == src or (src in dst.parents and "derivatives" not in dst.relative_to(src).parts)):
+        raise InputError(out_dir, f"output directory lies inside the input dataset {bids_dir}; choose another")
+    os.makedirs(dst.parent, exist_ok=True)
