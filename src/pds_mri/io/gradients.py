@@ -78,7 +78,8 @@ def _read_bvecs(path: Path, n: int) -> np.ndarray:
     if table.shape == (n, 3):  # transposed layout; n != 3 here, so unambiguous
         return table.copy()
     raise InputError(
-        path, f"expected 3 rows (x, y, z) of {n} directions to match the b-values, "
+        path,
+        f"expected 3 rows (x, y, z) of {n} directions to match the b-values, "
         f"got a {table.shape[0]}x{table.shape[1]} table",
     )
 
@@ -115,9 +116,7 @@ def read_gradients(
     bvecs[~is_b0] /= norms[~is_b0, None]
 
     if not np.any(is_b0):
-        raise InputError(
-            bval_path, f"no b0 volume (b <= {b0_threshold:g}); the smallest b-value is {bvals.min():g}"
-        )
+        raise InputError(bval_path, f"no b0 volume (b <= {b0_threshold:g}); the smallest b-value is {bvals.min():g}")
     if np.all(is_b0):
         raise InputError(bval_path, f"no diffusion-weighted volume: every b-value is <= {b0_threshold:g}")
     return bvals, bvecs

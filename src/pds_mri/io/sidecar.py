@@ -37,7 +37,7 @@ def check_repetition_time(value: object, path: PathLike, source: str) -> float:
         raise InputError(path, f"{source} RepetitionTime must be a positive number of seconds, got {tr:g}")
     if tr > MAX_TR_S:
         raise InputError(
-            path, f"{source} RepetitionTime {tr:g} s is implausible (> {MAX_TR_S:g} s): milliseconds instead of seconds?"
+            path, f"{source} RepetitionTime {tr:g} s is implausible (> {MAX_TR_S:g} s): milliseconds, not seconds?"
         )
     return tr
 

@@ -14,6 +14,7 @@ from pds_mri.preprocess._image import float_image
 
 FmriKind = Literal["mean", "alff", "falff"]
 _CHUNK_VOXELS = 32768  # bounds the float64 working copy of a long high-resolution run
+_ZERO_SIGNAL_RTOL = 1e-9  # detrended residual below this fraction of the raw signal is rounding noise
 
 
 def _steady_state(bold: np.ndarray, dummy_scans: int) -> np.ndarray:
@@ -39,8 +40,9 @@ def alff_maps(
     The amplitude is the single-sided spectrum A_k = 2 |X_k| / n (a sinusoid of amplitude a at a bin
     frequency gives A_k = a; the Nyquist bin is not halved), i.e. the square root of the power.
     ALFF = mean of A_k over band[0] <= f_k <= band[1];
-    fALFF = sum of A_k in the band / sum of A_k over 0 < f_k <= Nyquist (0 where that sum is 0, so
-    constant voxels such as background give 0, not NaN).
+    fALFF = sum of A_k in the band / sum of A_k over 0 < f_k <= Nyquist. Voxels with no signal left after
+    detrending (residual <= 1e-9 of the raw maximum: background, constant or purely linear series) get
+    ALFF = fALFF = 0, not NaN or a ratio of rounding errors.
     """
     x = _steady_state(bold, dummy_scans)
     n = x.shape[3]
@@ -55,7 +57,11 @@ def alff_maps(
     alff = np.empty(flat.shape[0], dtype=np.float64)
     falff = np.empty(flat.shape[0], dtype=np.float64)
     for start in range(0, flat.shape[0], _CHUNK_VOXELS):
-        block = detrend(flat[start : start + _CHUNK_VOXELS].astype(np.float64), axis=1, type="linear")
+        raw = flat[start : start + _CHUNK_VOXELS].astype(np.float64)
+        block = detrend(raw, axis=1, type="linear")
+        # A constant or linear series leaves only rounding noise; call it zero signal, not a spectrum.
+        flat_line = np.abs(block).max(axis=1) <= _ZERO_SIGNAL_RTOL * np.abs(raw).max(axis=1)
+        block[flat_line] = 0.0
         amp = 2.0 * np.abs(np.fft.rfft(block, axis=1)) / n
         band_sum = amp[:, in_band].sum(axis=1)
         total = amp[:, nonzero].sum(axis=1)

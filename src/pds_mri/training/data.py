@@ -1,0 +1,305 @@
+"""Training and inference items read from a prepared directory (`pds prepare`'s layout).
+
+Every item is expressed on the TARGET modality's model grid, because that is where the denoiser works:
+the source map is resampled (both grids live in MNI world space) onto the target grid and stacked with
+the noisy target. One training item holds both directions of one subject, so that one model learns
+fMRI→dMRI and dMRI→fMRI jointly.
+
+Batch convention (per direction, after `collate`):
+  source (B,1,X,Y,Z) float in [-1, 1]   target (B,1,X,Y,Z)   mask (B,1,X,Y,Z) float
+  tissue (B,3,X,Y,Z)                    pattern (B,X,Y,Z) long ROI labels 0..160
+  direction (B,) long 0=fmri2dmri 1=dmri2fmri   diagnosis (B,) long 0 NC, 1 MCI, 2 AD, -1 unknown
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import nibabel as nib
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from pds_mri.errors import InputError, PdsError
+from pds_mri.io.layout import COHORT_COLUMNS, Modality, pattern_atlas
+
+Direction = Literal["fmri2dmri", "dmri2fmri"]
+DIRECTIONS: tuple[Direction, Direction] = ("fmri2dmri", "dmri2fmri")
+DIRECTION_CODES: dict[str, int] = {"fmri2dmri": 0, "dmri2fmri": 1}
+DIAGNOSIS_CODES: dict[str, int] = {"NC": 0, "MCI": 1, "AD": 2}
+UNKNOWN_DIAGNOSIS = -1
+COHORT_FILE = "cohort.tsv"
+# Columns the loaders need; the remaining COHORT_COLUMNS are descriptive.
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "participant_id",
+    "diagnosis",
+    "fmri",
+    "dmri",
+    "fmri_mask",
+    "dmri_mask",
+    "fmri_tissue",
+    "dmri_tissue",
+)
+_MISSING = {"", "n/a", "na", "nan", "none"}
+
+Row = dict[str, str | None]
+Item = dict[str, torch.Tensor]
+
+
+def direction_modalities(direction: str) -> tuple[Modality, Modality]:
+    """(source, target) modalities of a direction name."""
+    if direction == "fmri2dmri":
+        return "fmri", "dmri"
+    if direction == "dmri2fmri":
+        return "dmri", "fmri"
+    raise PdsError(f"unknown direction '{direction}'; choose one of {list(DIRECTIONS)}")
+
+
+def diagnosis_code(value: str | None) -> int:
+    """NC/MCI/AD → 0/1/2 (case-insensitive); anything else, including missing, → -1 (unknown)."""
+    if value is None:
+        return UNKNOWN_DIAGNOSIS
+    return DIAGNOSIS_CODES.get(value.strip().upper(), UNKNOWN_DIAGNOSIS)
+
+
+def read_cohort(prepared_dir: str | os.PathLike[str]) -> list[Row]:
+    """Rows of `cohort.tsv`; empty and 'n/a' cells become None so that 'absent' has one spelling."""
+    path = Path(prepared_dir) / COHORT_FILE
+    if not path.is_file():
+        raise InputError(path, "cohort.tsv not found; is this a directory written by `pds prepare`?")
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh, delimiter="\t")
+            header = list(reader.fieldnames or [])
+            raw_rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(path, f"not a readable TSV ({exc.__class__.__name__}: {exc})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise InputError(path, f"missing column(s) {missing}; expected {list(COHORT_COLUMNS)}")
+    rows: list[Row] = []
+    seen: set[str] = set()
+    for line, raw in enumerate(raw_rows, start=2):
+        row: Row = {k: _clean(v) for k, v in raw.items() if k is not None}
+        pid = row.get("participant_id")
+        if not pid:
+            raise InputError(path, f"line {line}: empty participant_id")
+        if pid in seen:
+            raise InputError(path, f"line {line}: duplicate participant_id '{pid}'")
+        seen.add(pid)
+        rows.append(row)
+    return rows
+
+
+def has_modality(row: Mapping[str, Any], modality: Modality) -> bool:
+    return bool(row.get(modality))
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return None if value.lower() in _MISSING else value
+
+
+def _resolve(prepared_dir: Path, row: Mapping[str, Any], column: str) -> Path:
+    rel = row.get(column)
+    if not rel:
+        raise InputError(
+            prepared_dir / COHORT_FILE, f"{row.get('participant_id')}: column '{column}' is empty"
+        )
+    return prepared_dir / str(rel)
+
+
+def _load_image(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
+    """Load and force the full read, so truncation or bad bytes fail here with the file's name."""
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.dataobj, dtype=np.float32)
+    except Exception as exc:  # nibabel raises many types for corrupt files
+        raise InputError(path, f"cannot read NIfTI ({exc.__class__.__name__}: {exc})") from None
+    if not np.isfinite(data).all():
+        raise InputError(path, "contains NaN or Inf values")
+    return img, data
+
+
+def _expect_shape(path: Path, data: np.ndarray, shape: tuple[int, ...]) -> None:
+    if tuple(data.shape) != tuple(shape):
+        raise InputError(path, f"shape {tuple(data.shape)} does not match the model grid {tuple(shape)}")
+
+
+def resample_to(img: nib.Nifti1Image, reference: nib.Nifti1Image) -> np.ndarray:
+    """Resample `img` onto `reference`'s grid by world coordinates (trilinear, outside → -1).
+
+    Linear rather than spline: spline overshoots at the brain edge and would leave [-1, 1].
+    """
+    from nilearn.image import resample_img
+
+    out = resample_img(
+        img,
+        target_affine=reference.affine,
+        target_shape=reference.shape[:3],
+        interpolation="linear",
+        fill_value=-1.0,
+        force_resample=True,
+        copy_header=True,
+    )
+    return np.clip(np.asarray(out.dataobj, dtype=np.float32), -1.0, 1.0)
+
+
+class _AtlasCache:
+    """Pattern atlases are the same for every subject: read each grid's labels once and share them."""
+
+    def __init__(self, prepared_dir: Path) -> None:
+        self.prepared_dir = prepared_dir
+        self._labels: dict[str, torch.Tensor] = {}
+
+    def labels(self, modality: Modality) -> torch.Tensor:
+        if modality not in self._labels:
+            path = self.prepared_dir / pattern_atlas(modality)
+            _, data = _load_image(path)
+            if data.ndim != 3:
+                raise InputError(path, f"expected a 3D label image, got {data.ndim}D")
+            labels = np.rint(data)
+            if labels.min() < 0 or labels.max() > 160:
+                raise InputError(path, "ROI labels must be in 0..160")
+            self._labels[modality] = torch.from_numpy(labels.astype(np.int64))
+        return self._labels[modality]
+
+
+def load_direction_item(
+    prepared_dir: str | os.PathLike[str],
+    row: Mapping[str, Any],
+    direction: str,
+    *,
+    atlas: _AtlasCache | None = None,
+) -> Item:
+    """One direction of one subject on the target grid; 'target' is present only if the subject has it.
+
+    Works at inference for a subject that has only the source modality: the target grid's mask and
+    tissue come from the cohort row (`pds prepare` writes them for both grids from priors when needed).
+    """
+    prepared_dir = Path(prepared_dir)
+    src_mod, tgt_mod = direction_modalities(direction)
+    atlas = atlas or _AtlasCache(prepared_dir)
+    pid = row.get("participant_id")
+    if not has_modality(row, src_mod):
+        raise InputError(prepared_dir / COHORT_FILE, f"{pid}: no {src_mod} map, cannot run {direction}")
+
+    mask_path = _resolve(prepared_dir, row, f"{tgt_mod}_mask")
+    reference, mask = _load_image(mask_path)
+    shape = tuple(mask.shape)
+    if mask.ndim != 3:
+        raise InputError(mask_path, f"expected a 3D mask, got {mask.ndim}D")
+
+    src_path = _resolve(prepared_dir, row, src_mod)
+    src_img, _ = _load_image(src_path)
+    source = resample_to(src_img, reference)
+
+    tissue_path = _resolve(prepared_dir, row, f"{tgt_mod}_tissue")
+    _, tissue = _load_image(tissue_path)
+    if tissue.ndim != 4 or tissue.shape[3] != 3:
+        raise InputError(tissue_path, f"expected 4D tissue maps (X,Y,Z,3), got shape {tissue.shape}")
+    _expect_shape(tissue_path, tissue[..., 0], shape)
+
+    pattern = atlas.labels(tgt_mod)
+    _expect_shape(prepared_dir / pattern_atlas(tgt_mod), pattern.numpy(), shape)
+
+    item: Item = {
+        "source": torch.from_numpy(source)[None],
+        "mask": torch.from_numpy((mask > 0.5).astype(np.float32))[None],
+        "tissue": torch.from_numpy(np.ascontiguousarray(np.moveaxis(tissue, 3, 0))),
+        "pattern": pattern,
+        "direction": torch.tensor(DIRECTION_CODES[direction], dtype=torch.long),
+        "diagnosis": torch.tensor(diagnosis_code(row.get("diagnosis")), dtype=torch.long),
+    }
+    if has_modality(row, tgt_mod):
+        tgt_path = _resolve(prepared_dir, row, tgt_mod)
+        _, target = _load_image(tgt_path)
+        _expect_shape(tgt_path, target, shape)
+        item["target"] = torch.from_numpy(target)[None]
+    return item
+
+
+class PreparedCohort(Dataset):
+    """Subjects with BOTH modalities (the only ones that can supervise training), both directions each.
+
+    Items are cached in memory after their first load: reading and resampling NIfTI dominates a tiny
+    training step, and a cohort of maps on the model grids fits in memory.
+    """
+
+    def __init__(
+        self,
+        prepared_dir: str | os.PathLike[str],
+        participant_ids: Sequence[str] | None = None,
+        *,
+        cache: bool = True,
+    ) -> None:
+        self.prepared_dir = Path(prepared_dir)
+        rows = [r for r in read_cohort(self.prepared_dir) if has_modality(r, "fmri") and has_modality(r, "dmri")]
+        if participant_ids is not None:
+            by_id = {r["participant_id"]: r for r in rows}
+            unknown = [p for p in participant_ids if p not in by_id]
+            if unknown:
+                raise PdsError(f"subject(s) {unknown} are not in {self.prepared_dir / COHORT_FILE} with both modalities")
+            rows = [by_id[p] for p in participant_ids]
+        if not rows:
+            raise PdsError(f"no subject in {self.prepared_dir / COHORT_FILE} has both fMRI and dMRI maps")
+        self.rows = rows
+        self.cache = cache
+        self._atlas = _AtlasCache(self.prepared_dir)
+        self._items: dict[int, dict[str, Any]] = {}
+
+    @property
+    def participant_ids(self) -> list[str]:
+        return [str(r["participant_id"]) for r in self.rows]
+
+    @property
+    def diagnoses(self) -> list[int]:
+        return [diagnosis_code(r.get("diagnosis")) for r in self.rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if index in self._items:
+            return self._items[index]
+        row = self.rows[index]
+        item: dict[str, Any] = {
+            d: load_direction_item(self.prepared_dir, row, d, atlas=self._atlas) for d in DIRECTIONS
+        }
+        item["participant_id"] = row["participant_id"]
+        if self.cache:
+            self._items[index] = item
+        return item
+
+
+def collate_direction(items: Sequence[Mapping[str, torch.Tensor]]) -> Item:
+    """Stack one direction's tensors; every item must carry the same keys (e.g. all or none 'target')."""
+    keys = set(items[0])
+    for it in items[1:]:
+        if set(it) != keys:
+            raise PdsError(f"cannot batch items with different keys: {sorted(keys)} vs {sorted(it)}")
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Batch training items: stack each direction's tensors, list the participant ids."""
+    if not items:
+        raise PdsError("cannot batch an empty list of items")
+    out: dict[str, Any] = {}
+    for key in items[0]:
+        values = [it[key] for it in items]
+        if isinstance(values[0], Mapping):
+            out[key] = collate_direction(values)
+        elif isinstance(values[0], torch.Tensor):
+            out[key] = torch.stack(values)
+        else:
+            out[key] = list(values)
+    return out

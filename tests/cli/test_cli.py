@@ -1,0 +1,62 @@
+"""The `pds` command line, called in-process through main(argv) as nibabel tests its CLIs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pds_mri import __version__
+from pds_mri.cli import main
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["simulate", "prepare", "demo"])
+def test_help_explains_with_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--help"]) == 0
+    assert "Example" in capsys.readouterr().out or command == "demo"
+
+
+def test_missing_input_is_one_line_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prepare", str(tmp_path / "nope"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pds: error:") and "nope" in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    from pds_mri.errors import InputError
+
+    with pytest.raises(InputError):
+        main(["--debug", "prepare", str(tmp_path / "nope"), str(tmp_path / "out")])
+
+
+def test_bad_option_value_is_a_usage_error(tmp_path: Path) -> None:
+    assert main(["simulate", str(tmp_path), "--subjects", "0"]) == 2
+
+
+def test_invalid_cohort_reports_every_problem_then_skip_invalid_proceeds(
+    sim_bids: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bids = tmp_path / "bids"
+    shutil.copytree(sim_bids, bids)
+    bolds = sorted(bids.glob("sub-*/func/*_bold.nii.gz"))
+    dwis = sorted(bids.glob("sub-*/dwi/*_dwi.nii.gz"))
+    bolds[0].write_bytes(b"")  # empty file
+    dwis[-1].write_bytes(dwis[-1].read_bytes()[:2000])  # truncated
+    out = tmp_path / "out"
+    assert main(["prepare", str(bids), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert bolds[0].name in err and dwis[-1].name in err and "2 invalid" in err
+    assert not (out / "cohort.tsv").exists()
+
+    assert main(["prepare", str(bids), str(out), "--skip-invalid"]) == 0
+    cohort = (out / "cohort.tsv").read_text().splitlines()
+    bad_subjects = {bolds[0].name.split("_")[0], dwis[-1].name.split("_")[0]}
+    assert len(cohort) == 1 + 6 - len(bad_subjects)
+    assert not any(line.split("\t")[0] in bad_subjects for line in cohort[1:])

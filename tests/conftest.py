@@ -1,0 +1,28 @@
+"""Session fixtures: one tiny simulated BIDS cohort and its prepared directory, built once per worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pds_mri.config import preset
+
+
+@pytest.fixture(scope="session")
+def sim_bids(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six cpu-preset subjects (two per diagnosis); one lacks fMRI and one lacks dMRI."""
+    from pds_mri.simulate import simulate_cohort
+
+    root = tmp_path_factory.mktemp("sim") / "bids"
+    simulate_cohort(root, preset("cpu"), n_subjects=6, seed=7, missing_fmri=0.17, missing_dmri=0.17)
+    return root
+
+
+@pytest.fixture(scope="session")
+def prepared(sim_bids: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pds_mri.workflows.prepare import PrepareOptions, run_prepare
+
+    out = tmp_path_factory.mktemp("prep") / "prepared"
+    run_prepare(PrepareOptions(bids_dir=sim_bids, out_dir=out, preset="cpu"))
+    return out

@@ -1,0 +1,116 @@
+"""Discovery of subjects in raw BIDS, fMRIPrep-style derivatives and CSV manifests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from pds_mri.errors import InputError
+from pds_mri.io.bids import discover, normalise_diagnosis, read_manifest
+
+
+def _nifti(path: Path, shape: tuple[int, ...]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(np.ones(shape, np.float32), np.eye(4)), path)
+    return path
+
+
+def _raw_bids(root: Path) -> Path:
+    (root / "dataset_description.json").parent.mkdir(parents=True, exist_ok=True)
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "t", "BIDSVersion": "1.9.0"}))
+    (root / "participants.tsv").write_text("participant_id\tdiagnosis\tage\tsex\nsub-01\tCN\t70\tF\nsub-02\tDementia\t\tM\n")
+    (root / "task-rest_bold.json").write_text(json.dumps({"RepetitionTime": 2.5, "TaskName": "rest"}))
+    _nifti(root / "sub-01/func/sub-01_task-rest_bold.nii.gz", (4, 4, 4, 6))
+    _nifti(root / "sub-01/dwi/sub-01_dwi.nii.gz", (4, 4, 4, 3))
+    (root / "sub-01/dwi/sub-01_dwi.bval").write_text("0 1000 1000\n")
+    (root / "sub-01/dwi/sub-01_dwi.bvec").write_text("0 1 0\n0 0 1\n0 0 0\n")
+    _nifti(root / "sub-01/anat/sub-01_T1w.nii.gz", (4, 4, 4))
+    _nifti(root / "sub-02/dwi/sub-02_dwi.nii.gz", (4, 4, 4, 3))
+    (root / "sub-02/dwi/sub-02_dwi.bval").write_text("0 1000 1000\n")
+    (root / "sub-02/dwi/sub-02_dwi.bvec").write_text("0 1 0\n0 0 1\n0 0 0\n")
+    return root
+
+
+def test_raw_bids_finds_runs_sidecar_tr_and_diagnosis(tmp_path: Path) -> None:
+    subjects = discover(_raw_bids(tmp_path / "bids"))
+    assert [s.participant_id for s in subjects] == ["sub-01", "sub-02"]
+    one, two = subjects
+    assert one.bold is not None and one.bold.name == "sub-01_task-rest_bold.nii.gz"
+    assert one.repetition_time == 2.5  # inherited from the top-level sidecar
+    assert one.dwi is not None and one.bval is not None and one.bval.name == "sub-01_dwi.bval"
+    assert one.t1w is not None and one.diagnosis == "NC" and one.age == 70.0 and one.sex == "F"
+    assert two.bold is None and two.has_dmri and two.diagnosis == "AD" and two.age is None
+
+
+def test_participant_label_filters_and_unknown_label_is_an_error(tmp_path: Path) -> None:
+    root = _raw_bids(tmp_path / "bids")
+    assert [s.participant_id for s in discover(root, ["02"])] == ["sub-02"]
+    with pytest.raises(InputError, match="sub-99"):
+        discover(root, ["99"])
+
+
+def test_fmriprep_derivative_prefers_mni_preproc_run(tmp_path: Path) -> None:
+    root = tmp_path / "fmriprep"
+    root.mkdir()
+    (root / "dataset_description.json").write_text(
+        json.dumps({"Name": "fMRIPrep", "BIDSVersion": "1.9.0", "DatasetType": "derivative"})
+    )
+    func = root / "sub-01/func"
+    _nifti(func / "sub-01_task-rest_space-T1w_desc-preproc_bold.nii.gz", (4, 4, 4, 6))
+    mni = _nifti(func / "sub-01_task-rest_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz", (4, 4, 4, 6))
+    mni.with_name(mni.name.replace(".nii.gz", ".json")).write_text(json.dumps({"RepetitionTime": 0.8}))
+    (subject,) = discover(root)
+    assert subject.bold == mni and subject.repetition_time == 0.8 and subject.diagnosis is None
+
+
+def test_manifest_resolves_paths_relative_to_itself(tmp_path: Path) -> None:
+    manifest = tmp_path / "cohort.csv"
+    manifest.write_text("subject,fmri,dmri,bval,bvec,diagnosis,tr\n01,a/bold.nii.gz,,,,MCI,2\n02,,b/dwi.nii.gz,b/x.bval,b/x.bvec,,\n")
+    one, two = read_manifest(manifest)
+    assert one.participant_id == "sub-01" and one.bold == tmp_path / "a/bold.nii.gz" and one.repetition_time == 2.0
+    assert one.dwi is None and one.diagnosis == "MCI"
+    assert two.bold is None and two.bvec == tmp_path / "b/x.bvec" and two.diagnosis is None
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("subject,fmri\n01,a.nii.gz\n", "columns"),
+        ("subject,fmri,dmri,bval,bvec,diagnosis\n01,a,,,,NC\n01,b,,,,NC\n", "duplicate"),
+        ("subject,fmri,dmri,bval,bvec,diagnosis\n01,a,,,,sick\n", "unknown diagnosis"),
+        ("subject,fmri,dmri,bval,bvec,diagnosis,tr\n01,a,,,,NC,fast\n", "not a number"),
+    ],
+)
+def test_bad_manifest_is_one_clear_line(tmp_path: Path, content: str, problem: str) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(content)
+    with pytest.raises(InputError, match=problem) as info:
+        read_manifest(manifest)
+    assert "m.csv" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_not_bids_and_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="dataset_description.json"):
+        discover(tmp_path)
+    with pytest.raises(InputError, match="not found"):
+        discover(tmp_path / "nope")
+
+
+def test_participants_duplicates_and_bad_labels(tmp_path: Path) -> None:
+    root = _raw_bids(tmp_path / "bids")
+    (root / "participants.tsv").write_text("participant_id\tdiagnosis\nsub-01\tNC\nsub-01\tAD\n")
+    with pytest.raises(InputError, match="duplicate"):
+        discover(root)
+    (root / "participants.tsv").write_text("participant_id\tdiagnosis\nsub-01\tfoo\n")
+    with pytest.raises(InputError, match="unknown diagnosis"):
+        discover(root)
+
+
+def test_diagnosis_aliases() -> None:
+    assert normalise_diagnosis("CN", "x") == "NC"
+    assert normalise_diagnosis("lmci", "x") == "MCI"
+    assert normalise_diagnosis("n/a", "x") is None
