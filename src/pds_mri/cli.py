@@ -110,6 +110,74 @@ def prepare(
 
 
 @app.command()
+def train(
+    prepared_dir: Annotated[Path, typer.Argument(help="Output of `pds prepare` (its cohort.tsv).")],
+    run_dir: Annotated[Path, typer.Argument(help="Run directory: config, split, checkpoints, logs, model card.")],
+    preset: Preset = "cpu",
+    config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
+    model: Annotated[str, typer.Option("--model", help="Model to train: pds.")] = "pds",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from RUN_DIR's last checkpoint.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of weights, noise and split.")] = 0,
+    fold: Annotated[int, typer.Option("--fold", min=0, help="Cross-validation fold to train (0-based).")] = 0,
+    folds: Annotated[int, typer.Option("--folds", min=1, help="Number of folds; 1 = train/validation only.")] = 1,
+    stage: Annotated[str, typer.Option("--stage", help="all, 1 (diffusion) or 2 (refiners).")] = "all",
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Override the steps of each stage.")] = None,
+) -> None:
+    """Train PDS: stage 1 (pattern-aware conditional diffusion) then stage 2 (tissue + microstructure refiners).
+
+    Only subjects with both modalities are used; the subject-level split is written to RUN_DIR/split.json.
+    Runs unchanged under torchrun.
+
+    Example: pds train prepared runs/pds --preset cpu --seed 0
+    Example: torchrun --nproc_per_node=4 -m pds_mri.cli train prepared runs/pds --preset paper
+    """
+    from pds_mri.workflows.train import TrainOptions, run_train
+
+    run_train(TrainOptions(prepared_dir, run_dir, preset, config, model, resume, seed, fold, folds, stage, steps))
+
+
+@app.command()
+def synthesize(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `pds train`.")],
+    input_dir: Annotated[Path, typer.Argument(help="A prepared directory (its cohort.tsv).")],
+    out_dir: Annotated[Path, typer.Argument(help="Where the syntheses and synthesized.tsv go.")],
+    direction: Annotated[
+        str, typer.Option("--direction", help="auto (what each subject lacks), fmri2dmri or dmri2fmri.")
+    ] = "auto",
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Sampler steps (default: config).")] = None,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Stochastic samples; >1 writes uncertainty.")] = 1,
+    guidance: Annotated[float | None, typer.Option("--guidance", min=0.0, help="Classifier-free guidance.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed; the same seed gives the same files.")] = 0,
+    use_diagnosis: Annotated[
+        bool, typer.Option("--use-diagnosis/--no-diagnosis", help="Condition on the known diagnosis.")
+    ] = True,
+    participant_label: Annotated[
+        list[str] | None, typer.Option("--participant-label", help="Only these subjects (repeatable).")
+    ] = None,
+) -> None:
+    """Synthesise the missing modality: model-grid and native-space NIfTI, uncertainty, provenance JSON.
+
+    Example: pds synthesize runs/pds prepared synth --samples 8
+    """
+    from pds_mri.workflows.synthesize import SynthesizeOptions, run_synthesize
+
+    run_synthesize(
+        SynthesizeOptions(
+            run_dir,
+            input_dir,
+            out_dir,
+            direction,
+            steps,
+            samples,
+            guidance,
+            seed,
+            use_diagnosis,
+            tuple(participant_label or ()),
+        )
+    )
+
+
+@app.command()
 def demo(
     out_dir: Annotated[Path, typer.Argument(help="Where the demo writes everything.")] = Path("demo_output"),
     subjects: Annotated[int, typer.Option("--subjects", min=3, help="Simulated subjects.")] = 12,

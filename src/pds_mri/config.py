@@ -10,6 +10,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pds_mri.errors import InputError
+from pds_mri.models.config import PDSConfig
+from pds_mri.training.trainer import TrainerConfig
 
 Triple = tuple[float, float, float]
 Shape = tuple[int, int, int]
@@ -83,11 +85,22 @@ class Simulation(Strict):
     snr: float = 30.0
 
 
+class Training(Strict):
+    """Stage 1 (the conditional diffusion) and stage 2 (the refiners) are trained one after the other."""
+
+    stage1: TrainerConfig = TrainerConfig()
+    stage2: TrainerConfig = TrainerConfig(steps=300, lr=1e-3, warmup_steps=20)
+    val_fraction: float = Field(0.15, ge=0.0, lt=1.0, description="held-out share of the training subjects")
+    max_val_subjects: int = Field(4, ge=1, description="validation synthesises at most this many subjects")
+
+
 class Config(Strict):
     preset: PresetName = "cpu"
     grids: Grids
     maps: Maps = Maps()
     simulation: Simulation
+    model: PDSConfig = PDSConfig()
+    training: Training = Training()
 
 
 _PRESETS: dict[str, dict] = {
@@ -107,6 +120,29 @@ _PRESETS: dict[str, dict] = {
             "dwi_b0s": 2,
             "t1w_voxel_mm": 4.0,
         },
+        "model": {"base_channels": 8, "levels": 3, "attention": False, "pattern_hidden": 64},
+        "training": {
+            "stage1": {
+                "steps": 400,
+                "lr": 2e-3,
+                "warmup_steps": 20,
+                "ema_decay": 0.99,
+                "validate_every": 200,
+                "checkpoint_every": 200,
+                "log_every": 10,
+                "bf16": False,
+            },
+            "stage2": {
+                "steps": 100,
+                "lr": 2e-3,
+                "warmup_steps": 10,
+                "ema_decay": 0.99,
+                "validate_every": 100,
+                "checkpoint_every": 100,
+                "log_every": 10,
+                "bf16": False,
+            },
+        },
     },
     "paper": {
         "grids": {
@@ -123,6 +159,24 @@ _PRESETS: dict[str, dict] = {
             "dwi_directions": 64,
             "dwi_b0s": 1,
             "t1w_voxel_mm": 2.0,
+        },
+        "model": {"base_channels": 32, "levels": 4},
+        "training": {
+            "stage1": {
+                "steps": 50000,
+                "lr": 2e-4,
+                "warmup_steps": 500,
+                "ema_decay": 0.999,
+                "validate_every": 2000,
+                "checkpoint_every": 2000,
+            },
+            "stage2": {
+                "steps": 5000,
+                "lr": 5e-4,
+                "warmup_steps": 100,
+                "validate_every": 1000,
+                "checkpoint_every": 1000,
+            },
         },
     },
 }

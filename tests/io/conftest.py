@@ -1,4 +1,8 @@
-"""Tiny real NIfTI/BIDS-style fixtures for the input validators, and helpers that corrupt them on disk."""
+"""Tiny real NIfTI/BIDS-style fixtures for the input validators, and helpers that corrupt them on disk.
+
+Test modules reach the helpers through the `kit` fixture rather than `from conftest import ...`, because
+several conftest.py files share that module name.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import nibabel as nib
 import numpy as np
@@ -31,11 +36,11 @@ def write_nifti(
     origin: tuple[float, float, float] = (-12.0, -12.0, -8.0),
     tr: float | None = None,
 ) -> Path:
-    """A NIfTI-1 image with a diagonal affine; `tr` sets pixdim[4] with time unit seconds."""
+    """A NIfTI-1 image with a diagonal affine; `tr` sets pixdim[4] with time unit seconds (else unknown)."""
     affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
     affine[:3, 3] = origin
     img = nib.Nifti1Image(np.asarray(data), affine)
-    img.header.set_xyzt_units("mm", "sec")
+    img.header.set_xyzt_units("mm", "sec" if tr is not None else "unknown")
     if tr is not None:
         zooms = list(img.header.get_zooms())
         zooms[3] = tr
@@ -150,3 +155,24 @@ def assert_one_line_error(err: BaseException, path: Path | str, *keywords: str) 
     assert "\n" not in msg, msg
     assert str(path) in msg or Path(path).name in msg, msg
     assert any(k.lower() in msg.lower() for k in keywords), f"{keywords} not in {msg!r}"
+
+
+@pytest.fixture
+def kit() -> SimpleNamespace:
+    """The helpers of this module, for test modules (see the module docstring)."""
+    return SimpleNamespace(
+        FUNCTIONAL=FUNCTIONAL,
+        EXAMPLE4D=EXAMPLE4D,
+        SMALL_64D=SMALL_64D,
+        write_nifti=write_nifti,
+        bold_array=bold_array,
+        dwi_array=dwi_array,
+        gradient_table_3xn=gradient_table_3xn,
+        write_gradients=write_gradients,
+        truncate_half=truncate_half,
+        flip_middle=flip_middle,
+        edit_header=edit_header,
+        copy_to=copy_to,
+        tree_hashes=tree_hashes,
+        assert_one_line_error=assert_one_line_error,
+    )

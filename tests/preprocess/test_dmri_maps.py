@@ -35,7 +35,7 @@ def test_fa_md_equal_dipy(dwi: Dwi) -> None:
     assert np.isfinite(fa).all() and np.isfinite(md).all()
     np.testing.assert_allclose(fa, ref_fa, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(md, ref_md, rtol=1e-6, atol=1e-9)
-    assert 0 <= fa.min() and fa.max() <= 1 and fa.max() > 0.1
+    assert fa.min() >= 0 and fa.max() <= 1 and fa.max() > 0.1
 
 
 def test_shells_above_max_b_are_ignored(dwi: Dwi) -> None:
@@ -87,3 +87,5 @@ def test_dmri_map_image(dwi: Dwi, kind: str) -> None:
     assert np.isfinite(out.get_fdata()).all()
     same = dmri_map(img, bvals, bvecs.T, kind, Maps())  # 3 x N, as FSL writes them: same map
     np.testing.assert_array_equal(out.get_fdata(), same.get_fdata())
+    preloaded = dmri_map(img, bvals, bvecs, kind, Maps(), data=img.get_fdata(dtype=np.float32))
+    np.testing.assert_array_equal(out.get_fdata(), preloaded.get_fdata())

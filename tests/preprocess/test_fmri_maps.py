@@ -101,6 +101,8 @@ def test_fmri_map_image(functional: nib.Nifti1Image, kind: str) -> None:
     assert out.get_data_dtype() == np.float32
     np.testing.assert_array_equal(out.affine, functional.affine)
     assert np.isfinite(out.get_fdata()).all()
+    preloaded = fmri_map(functional, kind, 2.0, maps, data=functional.get_fdata(dtype=np.float32))
+    np.testing.assert_array_equal(out.get_fdata(), preloaded.get_fdata())
 
 
 def test_fmri_map_rejects_short_runs_for_alff(functional: nib.Nifti1Image) -> None:

@@ -51,6 +51,15 @@ def test_integer_input_and_outside_fov_is_zero() -> None:
     assert (out == 7).sum() < out.size / 10
 
 
+def test_disjoint_input_gives_zeros_not_an_error() -> None:
+    far = np.diag([5.0, 5.0, 5.0, 1.0])
+    far[:3, 3] = 5000.0
+    img = nib.Nifti1Image(np.ones((4, 4, 4, 2), np.float32), far)
+    out = to_grid(img, GRID)
+    assert out.shape == (*GRID.shape, 2) and not out.get_fdata().any()
+    assert not fov_mask(img, GRID).any()
+
+
 def test_4d_tissue_stack() -> None:
     native = _native()
     stack = np.stack([native.get_fdata(), 2 * native.get_fdata(), np.ones(native.shape)], axis=-1)
@@ -70,9 +79,7 @@ def test_fov_mask_marks_covered_voxels() -> None:
     assert mask[:10].all() and not mask[10:].any()
 
 
-@pytest.mark.parametrize(
-    ("offset_mm", "expected"), [(0.0, 1.0), (70.0, 0.5), (140.0, 0.0), (500.0, 0.0)]
-)
+@pytest.mark.parametrize(("offset_mm", "expected"), [(0.0, 1.0), (70.0, 0.5), (140.0, 0.0), (500.0, 0.0)])
 def test_fov_overlap(offset_mm: float, expected: float) -> None:
     a = nib.Nifti1Image(np.zeros((20, 10, 10), np.float32), np.diag([7.0, 7.0, 7.0, 1.0]))
     shifted = a.affine.copy()
@@ -81,6 +88,4 @@ def test_fov_overlap(offset_mm: float, expected: float) -> None:
     assert fov_overlap(a, b) == pytest.approx(expected)
     flipped = np.diag([-7.0, 7.0, 7.0, 1.0])  # same box described with a flipped axis
     flipped[0, 3] = 19 * 7.0 + offset_mm
-    assert fov_overlap(a, nib.Nifti1Image(np.zeros((20, 10, 10), np.float32), flipped)) == pytest.approx(
-        expected
-    )
+    assert fov_overlap(a, nib.Nifti1Image(np.zeros((20, 10, 10), np.float32), flipped)) == pytest.approx(expected)

@@ -72,9 +72,7 @@ def make_timesteps(num_train: int, steps: int, spacing: Spacing = "trailing") ->
 class Sampler:
     """Shared plumbing: timestep grid, x0 clipping, seeded noise. Subclasses implement :meth:`sample`."""
 
-    def __init__(
-        self, schedule: NoiseSchedule, spacing: Spacing = "trailing", clip_x0: float | None = None
-    ) -> None:
+    def __init__(self, schedule: NoiseSchedule, spacing: Spacing = "trailing", clip_x0: float | None = None) -> None:
         self.schedule = schedule
         self.spacing: Spacing = spacing
         self.clip_x0 = clip_x0
@@ -101,9 +99,7 @@ class Sampler:
         gdev = generator.device if generator is not None else torch.device(device)
         return torch.randn(shape, generator=generator, device=gdev, dtype=dtype).to(device)
 
-    def sample(
-        self, model_fn: ModelFn, x_T: Tensor, steps: int, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def sample(self, model_fn: ModelFn, x_T: Tensor, steps: int, generator: torch.Generator | None = None) -> Tensor:
         raise NotImplementedError
 
 
@@ -147,9 +143,7 @@ class DDIMSampler(Sampler):
             x_prev = x_prev + std * self.initial_noise(tuple(x.shape), generator, x.device, x.dtype)
         return x_prev
 
-    def sample(
-        self, model_fn: ModelFn, x_T: Tensor, steps: int, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def sample(self, model_fn: ModelFn, x_T: Tensor, steps: int, generator: torch.Generator | None = None) -> Tensor:
         ts = self.timesteps(steps)
         x = x_T
         for i, t in enumerate(ts):
@@ -169,9 +163,7 @@ class DPMSolverPP2M(Sampler):
     evaluations. ``eta`` does not apply (the solver is deterministic given x_T).
     """
 
-    def sample(
-        self, model_fn: ModelFn, x_T: Tensor, steps: int, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def sample(self, model_fn: ModelFn, x_T: Tensor, steps: int, generator: torch.Generator | None = None) -> Tensor:
         ts = self.timesteps(steps)
         ab = self.schedule.alphas_cumprod
 

@@ -37,7 +37,7 @@ class NoiseSchedule:
         self,
         schedule: ScheduleName = "cosine",
         timesteps: int = 1000,
-        prediction_type: PredictionType = "v",
+        prediction_type: PredictionType = "x0",
         beta_start: float = 1e-4,
         beta_end: float = 2e-2,
     ) -> None:
@@ -108,7 +108,7 @@ class NoiseSchedule:
         """(x0, ε) implied by a network output; ``prediction_type`` defaults to the schedule's.
 
         ε→x0 divides by α_t (≈5e-5 at t=999 of the cosine schedule), so ε-prediction amplifies network
-        errors at high noise; v and x0 stay well conditioned (one reason v is the default).
+        errors at high noise; v and x0 stay well conditioned (x0 is PDS's default, see models/config.py).
         """
         kind = prediction_type or self.prediction_type
         alpha, sigma = self.alpha_sigma(t, x_t)

@@ -95,9 +95,12 @@ def read_gradients(
     """
     bval_path, bvec_path = Path(bval_path), Path(bvec_path)
     bvals = _read_bvals(bval_path, n_volumes)
-    bvecs = _read_bvecs(bvec_path, bvals.size)
-
     is_b0 = bvals <= b0_threshold
+    if not np.any(is_b0):
+        raise InputError(bval_path, f"no b0 volume (b <= {b0_threshold:g}); the smallest b-value is {bvals.min():g}")
+    if np.all(is_b0):
+        raise InputError(bval_path, f"no diffusion-weighted volume: every b-value is <= {b0_threshold:g}")
+    bvecs = _read_bvecs(bvec_path, bvals.size)
     bad_values = ~np.isfinite(bvecs).all(axis=1)
     if np.any(bad_values & ~is_b0):
         vol = int(np.flatnonzero(bad_values & ~is_b0)[0])
@@ -115,8 +118,4 @@ def read_gradients(
         )
     bvecs[~is_b0] /= norms[~is_b0, None]
 
-    if not np.any(is_b0):
-        raise InputError(bval_path, f"no b0 volume (b <= {b0_threshold:g}); the smallest b-value is {bvals.min():g}")
-    if np.all(is_b0):
-        raise InputError(bval_path, f"no diffusion-weighted volume: every b-value is <= {b0_threshold:g}")
     return bvals, bvecs

@@ -173,8 +173,11 @@ def check_nifti_header(
     _check_file(path)
     hdr = _read_raw_header(path)
     shape = _check_header_fields(path, hdr, max_voxels)
+    offset = float(hdr["vox_offset"])
+    if not np.isfinite(offset) or offset < 0:
+        raise InputError(path, f"corrupt header: vox_offset={offset:g}")
     if not _is_gzip(path):
-        needed = int(hdr["vox_offset"]) + int(np.prod(shape, dtype=np.int64)) * hdr.get_data_dtype().itemsize
+        needed = int(offset) + int(np.prod(shape, dtype=np.int64)) * hdr.get_data_dtype().itemsize
         size = path.stat().st_size
         if size < needed:
             raise InputError(path, f"truncated file: {size} bytes, the header needs {needed}")

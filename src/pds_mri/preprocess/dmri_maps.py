@@ -64,13 +64,21 @@ def tensor_maps(
     return fa, md
 
 
-def dmri_map(img: nib.Nifti1Image, bvals: np.ndarray, bvecs: np.ndarray, kind: DmriKind, maps: Maps) -> nib.Nifti1Image:
+def dmri_map(
+    img: nib.Nifti1Image,
+    bvals: np.ndarray,
+    bvecs: np.ndarray,
+    kind: DmriKind,
+    maps: Maps,
+    data: np.ndarray | None = None,
+) -> nib.Nifti1Image:
     """The configured dMRI map as a 3D float32 image in the DWI's own affine.
 
-    The tensor is fitted only where the mean b0 is positive: background voxels carry no tensor and
-    skipping them makes the fit several times faster.
+    `data` is the DWI's voxel array when the caller already read it (no second decode). The tensor is
+    fitted only where the mean b0 is positive: background voxels carry no tensor and skipping them makes
+    the fit several times faster.
     """
-    data = img.get_fdata(dtype=np.float32)
+    data = img.get_fdata(dtype=np.float32) if data is None else data
     bvals = np.asarray(bvals, dtype=float)
     if kind == "mean":
         out = mean_dwi(data, bvals, maps.b0_threshold)

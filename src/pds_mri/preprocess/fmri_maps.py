@@ -71,9 +71,15 @@ def alff_maps(
     return alff.reshape(shape).astype(np.float32), falff.reshape(shape).astype(np.float32)
 
 
-def fmri_map(img: nib.Nifti1Image, kind: FmriKind, tr: float, maps: Maps) -> nib.Nifti1Image:
-    """The configured fMRI map as a 3D float32 image in the BOLD run's own affine."""
-    bold = img.get_fdata(dtype=np.float32)
+def fmri_map(
+    img: nib.Nifti1Image, kind: FmriKind, tr: float, maps: Maps, data: np.ndarray | None = None
+) -> nib.Nifti1Image:
+    """The configured fMRI map as a 3D float32 image in the BOLD run's own affine.
+
+    `data` is the run's voxel array when the caller already read it (validation forces a full read),
+    so a large run is not decoded twice.
+    """
+    bold = img.get_fdata(dtype=np.float32) if data is None else data
     if kind == "mean":
         data = mean_map(bold, maps.dummy_scans)
     elif kind in ("alff", "falff"):

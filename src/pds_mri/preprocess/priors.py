@@ -62,7 +62,8 @@ def segment_t1w(t1w: nib.Nifti1Image) -> nib.Nifti1Image:
     """Atlas-informed 3-class segmentation of an MNI-space T1w: 4D (X, Y, Z, GM/WM/CSF) in its own space.
 
     Brain = MNI mask resampled to the T1w & intensity > 5 % of the robust max. A 3-class
-    GaussianMixture on log intensity (random_state=0, percentile initialisation: deterministic) gives
+    GaussianMixture on log intensity (random_state=0, percentile means, no k-means: deterministic and
+    fork-safe) gives
     posteriors; classes are ordered by mean (CSF < GM < WM on T1w), multiplied by the MNI priors
     (floored at PRIOR_FLOOR) resampled to the T1w and renormalised to sum to 1 inside the brain.
     """
@@ -83,9 +84,11 @@ def segment_t1w(t1w: nib.Nifti1Image) -> nib.Nifti1Image:
         raise InputError(name, "fewer than 100 brain voxels in the T1w")
     feats = np.log(data[brain]).astype(np.float64)[:, None]
     step = max(1, feats.shape[0] // _MAX_GMM_SAMPLES)
-    gmm = GaussianMixture(n_components=3, random_state=0, means_init=np.percentile(feats, [15, 50, 85])[:, None]).fit(
-        feats[::step]
-    )
+    # init_params="random" + explicit means: sklearn's k-means init runs OpenMP (libgomp), which deadlocks in
+    # a worker forked by ProcessPoolExecutor once the parent has used it (`pds prepare --jobs N`).
+    init = np.percentile(feats, [15, 50, 85])[:, None]
+    gmm = GaussianMixture(n_components=3, init_params="random", means_init=init, random_state=0)
+    gmm.fit(feats[::step])
     order = np.argsort(gmm.means_[:, 0])  # CSF, GM, WM
     post = gmm.predict_proba(feats)[:, order[[1, 2, 0]]]  # -> GM, WM, CSF
     weighted = post * np.maximum(prior[brain], PRIOR_FLOOR)
@@ -123,9 +126,8 @@ def pattern_labels(grid: Grid, radius_mm: float = 5.0) -> np.ndarray:
         ijk = nib.affines.apply_affine(inv, centre)
         lo = np.clip(np.floor(ijk).astype(int) - reach, 0, shape)
         hi = np.clip(np.floor(ijk).astype(int) + reach + 1, 0, shape)
-        idx = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi, strict=True)], indexing="ij"), -1).reshape(
-            -1, 3
-        )
+        axes = [np.arange(a, b) for a, b in zip(lo, hi, strict=True)]
+        idx = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
         dist = np.linalg.norm(nib.affines.apply_affine(grid.affine, idx) - centre, axis=1)
         boxes.append((idx, dist))
     for label, (idx, dist) in enumerate(boxes, start=1):

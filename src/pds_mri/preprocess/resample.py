@@ -9,6 +9,7 @@ from typing import Literal
 import nibabel as nib
 import numpy as np
 from nilearn.image import resample_img
+from nilearn.image.resampling import BoundingBoxError
 
 from pds_mri.config import Grid
 from pds_mri.preprocess._image import float_image
@@ -25,18 +26,22 @@ def resample_to(
     """Resample a 3D or 4D image onto (affine, 3D shape); outside the input's FOV is 0; float32."""
     # A float32 copy keeps nilearn from returning integer (truncated) or scaled-on-disk data.
     img = float_image(img.get_fdata(dtype=np.float32), img.affine, like=img)
+    target_shape = tuple(int(s) for s in shape[:3])
     with warnings.catch_warnings():
         # nilearn warns on binary inputs (masks) resampled with linear/continuous; that is intended here.
         warnings.filterwarnings("ignore", message=".*binary.*", category=UserWarning)
-        out = resample_img(
-            img,
-            target_affine=np.asarray(affine, dtype=float),
-            target_shape=tuple(int(s) for s in shape[:3]),
-            interpolation=interpolation,
-            fill_value=0.0,
-            force_resample=True,
-            copy_header=True,
-        )
+        try:
+            out = resample_img(
+                img,
+                target_affine=np.asarray(affine, dtype=float),
+                target_shape=target_shape,
+                interpolation=interpolation,
+                fill_value=0.0,
+                force_resample=True,
+                copy_header=True,
+            )
+        except BoundingBoxError:  # target and input do not overlap at all: all outside the FOV
+            return float_image(np.zeros(target_shape + img.shape[3:], np.float32), affine, like=img)
     return float_image(out.get_fdata(dtype=np.float32), out.affine, like=img)
 
 

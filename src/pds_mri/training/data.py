@@ -109,9 +109,7 @@ def _clean(value: str | None) -> str | None:
 def _resolve(prepared_dir: Path, row: Mapping[str, Any], column: str) -> Path:
     rel = row.get(column)
     if not rel:
-        raise InputError(
-            prepared_dir / COHORT_FILE, f"{row.get('participant_id')}: column '{column}' is empty"
-        )
+        raise InputError(prepared_dir / COHORT_FILE, f"{row.get('participant_id')}: column '{column}' is empty")
     return prepared_dir / str(rel)
 
 
@@ -137,7 +135,10 @@ def _expect_shape(path: Path, data: np.ndarray, shape: tuple[int, ...]) -> None:
 def resample_to(img: nib.Nifti1Image, reference: nib.Nifti1Image) -> np.ndarray:
     """Resample `img` onto `reference`'s grid by world coordinates (trilinear, outside → -1).
 
-    Linear rather than spline: spline overshoots at the brain edge and would leave [-1, 1].
+    Linear rather than spline: spline overshoots at the brain edge and would leave [-1, 1]. nilearn's
+    own clip is off because it clips to the data's range, which would turn the -1 fill into the data
+    minimum; the result is clipped to [-1, 1] instead. Within one source voxel of the field of view the
+    value blends from the edge towards -1.
     """
     from nilearn.image import resample_img
 
@@ -147,14 +148,18 @@ def resample_to(img: nib.Nifti1Image, reference: nib.Nifti1Image) -> np.ndarray:
         target_shape=reference.shape[:3],
         interpolation="linear",
         fill_value=-1.0,
+        clip=False,
         force_resample=True,
         copy_header=True,
     )
     return np.clip(np.asarray(out.dataobj, dtype=np.float32), -1.0, 1.0)
 
 
-class _AtlasCache:
-    """Pattern atlases are the same for every subject: read each grid's labels once and share them."""
+class AtlasCache:
+    """Pattern atlases are the same for every subject: read each grid's labels once and share them.
+
+    Pass one instance to every `load_direction_item` call of a cohort (as PreparedCohort does).
+    """
 
     def __init__(self, prepared_dir: Path) -> None:
         self.prepared_dir = prepared_dir
@@ -178,7 +183,7 @@ def load_direction_item(
     row: Mapping[str, Any],
     direction: str,
     *,
-    atlas: _AtlasCache | None = None,
+    atlas: AtlasCache | None = None,
 ) -> Item:
     """One direction of one subject on the target grid; 'target' is present only if the subject has it.
 
@@ -187,7 +192,7 @@ def load_direction_item(
     """
     prepared_dir = Path(prepared_dir)
     src_mod, tgt_mod = direction_modalities(direction)
-    atlas = atlas or _AtlasCache(prepared_dir)
+    atlas = atlas or AtlasCache(prepared_dir)
     pid = row.get("participant_id")
     if not has_modality(row, src_mod):
         raise InputError(prepared_dir / COHORT_FILE, f"{pid}: no {src_mod} map, cannot run {direction}")
@@ -247,13 +252,15 @@ class PreparedCohort(Dataset):
             by_id = {r["participant_id"]: r for r in rows}
             unknown = [p for p in participant_ids if p not in by_id]
             if unknown:
-                raise PdsError(f"subject(s) {unknown} are not in {self.prepared_dir / COHORT_FILE} with both modalities")
+                raise PdsError(
+                    f"subject(s) {unknown} are not in {self.prepared_dir / COHORT_FILE} with both modalities"
+                )
             rows = [by_id[p] for p in participant_ids]
         if not rows:
             raise PdsError(f"no subject in {self.prepared_dir / COHORT_FILE} has both fMRI and dMRI maps")
         self.rows = rows
-        self.cache = cache
-        self._atlas = _AtlasCache(self.prepared_dir)
+        self.cache = cache  # per process: with DataLoader workers each worker holds its own cache
+        self._atlas = AtlasCache(self.prepared_dir)
         self._items: dict[int, dict[str, Any]] = {}
 
     @property

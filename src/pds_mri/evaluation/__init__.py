@@ -1,0 +1,1 @@
+"""Metrics, cross-validation, statistics and diagnosis."""

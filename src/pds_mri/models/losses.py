@@ -1,0 +1,131 @@
+"""Losses of the PDS stages. All take (B,1,X,Y,Z) volumes in [-1, 1] and an optional brain mask.
+
+* stage 1: :func:`masked_l1` (inside the brain, and again inside the pattern ROIs);
+* tissue refinement: :func:`tissue_weighted_l1` + :func:`tissue_contrast_loss`;
+* microstructure refinement: :func:`multiscale_gradient_loss` + :func:`triplanar_ssim_loss`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from monai.metrics.regression import compute_ssim_and_cs
+from torch import Tensor
+
+from pds_mri.models.micro_refiner import VIEW_AXES, fold_view
+
+TISSUE_PAIRS = ((0, 1), (0, 2), (1, 2))  # GM/WM, GM/CSF, WM/CSF
+
+
+def _weighted_mean(values: Tensor, weight: Tensor | None) -> Tensor:
+    if weight is None:
+        return values.mean()
+    weight = weight.to(values.dtype).expand_as(values)
+    return (values * weight).sum() / weight.sum().clamp(min=1e-8)
+
+
+def masked_l1(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean |pred − target| over voxels where ``mask`` > 0 (all voxels when None; 0 if the mask is empty)."""
+    return _weighted_mean((pred - target).abs(), None if mask is None else (mask > 0))
+
+
+def tissue_weights_map(tissue: Tensor, weights: Sequence[float]) -> Tensor:
+    """Voxel weights Σ_k w_k·p_k + (1 − Σ_k p_k): weight 1 where no tissue probability is assigned."""
+    w = torch.as_tensor(list(weights), dtype=tissue.dtype, device=tissue.device).reshape(1, 3, 1, 1, 1)
+    rest = (1.0 - tissue.sum(1, keepdim=True)).clamp(min=0)
+    return (tissue * w).sum(1, keepdim=True) + rest
+
+
+def tissue_weighted_l1(
+    pred: Tensor, target: Tensor, tissue: Tensor, mask: Tensor | None, weights: Sequence[float]
+) -> Tensor:
+    """L1 weighted per tissue (GM, WM, CSF order), so the contrasts that matter are fitted first."""
+    w = tissue_weights_map(tissue, weights)
+    if mask is not None:
+        w = w * (mask > 0)
+    return _weighted_mean((pred - target).abs(), w)
+
+
+def tissue_means(x: Tensor, tissue: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Soft mean intensity of each tissue, (B, 3), on the [0, 1] scale ((x + 1) / 2)."""
+    p = tissue if mask is None else tissue * (mask > 0)
+    x01 = (x + 1.0) / 2.0
+    return (p * x01).sum((2, 3, 4)) / p.sum((2, 3, 4)).clamp(min=1e-6)
+
+
+def tissue_contrast_loss(
+    pred: Tensor, target: Tensor, tissue: Tensor, mask: Tensor | None = None, eps: float = 0.05
+) -> Tensor:
+    """Mean |log ratio| error of the GM/WM, GM/CSF and WM/CSF mean-intensity ratios (output vs truth).
+
+    Ratios are taken on the [0, 1] scale with ``eps`` added, because means on [−1, 1] can be ~0 and
+    make a ratio explode; in log space the term is symmetric in over- and under-estimation.
+    """
+    mp = torch.log(tissue_means(pred, tissue, mask) + eps)
+    mt = torch.log(tissue_means(target, tissue, mask) + eps)
+    errs = [((mp[:, a] - mp[:, b]) - (mt[:, a] - mt[:, b])).abs() for a, b in TISSUE_PAIRS]
+    return torch.stack(errs, 1).mean()
+
+
+def multiscale_gradient_loss(
+    pred: Tensor, target: Tensor, mask: Tensor | None = None, scales: Sequence[int] = (1, 2, 4)
+) -> Tensor:
+    """L1 between finite differences along x, y, z at several average-pooled scales (edges and detail).
+
+    Differences count only between pooled cells lying wholly in the mask; scales too coarse for the grid
+    are skipped.
+    """
+    terms: list[Tensor] = []
+    for s in scales:
+        if min(pred.shape[2:]) < 2 * s:
+            continue
+        p, t = (F.avg_pool3d(pred, s), F.avg_pool3d(target, s)) if s > 1 else (pred, target)
+        m = None
+        if mask is not None:
+            m = (F.avg_pool3d((mask > 0).float(), s) if s > 1 else (mask > 0).float()) > 1 - 1e-6
+        for axis in VIEW_AXES:
+            dp, dt = torch.diff(p, dim=axis), torch.diff(t, dim=axis)
+            w = None
+            if m is not None:
+                n = m.shape[axis]
+                w = m.narrow(axis, 0, n - 1) & m.narrow(axis, 1, n - 1)
+            terms.append(_weighted_mean((dp - dt).abs(), w))
+    if not terms:
+        raise ValueError(f"grid {tuple(pred.shape[2:])} too small for a gradient loss")
+    return torch.stack(terms).mean()
+
+
+def triplanar_ssim_loss(
+    pred: Tensor,
+    target: Tensor,
+    mask: Tensor | None = None,
+    win_size: int = 7,
+    sigma: float = 1.5,
+    data_range: float = 2.0,
+) -> Tensor:
+    """1 − mean 2D SSIM over all slices of the three views (MONAI's SSIM map, gaussian window).
+
+    The window shrinks (odd, ≥ 3) for slices smaller than ``win_size``; with a mask, only windows centred
+    in the brain count, so the trivially equal background does not inflate the score.
+    """
+    values: list[Tensor] = []
+    for axis in VIEW_AXES:
+        p, t = fold_view(pred, axis), fold_view(target, axis)
+        k = min(win_size, *p.shape[2:])
+        k = k if k % 2 else k - 1
+        if k < 3:
+            continue
+        ssim_map, _ = compute_ssim_and_cs(
+            p, t, spatial_dims=2, kernel_size=(k, k), kernel_sigma=(sigma, sigma), data_range=data_range
+        )
+        w = None
+        if mask is not None:
+            r = k // 2
+            m = fold_view(mask, axis) > 0
+            w = m[..., r : m.shape[-2] - r, r : m.shape[-1] - r]
+        values.append(_weighted_mean(ssim_map, w))
+    if not values:
+        raise ValueError(f"grid {tuple(pred.shape[2:])} too small for SSIM")
+    return 1.0 - torch.stack(values).mean()

@@ -1,0 +1,137 @@
+"""torchrun helpers: the same command runs on one process, one GPU, several GPUs or several nodes.
+
+torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; without them everything here is a no-op single process,
+so code paths never branch on "am I distributed" beyond `DistInfo`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from pds_mri.errors import PdsError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    is_main: bool = True
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise PdsError(f"environment variable {name}={value!r} is not an integer") from None
+
+
+def init_distributed(device: str | torch.device | None = None, backend: str | None = None) -> DistInfo:
+    """Join the torchrun process group (gloo on CPU, NCCL on CUDA) or describe the single process.
+
+    `device`: force 'cpu' (e.g. to test DDP with gloo on a GPU machine); default CUDA when available.
+    """
+    rank = _env_int("RANK", 0)
+    world = _env_int("WORLD_SIZE", 1)
+    local_rank = _env_int("LOCAL_RANK", 0)
+    if world < 1 or not 0 <= rank < world:
+        raise PdsError(f"invalid torchrun environment: RANK={rank}, WORLD_SIZE={world}")
+    use_cuda = torch.cuda.is_available() if device is None else torch.device(device).type == "cuda"
+    if use_cuda:
+        if not torch.cuda.is_available():
+            raise PdsError("device 'cuda' requested but CUDA is not available")
+        if local_rank >= torch.cuda.device_count():
+            raise PdsError(f"LOCAL_RANK={local_rank} but only {torch.cuda.device_count()} GPU(s) are visible")
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+    else:
+        dev = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend=backend or ("nccl" if dev.type == "cuda" else "gloo"), init_method="env://")
+    return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=dev, is_main=rank == 0)
+
+
+def shard(items: Sequence[T], rank: int, world: int) -> list[T]:
+    """Items rank, rank+world, ... : deterministic, disjoint, covers everything, sizes differ by <= 1."""
+    if world < 1 or not 0 <= rank < world:
+        raise PdsError(f"invalid shard rank {rank} of {world}")
+    return list(items)[rank::world]
+
+
+def barrier(info: DistInfo) -> None:
+    if info.distributed and dist.is_initialized():
+        if info.device.type == "cuda":
+            dist.barrier(device_ids=[info.device.index])
+        else:
+            dist.barrier()
+
+
+def cleanup(info: DistInfo | None = None) -> None:
+    """Leave the process group (safe to call twice or when never joined)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap_ddp(model: nn.Module, info: DistInfo, **kwargs: Any) -> nn.Module:
+    """DistributedDataParallel when world_size > 1 (it broadcasts rank 0's weights), else the model itself."""
+    model = model.to(info.device)
+    if not info.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    if info.device.type == "cuda":
+        return DDP(model, device_ids=[info.device.index], output_device=info.device.index, **kwargs)
+    return DDP(model, **kwargs)
+
+
+def all_reduce_mean(values: dict[str, float], info: DistInfo) -> dict[str, float]:
+    """Mean of scalar logs over ranks (one collective), so rank 0 logs the whole batch."""
+    if not info.distributed or not values:
+        return dict(values)
+    keys = sorted(values)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist(), strict=True)}
+
+
+def all_true(flag: bool, info: DistInfo) -> bool:
+    """True on every rank only if it is True on every rank (so all ranks take the same branch)."""
+    if not info.distributed:
+        return flag
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
+
+
+def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
+    """Every rank's `obj` (JSON-like), in rank order, on every rank."""
+    if not info.distributed:
+        return [obj]
+    out: list[Any] = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj: Any, info: DistInfo, src: int = 0) -> Any:
+    if not info.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]

@@ -1,0 +1,219 @@
+"""`pds synthesize`: the missing modality of each subject, on the model grid and in the subject's own space.
+
+Output per subject (OUT_DIR/sub-X/):
+  sub-X_space-<target>grid_desc-synth_<target>.nii.gz      synthesis on the model grid, [-1, 1] scale
+  sub-X_space-native_desc-synth_<target>.nii.gz            the same in input units on the source's native grid,
+                                                            so it overlays the subject's real scan in a viewer
+  sub-X_space-<...>_desc-synthstd_<target>.nii.gz          voxel-wise std over --samples N (N > 1)
+  sub-X_desc-synth_<target>.json                           provenance (checkpoint hash, config, steps, seed, ...)
+and OUT_DIR/synthesized.tsv, one row per subject and direction. Under torchrun subjects are sharded by rank.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+
+from pds_mri import __version__
+from pds_mri.config import dump_config
+from pds_mri.errors import PdsError
+from pds_mri.io.atomic import save_nifti, write_json, write_tsv
+from pds_mri.workflows.progress import console, progress_bar
+
+SYNTH_COLUMNS = (
+    "participant_id",
+    "direction",
+    "source",
+    "target",
+    "synthesis",
+    "synthesis_native",
+    "uncertainty",
+    "uncertainty_native",
+    "sidecar",
+)
+DIRECTION_CHOICES = ("auto", "fmri2dmri", "dmri2fmri")
+
+
+@dataclass(frozen=True)
+class SynthesizeOptions:
+    run_dir: Path
+    input_dir: Path
+    out_dir: Path
+    direction: str = "auto"
+    steps: int | None = None
+    samples: int = 1
+    guidance: float | None = None
+    seed: int = 0
+    use_diagnosis: bool = True
+    participant_labels: tuple[str, ...] = ()
+
+
+def plan(rows: list[dict], direction: str) -> list[tuple[dict, str]]:
+    """(row, direction) pairs: `auto` synthesises exactly what each subject lacks."""
+    if direction not in DIRECTION_CHOICES:
+        raise PdsError(f"--direction {direction}: choose one of {', '.join(DIRECTION_CHOICES)}")
+    jobs = []
+    for row in rows:
+        has_f, has_d = bool(row.get("fmri")), bool(row.get("dmri"))
+        if direction == "auto":
+            if has_f and not has_d:
+                jobs.append((row, "fmri2dmri"))
+            elif has_d and not has_f:
+                jobs.append((row, "dmri2fmri"))
+        elif (direction == "fmri2dmri" and has_f) or (direction == "dmri2fmri" and has_d):
+            jobs.append((row, direction))
+    return jobs
+
+
+def subject_seed(seed: int, participant_id: str, direction: str) -> int:
+    """Per-subject seed independent of sharding and ordering, so torchrun gives the same files."""
+    return (seed * 1_000_003 + zlib.crc32(f"{participant_id}/{direction}".encode())) % (2**63)
+
+
+def run_synthesize(options: SynthesizeOptions) -> list[dict]:
+    from pds_mri.models.config import build_config_sampler
+    from pds_mri.training.data import AtlasCache, collate_direction, load_direction_item, read_cohort
+    from pds_mri.training.distributed import barrier, cleanup, gather_objects, init_distributed, shard
+    from pds_mri.workflows.run import load_trained_pds
+
+    if options.samples < 1:
+        raise PdsError("--samples must be >= 1")
+    info = init_distributed()
+    try:
+        pds, config, stage, sha = load_trained_pds(options.run_dir, options.input_dir, info.device)
+        diffusion = config.model.diffusion
+        steps = options.steps or diffusion.steps
+        guidance = diffusion.guidance if options.guidance is None else options.guidance
+        sampler = build_config_sampler(diffusion)
+        norms = json.loads((Path(options.run_dir) / "normalisation.json").read_text())
+        rows = read_cohort(options.input_dir)
+        if options.participant_labels:
+            wanted = {p if p.startswith("sub-") else f"sub-{p}" for p in options.participant_labels}
+            missing = wanted - {r["participant_id"] for r in rows}
+            if missing:
+                raise PdsError(f"{options.input_dir}: participant(s) not in cohort.tsv: {', '.join(sorted(missing))}")
+            rows = [r for r in rows if r["participant_id"] in wanted]
+        jobs = plan(rows, options.direction)
+        if not jobs:
+            console.print("nothing to synthesise: every subject has both modalities (use --direction to force one)")
+        mine = shard(jobs, info.rank, info.world_size)
+        atlas = AtlasCache(Path(options.input_dir))
+        written = []
+        with progress_bar() as bar:
+            task = bar.add_task(f"synthesising (rank {info.rank})", total=len(mine))
+            for row, direction in mine:
+                item = load_direction_item(options.input_dir, row, direction, atlas=atlas)
+                batch = {k: v.to(info.device) for k, v in collate_direction([item]).items()}
+                if not options.use_diagnosis:
+                    batch["diagnosis"] = torch.full_like(batch["diagnosis"], -1)
+                generator = torch.Generator(device=info.device).manual_seed(
+                    subject_seed(options.seed, row["participant_id"], direction)
+                )
+                mean, std = pds.synthesize(batch, sampler, steps, options.samples, guidance, generator)
+                provenance = {
+                    "GeneratedBy": {"Name": "pds-mri", "Version": __version__, "Command": "pds synthesize"},
+                    "Warning": "synthetic image for research; not a diagnostic image",
+                    "Direction": direction,
+                    "Checkpoint": {"run_dir": str(options.run_dir), "stage": stage, "sha256": sha},
+                    "Sampler": diffusion.sampler,
+                    "Steps": steps,
+                    "Samples": options.samples,
+                    "Guidance": guidance,
+                    "Seed": options.seed,
+                    "SubjectSeed": subject_seed(options.seed, row["participant_id"], direction),
+                    "DiagnosisUsed": bool(options.use_diagnosis and int(batch["diagnosis"][0]) >= 0),
+                    "Config": json.loads(json.dumps(config.model_dump(mode="json"))),
+                }
+                written.append(
+                    write_subject(
+                        options,
+                        row,
+                        direction,
+                        mean[0, 0].cpu().numpy(),
+                        std[0, 0].cpu().numpy(),
+                        item,
+                        norms,
+                        provenance,
+                    )
+                )
+                bar.advance(task)
+        everything = [r for part in gather_objects(written, info) for r in part]
+        if info.is_main:
+            everything.sort(key=lambda r: (r["participant_id"], r["direction"]))
+            write_tsv(Path(options.out_dir) / "synthesized.tsv", everything, SYNTH_COLUMNS)
+            console.print(f"synthesised {len(everything)} map(s) -> {Path(options.out_dir) / 'synthesized.tsv'}")
+        barrier(info)
+    finally:
+        cleanup(info)
+    return everything
+
+
+def write_subject(
+    options: SynthesizeOptions,
+    row: dict,
+    direction: str,
+    mean: np.ndarray,
+    std: np.ndarray,
+    item: dict,
+    norms: dict,
+    provenance: dict,
+) -> dict:
+    from pds_mri.preprocess.normalise import Normalisation
+    from pds_mri.preprocess.resample import to_native
+    from pds_mri.training.data import direction_modalities
+
+    source, target = direction_modalities(direction)
+    sub, out_dir, in_dir = row["participant_id"], Path(options.out_dir), Path(options.input_dir)
+    grid_ref = nib.load(in_dir / row[f"{target}_mask"])
+    native_ref = nib.load(in_dir / row[f"{source}_native"])
+    mask = item["mask"][0].numpy() > 0
+    if row.get(target):  # the subject's own scaling, when it has the target (e.g. for evaluation)
+        sidecar = json.loads((in_dir / row[target].replace(".nii.gz", ".json")).read_text())
+        norm, origin = Normalisation.from_json(sidecar["Normalisation"]), "subject"
+    else:
+        n = norms[target]
+        norm = Normalisation(low=n["low"], high=n["high"], percentiles=tuple(n["percentiles"]))
+        origin = f"median of {n['subjects']} training subjects"
+    units = np.where(mask, norm.invert(mean), 0.0).astype(np.float32)
+    units_std = (std * (norm.high - norm.low) / 2.0).astype(np.float32)
+    names = {
+        "synthesis": f"{sub}/{sub}_space-{target}grid_desc-synth_{target}.nii.gz",
+        "synthesis_native": f"{sub}/{sub}_space-native_desc-synth_{target}.nii.gz",
+        "uncertainty": f"{sub}/{sub}_space-{target}grid_desc-synthstd_{target}.nii.gz",
+        "uncertainty_native": f"{sub}/{sub}_space-native_desc-synthstd_{target}.nii.gz",
+        "sidecar": f"{sub}/{sub}_desc-synth_{target}.json",
+    }
+    save_nifti(_like(mean, grid_ref), out_dir / names["synthesis"])
+    save_nifti(to_native(_like(units, grid_ref), native_ref), out_dir / names["synthesis_native"])
+    if options.samples > 1:
+        save_nifti(_like(std, grid_ref), out_dir / names["uncertainty"])
+        save_nifti(to_native(_like(units_std, grid_ref), native_ref), out_dir / names["uncertainty_native"])
+    else:
+        names["uncertainty"] = names["uncertainty_native"] = ""
+    provenance |= {
+        "Source": str(in_dir / row[source]),
+        "NativeReference": str(in_dir / row[f"{source}_native"]),
+        "Normalisation": {**norm.to_json(), "origin": origin},
+    }
+    write_json(out_dir / names["sidecar"], provenance)
+    return {"participant_id": sub, "direction": direction, "source": source, "target": target, **names}
+
+
+def _like(data: np.ndarray, reference: nib.Nifti1Image) -> nib.Nifti1Image:
+    img = nib.Nifti1Image(np.asarray(data, np.float32), reference.affine)
+    img.header.set_xyzt_units("mm", "sec")
+    img.set_sform(reference.affine, code=4)
+    img.set_qform(reference.affine, code=4)
+    return img
+
+
+def config_text(run_dir: Path) -> str:
+    from pds_mri.workflows.run import load_run_config
+
+    return dump_config(load_run_config(run_dir))

@@ -1,0 +1,259 @@
+"""`pds train`: stage 1 (pattern-aware conditional diffusion) then stage 2 (tissue + microstructure refiners).
+
+Runs unchanged under torchrun: the trainer shards batches by rank and rank 0 writes checkpoints and logs.
+Only subjects with both modalities are trained on; the split is subject-level and recorded in RUN_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pds_mri import __version__
+from pds_mri.config import Config, dump_config, load_config
+from pds_mri.config import preset as load_preset
+from pds_mri.errors import PdsError
+from pds_mri.io.atomic import write_json, write_text
+from pds_mri.workflows.progress import console
+
+MODELS = ("pds",)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    prepared_dir: Path
+    run_dir: Path
+    preset: str = "cpu"
+    config: Path | None = None
+    model: str = "pds"
+    resume: bool = False
+    seed: int = 0
+    fold: int = 0
+    folds: int = 1
+    stage: str = "all"  # all | 1 | 2
+    steps: int | None = None  # override both stages' steps (quick runs)
+
+
+def resolve_train_config(options: TrainOptions) -> Config:
+    """Preset (+ YAML) for the model and training; grids and maps always come from the prepared directory."""
+    from pds_mri.workflows.run import load_run_config
+
+    if options.resume and (Path(options.run_dir) / "config.yaml").is_file():
+        return load_run_config(options.run_dir)
+    base = load_config(options.config, options.preset) if options.config else load_preset(options.preset)
+    prepared_cfg = Path(options.prepared_dir) / "config.yaml"
+    if not prepared_cfg.is_file():
+        raise PdsError(f"{options.prepared_dir}: not a prepared directory (config.yaml missing); run `pds prepare`")
+    prepared = load_config(prepared_cfg)
+    values = base.model_dump(mode="json")
+    values["grids"], values["maps"] = prepared.grids.model_dump(mode="json"), prepared.maps.model_dump(mode="json")
+    for stage in ("stage1", "stage2"):
+        values["training"][stage]["seed"] = options.seed
+        if options.steps is not None:
+            stage_cfg = values["training"][stage]
+            stage_cfg["steps"] = options.steps
+            stage_cfg["warmup_steps"] = min(stage_cfg["warmup_steps"], max(1, options.steps // 10))
+    return Config.model_validate(values)
+
+
+def run_train(options: TrainOptions) -> Path:
+    from pds_mri.training.data import PreparedCohort, collate, read_cohort
+    from pds_mri.training.distributed import cleanup, init_distributed
+    from pds_mri.training.split import split_subjects, write_split
+    from pds_mri.training.trainer import Trainer, seed_everything
+    from pds_mri.workflows.run import Stage1Objective, Stage2Objective, build_model, freeze_for_stage
+
+    if options.model not in MODELS:
+        raise PdsError(f"--model {options.model}: only {', '.join(MODELS)} is available in this version")
+    if options.stage not in ("all", "1", "2"):
+        raise PdsError(f"--stage {options.stage}: choose all, 1 or 2")
+    config = resolve_train_config(options)
+    run_dir = Path(options.run_dir)
+    info = init_distributed()
+    try:
+        rows = read_cohort(options.prepared_dir)
+        paired = [r for r in rows if r.get("fmri") and r.get("dmri")]
+        if len(paired) < 2:
+            raise PdsError(f"{options.prepared_dir}: {len(paired)} subject(s) have both modalities; need >= 2")
+        full = PreparedCohort(options.prepared_dir, [r["participant_id"] for r in paired])
+        split = split_subjects(
+            full.participant_ids,
+            full.diagnoses,
+            fold=options.fold,
+            folds=options.folds,
+            seed=options.seed,
+            val_fraction=config.training.val_fraction,
+        )
+        if info.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_text(run_dir / "config.yaml", dump_config(config))
+            write_split(run_dir, split, fold=options.fold, folds=options.folds, seed=options.seed)
+            write_json(run_dir / "normalisation.json", cohort_normalisation(options.prepared_dir, split["train"]))
+        console.print(
+            f"training on {len(split['train'])} subjects, validating on {len(split['val'])}, "
+            f"{len(split['test'])} held out for testing (device {info.device}, {info.world_size} process(es))"
+        )
+        seed_everything(options.seed)
+        pds, schedule = build_model(config, options.prepared_dir)
+        train_set = PreparedCohort(options.prepared_dir, split["train"])
+        val_ids = (split["val"] or split["train"])[: config.training.max_val_subjects]
+        val_set = PreparedCohort(options.prepared_dir, val_ids)
+        metrics: dict[str, dict] = {}
+        stages = ("stage1", "stage2") if options.stage == "all" else (f"stage{options.stage}",)
+        if "stage2" in stages and not pds.has_stage2:
+            stages = tuple(s for s in stages if s != "stage2")
+        for stage in stages:
+            if stage == "stage2":
+                _load_stage1_weights(pds, schedule, run_dir)
+            freeze_for_stage(pds, stage)
+            objective: nn.Module = Stage1Objective(pds, schedule) if stage == "stage1" else Stage2Objective(pds, config)
+            stage_cfg = getattr(config.training, stage)
+            validate = make_validate(val_set, config, stage)
+            trainer = Trainer(
+                objective,
+                lambda model, batch, generator: model(batch, generator),
+                train_set,
+                run_dir / stage,
+                stage_cfg,
+                validate,
+                info,
+                collate_fn=collate,
+                run_config=config,
+            )
+            resume = options.resume and (run_dir / stage / "checkpoints" / "last").exists()
+            console.rule(f"{stage}: {stage_cfg.steps} steps" + (" (resumed)" if resume else ""))
+            result = trainer.train(resume=resume)
+            metrics[stage] = {"best_psnr": result.best_metric, "best_step": result.best_step, "steps": result.step}
+        if info.is_main:
+            write_text(run_dir / "MODEL_CARD.md", model_card(config, rows, split, metrics, options))
+            console.print(f"run written to {run_dir}")
+    finally:
+        cleanup(info)
+    return run_dir
+
+
+def make_validate(val_set, config: Config, stage: str):  # type: ignore[no-untyped-def]
+    """Synthesise the validation subjects with the EMA weights; mean PSNR/SSIM over subjects and directions."""
+    from pds_mri.evaluation.metrics import psnr, ssim
+    from pds_mri.models.config import build_config_sampler
+    from pds_mri.training.data import DIRECTIONS, collate_direction
+
+    sampler = build_config_sampler(config.model.diffusion)
+    steps, guidance = config.model.diffusion.steps, config.model.diffusion.guidance
+
+    @torch.no_grad()
+    def validate(model: nn.Module, step: int) -> dict[str, float]:
+        pds = model.pds
+        device = next(pds.parameters()).device
+        out: dict[str, float] = {}
+        for direction in DIRECTIONS:
+            scores = []
+            for index in range(len(val_set)):
+                batch = {
+                    k: v.to(device) if torch.is_tensor(v) else v
+                    for k, v in collate_direction([val_set[index][direction]]).items()
+                }
+                generator = torch.Generator(device=device).manual_seed(index)
+                if stage == "stage1":
+                    pred = pds.sample_stage1(batch, sampler, steps, guidance, generator).clamp(-1, 1)
+                else:
+                    pred, _ = pds.synthesize(batch, sampler, steps, 1, guidance, generator)
+                scores.append((psnr(pred, batch["target"], batch["mask"]), ssim(pred, batch["target"], batch["mask"])))
+            out[f"{direction}/psnr"] = statistics.fmean(s[0] for s in scores)
+            out[f"{direction}/ssim"] = statistics.fmean(s[1] for s in scores)
+        out["psnr"] = statistics.fmean(out[f"{d}/psnr"] for d in DIRECTIONS)
+        out["ssim"] = statistics.fmean(out[f"{d}/ssim"] for d in DIRECTIONS)
+        return out
+
+    return validate
+
+
+def _load_stage1_weights(pds: nn.Module, schedule, run_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """Stage 2 starts from stage 1's EMA weights (best by validation PSNR, else last)."""
+    from pds_mri.training.checkpoint import checkpoint_dir, load_checkpoint
+    from pds_mri.training.ema import EMA
+    from pds_mri.workflows.run import Stage1Objective
+
+    for name in ("best", "last"):
+        directory = checkpoint_dir(run_dir / "stage1", name)
+        if directory.exists():
+            holder = Stage1Objective(pds, schedule)
+            ema = EMA(holder)
+            ema.load_state_dict(load_checkpoint(directory).group("ema"))
+            ema.copy_to(holder)
+            return
+    raise PdsError(f"{run_dir}: stage 2 needs a trained stage 1; run `pds train --stage 1` first")
+
+
+def cohort_normalisation(prepared_dir: Path, participant_ids: list[str]) -> dict:
+    """Median normalisation parameters of the training subjects, per modality.
+
+    A subject that lacks a modality has no parameters of its own for it; its synthesis is put back into
+    input units with the training cohort's median ones (recorded in each output's sidecar).
+    """
+    from pds_mri.training.data import read_cohort
+
+    wanted = set(participant_ids)
+    out: dict[str, dict] = {}
+    for modality in ("fmri", "dmri"):
+        lows, highs, kind, percentiles = [], [], None, None
+        for row in read_cohort(prepared_dir):
+            if row["participant_id"] in wanted and row.get(modality):
+                sidecar = json.loads((Path(prepared_dir) / row[modality].replace(".nii.gz", ".json")).read_text())
+                lows.append(sidecar["Normalisation"]["low"])
+                highs.append(sidecar["Normalisation"]["high"])
+                kind = sidecar["Map"]
+                percentiles = sidecar["Normalisation"].get("percentiles")
+        out[modality] = {
+            "map": kind,
+            "low": statistics.median(lows),
+            "high": statistics.median(highs),
+            "percentiles": percentiles,
+            "subjects": len(lows),
+        }
+    return out
+
+
+def model_card(config: Config, rows: list[dict], split: dict, metrics: dict, options: TrainOptions) -> str:
+    train = set(split["train"])
+    dx = Counter((r.get("diagnosis") or "unknown") for r in rows if r["participant_id"] in train)
+    lines = [
+        "# Model card — PDS (pds-mri)",
+        "",
+        "## Data",
+        f"- prepared directory: `{options.prepared_dir}`",
+        f"- subjects: {len(split['train'])} train / {len(split['val'])} validation / {len(split['test'])} test "
+        f"(subject-level split, fold {options.fold} of {options.folds}, seed {options.seed})",
+        f"- training diagnoses: {', '.join(f'{k} {v}' for k, v in sorted(dx.items()))}",
+        f"- maps: fMRI `{config.maps.fmri_map}` on {config.grids.fmri.shape} at {config.grids.fmri.voxel_mm} mm; "
+        f"dMRI `{config.maps.dmri_map}` on {config.grids.dmri.shape} at {config.grids.dmri.voxel_mm} mm",
+        "",
+        "## Model",
+        f"- preset `{config.preset}`; pattern {config.model.use_pattern}, tissue refinement {config.model.use_tissue}, "
+        f"microstructure refinement {config.model.use_micro}",
+        f"- diffusion: {config.model.diffusion.schedule} schedule, {config.model.diffusion.prediction_type} "
+        f"prediction, {config.model.diffusion.sampler} with {config.model.diffusion.steps} steps",
+        "- the full config is `config.yaml` beside this card",
+        "",
+        "## Validation (EMA weights, held-out subjects, PSNR in dB inside the brain mask, [0, 1] scale)",
+    ]
+    for stage, m in metrics.items():
+        best = "n/a" if m["best_psnr"] is None else f"{m['best_psnr']:.2f} dB at step {m['best_step']}"
+        lines.append(f"- {stage}: {m['steps']} steps, best validation PSNR {best}")
+    lines += [
+        "",
+        "## Intended use",
+        "Research: recovering subjects with a missing fMRI or dMRI map for group analyses and multimodal models, with",
+        "the uncertainty map (`pds synthesize --samples N`) reported alongside.",
+        "",
+        "**Warning: syntheses are not diagnostic images.** Do not use them for clinical decisions about an individual.",
+        "",
+        f"_pds-mri {__version__}_",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,121 @@
+"""`pds train` and `pds synthesize` end to end on tiny grids and a tiny model (real code paths)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import yaml
+
+from pds_mri.cli import main
+from pds_mri.workflows.prepare import PrepareOptions, run_prepare
+from pds_mri.workflows.synthesize import SynthesizeOptions, run_synthesize
+from pds_mri.workflows.train import TrainOptions, run_train
+
+TINY = {
+    "grids": {
+        "fmri": {"shape": [12, 12, 8], "voxel_mm": [14.0, 16.0, 18.0]},
+        "dmri": {"shape": [16, 16, 10], "voxel_mm": [10.0, 12.0, 14.0]},
+    },
+    "model": {
+        "base_channels": 4,
+        "levels": 2,
+        "attention": False,
+        "pattern_hidden": 16,
+        "tissue_channels": 4,
+        "tissue_levels": 2,
+        "micro_channels": 4,
+        "diffusion": {"steps": 2, "stage2_steps": 1},
+    },
+    "training": {
+        "stage1": {"steps": 4, "warmup_steps": 1, "validate_every": 2, "checkpoint_every": 2, "progress": False},
+        "stage2": {"steps": 2, "warmup_steps": 1, "validate_every": 2, "checkpoint_every": 2, "progress": False},
+        "max_val_subjects": 1,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(sim_bids: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny")
+    config = root / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    prepared = root / "prepared"
+    run_prepare(PrepareOptions(bids_dir=sim_bids, out_dir=prepared, config=config))
+    run = root / "run"
+    run_train(TrainOptions(prepared, run, config=config, seed=3))
+    return {"config": config, "prepared": prepared, "run": run, "root": root}
+
+
+def _tsv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.read_text().splitlines(), delimiter="\t"))
+
+
+def test_train_writes_split_checkpoints_logs_and_model_card(tiny: dict[str, Path]) -> None:
+    run = tiny["run"]
+    split = json.loads((run / "split.json").read_text())
+    sets = [set(split[k]) for k in ("train", "val", "test")]
+    assert sets[0] and not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+    paired = {r["participant_id"] for r in _tsv(tiny["prepared"] / "cohort.tsv") if r["fmri"] and r["dmri"]}
+    assert set().union(*sets) == paired  # only subjects with both modalities are trained on
+    for stage in ("stage1", "stage2"):
+        last = run / stage / "checkpoints" / "last"
+        assert (last / "tensors.safetensors").is_file() and (last / "state.json").is_file()
+        assert not list((run / stage).rglob("*.pt")) and not list((run / stage).rglob("*.pkl"))
+        assert (run / stage / "logs" / "train.csv").is_file()
+    card = (run / "MODEL_CARD.md").read_text()
+    assert "not diagnostic images" in card and "validation PSNR" in card
+    assert yaml.safe_load((run / "config.yaml").read_text())["grids"]["fmri"]["shape"] == [12, 12, 8]
+
+
+def test_synthesize_auto_fills_exactly_what_is_missing(tiny: dict[str, Path], sim_bids: Path) -> None:
+    out = tiny["root"] / "synth"
+    run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], out, samples=2, seed=5))
+    cohort = {r["participant_id"]: r for r in _tsv(tiny["prepared"] / "cohort.tsv")}
+    rows = _tsv(out / "synthesized.tsv")
+    expected = {(p, "fmri2dmri" if not r["dmri"] else "dmri2fmri") for p, r in cohort.items() if bool(r["fmri"]) != bool(r["dmri"])}
+    assert {(r["participant_id"], r["direction"]) for r in rows} == expected and expected
+    for r in rows:
+        source_native = nib.load(tiny["prepared"] / cohort[r["participant_id"]][f"{r['source']}_native"])
+        native = nib.load(out / r["synthesis_native"])
+        # the synthesis overlays the subject's real scan: same shape and affine as its native source map
+        assert native.shape == source_native.shape and np.allclose(native.affine, source_native.affine)
+        grid = np.asarray(nib.load(out / r["synthesis"]).dataobj)
+        assert grid.min() >= -1 and grid.max() <= 1
+        std = np.asarray(nib.load(out / r["uncertainty"]).dataobj)
+        assert std.min() >= 0 and std.max() > 0 and (out / r["uncertainty_native"]).is_file()
+        sidecar = json.loads((out / r["sidecar"]).read_text())
+        assert len(sidecar["Checkpoint"]["sha256"]) == 64 and sidecar["Samples"] == 2 and sidecar["Seed"] == 5
+        assert sidecar["Normalisation"]["origin"].startswith("median of")
+
+
+def test_synthesize_is_deterministic_with_a_seed_and_explicit_direction(tiny: dict[str, Path]) -> None:
+    outs = []
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        out = tiny["root"] / f"det-{name}"
+        run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], out, direction="fmri2dmri", seed=seed))
+        outs.append({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.rglob("*.nii.gz")})
+    assert outs[0] == outs[1] and outs[0] != outs[2]
+    rows = _tsv(tiny["root"] / "det-a" / "synthesized.tsv")
+    assert rows and all(r["direction"] == "fmri2dmri" and r["uncertainty"] == "" for r in rows)
+
+
+def test_fresh_train_refuses_an_existing_run_and_resume_of_a_finished_run_is_a_no_op(tiny: dict[str, Path]) -> None:
+    run = tiny["run"]
+    before = hashlib.sha256((run / "stage2/checkpoints/last/tensors.safetensors").read_bytes()).hexdigest()
+    assert main(["train", str(tiny["prepared"]), str(run), "--config", str(tiny["config"]), "--seed", "3"]) == 2
+    run_train(TrainOptions(tiny["prepared"], run, config=tiny["config"], seed=3, resume=True))
+    after = hashlib.sha256((run / "stage2/checkpoints/last/tensors.safetensors").read_bytes()).hexdigest()
+    assert before == after
+
+
+def test_unknown_model_and_missing_run_are_clear_errors(tiny: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", str(tiny["prepared"]), str(tiny["root"] / "x"), "--model", "gan"]) == 2
+    assert "--model gan" in capsys.readouterr().err
+    assert main(["synthesize", str(tiny["root"] / "nope"), str(tiny["prepared"]), str(tiny["root"] / "y")]) == 2
+    assert "config.yaml missing" in capsys.readouterr().err
