@@ -26,3 +26,11 @@ def prepared(sim_bids: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("prep") / "prepared"
     run_prepare(PrepareOptions(bids_dir=sim_bids, out_dir=out, preset="cpu"))
     return out
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> None:
+    """pytest-xdist already runs one test per core; more torch threads per test only contend."""
+    import torch
+
+    torch.set_num_threads(1)

@@ -54,6 +54,9 @@ def simulate(
     missing_dmri: Annotated[
         float, typer.Option("--missing-dmri", min=0.0, max=1.0, help="Fraction of subjects without dMRI.")
     ] = 0.0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier simulation in OUT_DIR (nothing else).")
+    ] = False,
 ) -> None:
     """Write a seeded, simulated BIDS cohort (NC / MCI / AD) with BOLD, DWI and T1w.
 
@@ -61,7 +64,7 @@ def simulate(
     """
     from pds_mri.workflows.simulate import run_simulate
 
-    run_simulate(out_dir, subjects, seed, preset, missing_fmri, missing_dmri)
+    run_simulate(out_dir, subjects, seed, preset, missing_fmri, missing_dmri, overwrite)
 
 
 @app.command()
@@ -208,10 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
         return 130
-    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors (bad option values) arrive here with standalone_mode=False
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             return exc.exit_code
         raise

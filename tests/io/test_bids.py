@@ -22,7 +22,9 @@ def _nifti(path: Path, shape: tuple[int, ...]) -> Path:
 def _raw_bids(root: Path) -> Path:
     (root / "dataset_description.json").parent.mkdir(parents=True, exist_ok=True)
     (root / "dataset_description.json").write_text(json.dumps({"Name": "t", "BIDSVersion": "1.9.0"}))
-    (root / "participants.tsv").write_text("participant_id\tdiagnosis\tage\tsex\nsub-01\tCN\t70\tF\nsub-02\tDementia\t\tM\n")
+    (root / "participants.tsv").write_text(
+        "participant_id\tdiagnosis\tage\tsex\nsub-01\tCN\t70\tF\nsub-02\tDementia\t\tM\n"
+    )
     (root / "task-rest_bold.json").write_text(json.dumps({"RepetitionTime": 2.5, "TaskName": "rest"}))
     _nifti(root / "sub-01/func/sub-01_task-rest_bold.nii.gz", (4, 4, 4, 6))
     _nifti(root / "sub-01/dwi/sub-01_dwi.nii.gz", (4, 4, 4, 3))
@@ -69,7 +71,9 @@ def test_fmriprep_derivative_prefers_mni_preproc_run(tmp_path: Path) -> None:
 
 def test_manifest_resolves_paths_relative_to_itself(tmp_path: Path) -> None:
     manifest = tmp_path / "cohort.csv"
-    manifest.write_text("subject,fmri,dmri,bval,bvec,diagnosis,tr\n01,a/bold.nii.gz,,,,MCI,2\n02,,b/dwi.nii.gz,b/x.bval,b/x.bvec,,\n")
+    manifest.write_text(
+        "subject,fmri,dmri,bval,bvec,diagnosis,tr\n01,a/bold.nii.gz,,,,MCI,2\n02,,b/dwi.nii.gz,b/x.bval,b/x.bvec,,\n"
+    )
     one, two = read_manifest(manifest)
     assert one.participant_id == "sub-01" and one.bold == tmp_path / "a/bold.nii.gz" and one.repetition_time == 2.0
     assert one.dwi is None and one.diagnosis == "MCI"
@@ -94,7 +98,7 @@ def test_bad_manifest_is_one_clear_line(tmp_path: Path, content: str, problem: s
 
 
 def test_not_bids_and_missing_path(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="dataset_description.json"):
+    with pytest.raises(InputError, match=r"dataset_description\.json"):
         discover(tmp_path)
     with pytest.raises(InputError, match="not found"):
         discover(tmp_path / "nope")

@@ -161,3 +161,11 @@ def test_out_dir_rules(tmp_path, tiny) -> None:
         simulate_cohort(tmp_path / "x", tiny, 0, seed=0)
     with pytest.raises(PdsError, match="seed"):
         simulate_cohort(tmp_path / "x", tiny, 1, seed=-1)
+
+
+def test_subject_streams_are_seedsequence_spawn_children() -> None:
+    from pds_mri.simulate.cohort import subject_rng
+
+    child = np.random.SeedSequence(5).spawn(4)[2].spawn(5)[3]  # subject 2, part "bold"
+    expected = np.random.default_rng(child).random(3)
+    np.testing.assert_array_equal(subject_rng(5, 2, "bold").random(3), expected)

@@ -21,7 +21,9 @@ def _rows(prepared: Path) -> list[dict[str, str]]:
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
 
 
 def test_cohort_index_lists_every_subject_with_relative_paths(prepared: Path, sim_bids: Path) -> None:

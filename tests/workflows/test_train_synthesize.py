@@ -78,7 +78,11 @@ def test_synthesize_auto_fills_exactly_what_is_missing(tiny: dict[str, Path], si
     run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], out, samples=2, seed=5))
     cohort = {r["participant_id"]: r for r in _tsv(tiny["prepared"] / "cohort.tsv")}
     rows = _tsv(out / "synthesized.tsv")
-    expected = {(p, "fmri2dmri" if not r["dmri"] else "dmri2fmri") for p, r in cohort.items() if bool(r["fmri"]) != bool(r["dmri"])}
+    expected = {
+        (p, "fmri2dmri" if not r["dmri"] else "dmri2fmri")
+        for p, r in cohort.items()
+        if bool(r["fmri"]) != bool(r["dmri"])
+    }
     assert {(r["participant_id"], r["direction"]) for r in rows} == expected and expected
     for r in rows:
         source_native = nib.load(tiny["prepared"] / cohort[r["participant_id"]][f"{r['source']}_native"])

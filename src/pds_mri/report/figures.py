@@ -48,3 +48,52 @@ def maps_by_diagnosis_figure(prepared_dir: Path, rows: list[dict], out_png: Path
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return Path(out_png)
+
+
+def synthesis_figure(prepared_dir: Path, synth_dir: Path, rows: list[dict], out_png: Path) -> Path:
+    """Per synthesised direction (rows): source on the target grid | real target | synthesis | uncertainty.
+
+    Axial mid-slices on the target's model grid; all in [-1, 1] but the uncertainty (its own colour scale).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pds_mri.training.data import load_direction_item, read_cohort
+
+    cohort = {r["participant_id"]: r for r in read_cohort(prepared_dir)}
+    fig, axes = plt.subplots(len(rows), 4, figsize=(10, 2.6 * len(rows) + 0.4), squeeze=False)
+    for i, row in enumerate(rows):
+        item = load_direction_item(prepared_dir, cohort[row["participant_id"]], row["direction"])
+        panels = [
+            ("source", item["source"][0].numpy()),
+            ("real target", item["target"][0].numpy() if "target" in item else None),
+            ("synthesis", np.asarray(nib.load(Path(synth_dir) / row["synthesis"]).dataobj)),
+            (
+                "uncertainty (std)",
+                np.asarray(nib.load(Path(synth_dir) / row["uncertainty"]).dataobj) if row.get("uncertainty") else None,
+            ),
+        ]
+        for j, (title, volume) in enumerate(panels):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(title, fontsize=9)
+            if volume is None:
+                ax.text(0.5, 0.5, "absent", ha="center", va="center", transform=ax.transAxes)
+                continue
+            axial = _slices(volume)[0]
+            if title.startswith("uncertainty"):
+                shown = ax.imshow(axial, cmap="magma", vmin=0, interpolation="nearest")
+                fig.colorbar(shown, ax=ax, fraction=0.046)
+            else:
+                ax.imshow(axial, cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+        axes[i, 0].set_ylabel(f"{row['participant_id']}\n{row['direction']}", fontsize=9)
+    fig.suptitle("PDS synthesis on held-out subjects (axial mid-slice, target model grid)", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(out_png)

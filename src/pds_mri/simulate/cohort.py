@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pds_mri import __version__
 from pds_mri.config import Config, Simulation, dump_config
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import write_text
@@ -199,7 +200,7 @@ def _readme(config: Config, seed: int, n: int, no_fmri: set, no_dmri: set) -> st
     sim = config.simulation
     return f"""# pds-mri simulated cohort
 
-A seeded, simulated NC / MCI / AD cohort written by `pds simulate` (pds-mri {bids.__version__}).
+A seeded, simulated NC / MCI / AD cohort written by `pds simulate` (pds-mri {__version__}).
 It is a test bed for fMRI <-> dMRI synthesis, not a claim about brains: do not use it to study disease.
 
 - subjects: {n} (diagnoses in balanced shuffled blocks), seed {seed}, preset `{config.preset}`;

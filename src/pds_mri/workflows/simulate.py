@@ -9,7 +9,13 @@ from pds_mri.workflows.progress import console, progress_bar
 
 
 def run_simulate(
-    out_dir: Path, n_subjects: int, seed: int, preset: str, missing_fmri: float, missing_dmri: float
+    out_dir: Path,
+    n_subjects: int,
+    seed: int,
+    preset: str,
+    missing_fmri: float,
+    missing_dmri: float,
+    overwrite: bool = False,
 ) -> list[dict]:
     from pds_mri.simulate import simulate_cohort
 
@@ -23,6 +29,7 @@ def run_simulate(
             seed=seed,
             missing_fmri=missing_fmri,
             missing_dmri=missing_dmri,
+            overwrite=overwrite,
             progress=lambda n: bar.update(task, advance=n),
         )
     console.print(f"simulated {len(rows)} subjects ({preset} preset, seed {seed}) -> {out_dir}")
