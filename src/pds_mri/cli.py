@@ -181,6 +181,58 @@ def synthesize(
 
 
 @app.command()
+def evaluate(
+    synth_dir: Annotated[Path, typer.Argument(help="Output of `pds synthesize` (its synthesized.tsv).")],
+    prepared_dir: Annotated[Path, typer.Argument(help="The prepared directory holding the real maps.")],
+    out_dir: Annotated[Path, typer.Argument(help="Where metrics.json and metrics.tsv go.")],
+) -> None:
+    """PSNR, SSIM and MAE per subject and direction inside the brain mask, plus pattern-ROI and tissue errors.
+
+    Only syntheses whose real target exists can be scored (synthesise them with --direction).
+
+    Example: pds evaluate synth prepared eval
+    """
+    from pds_mri.workflows.evaluate import run_evaluate
+
+    run_evaluate(synth_dir, prepared_dir, out_dir)
+
+
+@app.command()
+def benchmark(
+    prepared_dir: Annotated[Path, typer.Argument(help="A prepared directory (its cohort.tsv).")],
+    out_dir: Annotated[Path, typer.Argument(help="Benchmark directory (resumable): runs, results.json/.md.")],
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Subject-level stratified folds.")] = 5,
+    models: Annotated[
+        list[str] | None, typer.Option("--models", help="Models to compare (repeatable); default all.")
+    ] = None,
+    preset: Preset = "cpu",
+    config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Cross-validate every model and direction with the same splits and budget; paired statistics vs PDS.
+
+    Example: pds benchmark prepared bench --folds 5 --models pds --models unet
+    """
+    from pds_mri.workflows.benchmark import BenchmarkOptions, run_benchmark
+
+    run_benchmark(BenchmarkOptions(prepared_dir, out_dir, folds, tuple(models or ()), preset, config, seed))
+
+
+@app.command()
+def report(
+    path: Annotated[Path, typer.Argument(help="A run directory or a benchmark directory.")],
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file (default: PATH/report.html).")] = None,
+) -> None:
+    """A self-contained HTML report (images embedded; opens offline).
+
+    Example: pds report bench
+    """
+    from pds_mri.workflows.report import run_report
+
+    run_report(path, out)
+
+
+@app.command()
 def demo(
     out_dir: Annotated[Path, typer.Argument(help="Where the demo writes everything.")] = Path("demo_output"),
     subjects: Annotated[int, typer.Option("--subjects", min=3, help="Simulated subjects.")] = 12,
