@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,12 @@ def prepared(sim_bids: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread() -> None:
-    """pytest-xdist already runs one test per core; more torch threads per test only contend."""
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny volumes gain nothing from threads, and pytest-xdist already runs one test per core:
+    extra OpenMP threads would only oversubscribe the machine."""
     import torch
 
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
