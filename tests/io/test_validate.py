@@ -202,3 +202,15 @@ def test_validate_cohort_reports_every_invalid_subject(make_subject: MakeSubject
     assert isinstance(err, CohortError) and len(err.problems) == 4
     assert str(bad.bold) in str(err) and str(bad.bold_sidecar) in str(err)
     assert cohort_error(validate_cohort([good], Maps())) is None
+
+
+@pytest.mark.parametrize(("offset_mm", "expected"), [(0.0, 1.0), (70.0, 0.5), (140.0, 0.0), (500.0, 0.0)])
+def test_fov_overlap_is_symmetric_in_world_space(offset_mm: float, expected: float) -> None:
+    a = nib.Nifti1Image(np.zeros((20, 10, 10), np.float32), np.diag([7.0, 7.0, 7.0, 1.0]))
+    shifted = a.affine.copy()
+    shifted[0, 3] += offset_mm
+    b = nib.Nifti1Image(np.zeros((20, 10, 10), np.float32), shifted)
+    assert fov_overlap(a, b) == pytest.approx(expected)
+    flipped = np.diag([-7.0, 7.0, 7.0, 1.0])  # same box described with a flipped axis
+    flipped[0, 3] = 19 * 7.0 + offset_mm
+    assert fov_overlap(a, nib.Nifti1Image(np.zeros((20, 10, 10), np.float32), flipped)) == pytest.approx(expected)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
-import pytest
 
 from pds_mri.config import Grid
-from pds_mri.preprocess.resample import fov_mask, fov_overlap, to_grid, to_native
+from pds_mri.preprocess.resample import fov_mask, to_grid, to_native
 
 GRID = Grid(shape=(20, 24, 18), voxel_mm=(7.0, 7.0, 8.0))
 
@@ -77,15 +76,3 @@ def test_fov_mask_marks_covered_voxels() -> None:
     mask = fov_mask(half, GRID)
     assert mask.dtype == bool and mask.shape == GRID.shape
     assert mask[:10].all() and not mask[10:].any()
-
-
-@pytest.mark.parametrize(("offset_mm", "expected"), [(0.0, 1.0), (70.0, 0.5), (140.0, 0.0), (500.0, 0.0)])
-def test_fov_overlap(offset_mm: float, expected: float) -> None:
-    a = nib.Nifti1Image(np.zeros((20, 10, 10), np.float32), np.diag([7.0, 7.0, 7.0, 1.0]))
-    shifted = a.affine.copy()
-    shifted[0, 3] += offset_mm
-    b = nib.Nifti1Image(np.zeros((20, 10, 10), np.float32), shifted)
-    assert fov_overlap(a, b) == pytest.approx(expected)
-    flipped = np.diag([-7.0, 7.0, 7.0, 1.0])  # same box described with a flipped axis
-    flipped[0, 3] = 19 * 7.0 + offset_mm
-    assert fov_overlap(a, nib.Nifti1Image(np.zeros((20, 10, 10), np.float32), flipped)) == pytest.approx(expected)

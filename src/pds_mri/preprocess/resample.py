@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from typing import Literal
 
@@ -62,22 +61,3 @@ def fov_mask(img: nib.Nifti1Image, grid: Grid) -> np.ndarray:
     """Boolean grid mask of the voxels the input actually covers, so that 0-filled voxels can be told apart."""
     ones = nib.Nifti1Image(np.ones(img.shape[:3], dtype=np.float32), img.affine)
     return to_grid(ones, grid, interpolation="nearest").get_fdata() > 0.5
-
-
-def _world_box(img: nib.Nifti1Image) -> tuple[np.ndarray, np.ndarray]:
-    """Axis-aligned world bounding box of the voxel lattice, taken at the voxel edges."""
-    edges = [(-0.5, n - 0.5) for n in img.shape[:3]]
-    corners = np.array(list(itertools.product(*edges)))
-    world = nib.affines.apply_affine(img.affine, corners)
-    return world.min(axis=0), world.max(axis=0)
-
-
-def fov_overlap(img_a: nib.Nifti1Image, img_b: nib.Nifti1Image) -> float:
-    """Fraction of img_a's world bounding box inside img_b's: ~0 flags paired maps in different spaces."""
-    lo_a, hi_a = _world_box(img_a)
-    lo_b, hi_b = _world_box(img_b)
-    vol_a = float(np.prod(hi_a - lo_a))
-    if vol_a <= 0:
-        return 0.0
-    inter = np.clip(np.minimum(hi_a, hi_b) - np.maximum(lo_a, lo_b), 0.0, None)
-    return float(np.prod(inter)) / vol_a
