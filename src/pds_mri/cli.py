@@ -118,7 +118,13 @@ def train(
     run_dir: Annotated[Path, typer.Argument(help="Run directory: config, split, checkpoints, logs, model card.")],
     preset: Preset = "cpu",
     config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
-    model: Annotated[str, typer.Option("--model", help="Model to train: pds.")] = "pds",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="pds; a baseline: unet, pix2pix3d, ddpm; an ablation: pds-no-pattern, pds-no-tissue, pds-no-micro.",
+        ),
+    ] = "pds",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from RUN_DIR's last checkpoint.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of weights, noise and split.")] = 0,
     fold: Annotated[int, typer.Option("--fold", min=0, help="Cross-validation fold to train (0-based).")] = 0,

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pds_mri.errors import InputError
+from pds_mri.models.baselines import BaselineConfig
 from pds_mri.models.config import PDSConfig
 from pds_mri.training.trainer import TrainerConfig
 
@@ -100,6 +101,7 @@ class Config(Strict):
     maps: Maps = Maps()
     simulation: Simulation
     model: PDSConfig = PDSConfig()
+    baselines: BaselineConfig = BaselineConfig()
     training: Training = Training()
 
 
@@ -191,14 +193,24 @@ def preset(name: str) -> Config:
 def load_config(path: Path, base: str | None = None) -> Config:
     """Load YAML (safe loader: no code execution), layered over a preset."""
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise InputError(path, "config file not found") from None
+    except IsADirectoryError:
+        raise InputError(path, "config is a directory, not a YAML file") from None
+    except UnicodeDecodeError:
+        raise InputError(path, "config is not a UTF-8 text file") from None
+    except OSError as exc:
+        raise InputError(path, f"config file unreadable ({exc.strerror or exc.__class__.__name__})") from None
     except yaml.YAMLError as exc:
         raise InputError(path, f"not valid YAML ({exc.__class__.__name__})") from None
+    except RecursionError:
+        raise InputError(path, "not valid YAML (nested too deeply)") from None
     if not isinstance(raw, dict):
         raise InputError(path, "config must be a YAML mapping")
     name = raw.get("preset", base or "cpu")
+    if "preset" in raw and (not isinstance(name, str) or name not in _PRESETS):
+        raise InputError(path, f"invalid config field 'preset': must be one of {sorted(_PRESETS)}")
     merged = _deep_merge(preset(name).model_dump(mode="json"), raw)
     try:
         return Config.model_validate(merged)

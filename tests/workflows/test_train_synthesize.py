@@ -157,3 +157,14 @@ def _one_thread_env() -> dict[str, str]:
     import os
 
     return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def test_successive_calls_into_one_out_dir_build_one_index(tiny: dict[str, Path]) -> None:
+    out = tiny["root"] / "both-directions"
+    first = run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], out, direction="fmri2dmri"))
+    second = run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], out, direction="dmri2fmri"))
+    rows = _tsv(out / "synthesized.tsv")
+    assert len(rows) == len(first) + len(second)
+    assert {r["direction"] for r in rows} == {"fmri2dmri", "dmri2fmri"}
+    run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], out, direction="dmri2fmri", seed=9))
+    assert len(_tsv(out / "synthesized.tsv")) == len(rows)  # re-synthesised rows replace, not duplicate

@@ -15,20 +15,55 @@ from typing import Any
 
 import nibabel as nib
 
+from pds_mri.errors import PdsError
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (os.umask is set-and-return)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on failure it is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(path.suffixes) or ".tmp"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
+        # mkstemp makes 0600 files; give the result the mode a plain open() would (shared cluster folders).
+        os.fchmod(fd, 0o666 & ~current_umask())
+    except OSError as exc:
+        raise PdsError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as exc:  # disk full, quota, read-only or vanished folder: a user-actionable one-liner
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise PdsError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
 

@@ -1,14 +1,16 @@
 """`pds demo`: the whole pipeline on the embedded simulated cohort, small enough for 2 CPU cores.
 
-simulate → prepare → train a tiny PDS → synthesise what each subject lacks → synthesise held-out
-subjects in both directions for a source | real | synthesis | uncertainty figure.
+simulate → prepare → train a tiny PDS → synthesise what each subject lacks → synthesise a held-out
+subject in both directions with PDS and the unet baseline → evaluate both → HTML report.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -28,7 +30,9 @@ DEMO_TRAINING = {
 
 def run_demo(out_dir: Path, n_subjects: int = 12, seed: int = 0) -> None:
     from pds_mri.report.figures import maps_by_diagnosis_figure, synthesis_figure
+    from pds_mri.workflows.evaluate import run_evaluate
     from pds_mri.workflows.prepare import PrepareOptions, run_prepare
+    from pds_mri.workflows.report import run_report
     from pds_mri.workflows.simulate import run_simulate
     from pds_mri.workflows.synthesize import SynthesizeOptions, run_synthesize
     from pds_mri.workflows.train import TrainOptions, run_train
@@ -36,47 +40,62 @@ def run_demo(out_dir: Path, n_subjects: int = 12, seed: int = 0) -> None:
     out_dir = Path(out_dir)
     start = time.perf_counter()
     bids_dir, prepared_dir, run_dir = out_dir / "bids", out_dir / "prepared", out_dir / "run"
-    console.rule("1/4 simulate a BIDS cohort")
+    unet_dir = out_dir / "run_unet"
+    console.rule("1/5 simulate a BIDS cohort")
     run_simulate(bids_dir, n_subjects, seed, "cpu", missing_fmri=0.15, missing_dmri=0.15, overwrite=True)
-    console.rule("2/4 prepare maps on the model grids")
+    console.rule("2/5 prepare maps on the model grids")
     rows = run_prepare(PrepareOptions(bids_dir=bids_dir, out_dir=prepared_dir, preset="cpu"))
     console.print(summary_table(rows))
     figures = [maps_by_diagnosis_figure(prepared_dir, rows, out_dir / "figures" / "maps_by_diagnosis.png")]
 
-    console.rule("3/4 train a tiny PDS (stage 1 diffusion, stage 2 refiners)")
+    console.rule("3/5 train a tiny PDS (stage 1 diffusion, stage 2 refiners)")
     config = out_dir / "demo_config.yaml"
     config.write_text(yaml.safe_dump(DEMO_TRAINING))
-    if run_dir.exists():
-        import shutil
-
-        shutil.rmtree(run_dir)  # the demo always starts a fresh run
+    for stale in (run_dir, unet_dir):
+        if stale.exists():
+            shutil.rmtree(stale)  # the demo always starts fresh runs
     run_train(TrainOptions(prepared_dir, run_dir, preset="cpu", config=config, seed=seed))
 
-    console.rule("4/4 synthesise the missing modality")
+    console.rule("4/5 synthesise the missing modality")
     missing = run_synthesize(SynthesizeOptions(run_dir, prepared_dir, out_dir / "synthesized", samples=2, seed=seed))
-    held_out = json.loads((run_dir / "split.json").read_text())["val"][:1]
-    shown = []
-    for direction in ("fmri2dmri", "dmri2fmri"):
-        shown += run_synthesize(
-            SynthesizeOptions(
-                run_dir,
-                prepared_dir,
-                out_dir / "held_out",
-                direction=direction,
-                samples=3,
-                seed=seed,
-                participant_labels=tuple(held_out),
-            )
-        )
-    if shown:
-        figures.append(
-            synthesis_figure(prepared_dir, out_dir / "held_out", shown, out_dir / "figures" / "synthesis.png")
-        )
     console.print(f"synthesised the missing modality of {len(missing)} subject(s): {out_dir / 'synthesized'}")
+
+    console.rule("5/5 evaluate held-out subjects against the unet baseline; HTML report")
+    held_out = tuple(json.loads((run_dir / "split.json").read_text())["val"])
+    run_train(TrainOptions(prepared_dir, unet_dir, preset="cpu", config=config, seed=seed, model="unet", stage="1"))
+    summaries = {}
+    for name, run, samples in (("pds", run_dir, 3), ("unet", unet_dir, 1)):
+        synth = out_dir / "held_out" / name
+        shown = []
+        for direction in ("fmri2dmri", "dmri2fmri"):
+            options = SynthesizeOptions(run, prepared_dir, synth, direction, samples=samples, seed=seed)
+            shown += run_synthesize(replace(options, participant_labels=held_out))
+        if name == "pds":
+            figures.append(synthesis_figure(prepared_dir, synth, shown, out_dir / "figures" / "synthesis.png"))
+        summaries[name] = run_evaluate(synth, prepared_dir, run_dir / "evaluation" / name)
+    console.print(comparison_table(summaries))
+    report = run_report(run_dir)
     for figure in figures:
         console.print(f"figure: {figure}")
     console.print(f"model card: {run_dir / 'MODEL_CARD.md'}")
+    console.print(f"HTML report: {report}")
     console.print(f"demo finished in {time.perf_counter() - start:.0f} s; outputs in {out_dir}")
+
+
+def comparison_table(summaries: dict[str, dict]) -> Table:
+    """Mean PSNR / SSIM per model and direction on the held-out subjects (a demo, not a benchmark)."""
+    table = Table(title="Held-out subjects (demo-length training: not a benchmark)")
+    for column in ("model", "direction", "n", "PSNR (dB)", "SSIM"):
+        table.add_column(column)
+    for name, payload in summaries.items():
+        for direction, stats in sorted(payload.get("summary", {}).items()):
+            psnr, ssim = stats.get("psnr", {}), stats.get("ssim", {})
+            table.add_row(name, direction, str(psnr.get("n", "")), _fmt(psnr.get("mean")), _fmt(ssim.get("mean"), 3))
+    return table
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def summary_table(rows: list[dict]) -> Table:

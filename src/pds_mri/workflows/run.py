@@ -1,14 +1,28 @@
-"""A training run directory: its config, atlas networks, split, objectives and trained PDS.
+"""A training run directory: its config, atlas networks, split, objectives and trained model.
 
 Shared by `pds train` (writes it) and `pds synthesize` (reads it), so both agree on one layout:
-RUN_DIR/config.yaml, split.json, normalisation.json, stage1/, stage2/ (checkpoints + logs), MODEL_CARD.md.
+RUN_DIR/config.yaml, model.json, split.json, normalisation.json, stage1/, stage2/ (checkpoints + logs),
+MODEL_CARD.md. `model.json` names the model (`MODEL_SPECS`); a run without it is a `pds` run.
+
+Models (`pds train --model NAME`):
+
+* ``pds`` and its ablations ``pds-no-pattern`` / ``pds-no-tissue`` / ``pds-no-micro`` (one config flag each),
+  ``pds-50steps`` (PDS sampled with 50 steps) and ``ddpm`` — the plain conditional diffusion baseline: PDS
+  with every PDS component off (no pattern, no diagnosis, no refiners), ε-prediction on the linear schedule,
+  DDIM with 50 leading-spaced steps (diffusers' DDIMScheduler defaults). These are PDS runs whose config
+  carries the overrides, so training, checkpoints and synthesis are PDS's own code.
+* ``unet`` and ``pix2pix3d``: one-stage baselines (`pds_mri.models.baselines`), trained for the stage-1
+  budget (``training.stage1``: steps × batch) in RUN_DIR/stage1.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -24,6 +38,96 @@ from pds_mri.training.data import DIRECTIONS
 #: Dosenbach-160 networks, in a fixed order: the index is what the pattern encoder sees.
 NETWORKS = ("default", "fronto-parietal", "cingulo-opercular", "sensorimotor", "occipital", "cerebellum")
 STAGES = ("stage1", "stage2")
+MODEL_FILE = "model.json"
+
+_DDPM = {
+    "use_pattern": False,
+    "use_diagnosis": False,
+    "use_tissue": False,
+    "use_micro": False,
+    "diffusion": {
+        "schedule": "linear",
+        "prediction_type": "eps",
+        "sampler": "ddim",
+        "steps": 50,
+        "eta": 0.0,
+        "spacing": "leading",
+    },
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A trainable model: its family (which code trains and samples it) and its `model:` config overrides."""
+
+    name: str
+    family: Literal["pds", "unet", "pix2pix3d"]
+    description: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+MODEL_SPECS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in (
+        ModelSpec("pds", "pds", "PDS (pattern-aware diffusion + tissue and microstructure refinement)"),
+        ModelSpec("unet", "unet", "3D U-Net regression, masked L1 (PDS denoiser architecture, one pass)"),
+        ModelSpec("pix2pix3d", "pix2pix3d", "pix2pix-3D: the unet generator + 3D PatchGAN (L1 x100 + LSGAN)"),
+        ModelSpec("ddpm", "pds", "plain conditional DDPM: concat conditioning, eps, linear schedule, DDIM 50", _DDPM),
+        ModelSpec("pds-no-pattern", "pds", "PDS without the pattern embedding and ROI loss", {"use_pattern": False}),
+        ModelSpec("pds-no-tissue", "pds", "PDS without tissue refinement", {"use_tissue": False}),
+        ModelSpec("pds-no-micro", "pds", "PDS without microstructure refinement", {"use_micro": False}),
+        ModelSpec("pds-50steps", "pds", "PDS sampled with 50 steps", {"diffusion": {"steps": 50}}),
+    )
+}
+
+
+def model_spec(name: str) -> ModelSpec:
+    if name not in MODEL_SPECS:
+        raise PdsError(f"--model {name}: choose one of {', '.join(MODEL_SPECS)}")
+    return MODEL_SPECS[name]
+
+
+def apply_overrides(values: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``overrides`` into a copy of ``values`` (config dicts)."""
+    out = dict(values)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = apply_overrides(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def baseline_config(config: Config):  # type: ignore[no-untyped-def]
+    """The `baselines:` section of the config when it has one, else the defaults."""
+    from pds_mri.models.baselines import BaselineConfig
+
+    section = getattr(config, "baselines", None)
+    return section if isinstance(section, BaselineConfig) else BaselineConfig()
+
+
+def write_model_file(run_dir: Path, spec: ModelSpec, config: Config) -> None:
+    from pds_mri.io.atomic import write_json
+
+    info: dict[str, Any] = {"model": spec.name, "family": spec.family, "description": spec.description}
+    info["overrides"] = spec.overrides
+    if spec.family != "pds":
+        info["baseline"] = baseline_config(config).model_dump(mode="json")
+    write_json(Path(run_dir) / MODEL_FILE, info)
+
+
+def read_model_name(run_dir: Path) -> str:
+    """The model a run directory holds (`pds` for runs written before model.json existed)."""
+    path = Path(run_dir) / MODEL_FILE
+    if not path.is_file():
+        return "pds"
+    try:
+        name = json.loads(path.read_text())["model"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise InputError(path, 'not a valid model.json (expected {"model": NAME})') from None
+    if name not in MODEL_SPECS:
+        raise InputError(path, f"unknown model '{name}'")
+    return str(name)
 
 
 def roi_networks(prepared_dir: Path) -> list[int]:
@@ -86,6 +190,28 @@ def freeze_for_stage(pds: PDS, stage: str) -> None:
         p.requires_grad_((id(p) in refiners) == (stage == "stage2"))
 
 
+def build_objective(spec: ModelSpec, config: Config, prepared_dir: Path, stage: str = "stage1") -> nn.Module:
+    """The Trainer's module for a baseline (one stage); PDS objectives are built by `pds train` itself."""
+    from pds_mri.models.baselines import (
+        Pix2PixObjective,
+        RegressionObjective,
+        build_discriminator,
+        build_generator,
+    )
+
+    if spec.family == "unet":
+        return RegressionObjective(build_generator(config.model))
+    if spec.family == "pix2pix3d":
+        cfg = baseline_config(config)
+        return Pix2PixObjective(
+            build_generator(config.model),
+            build_discriminator(config.model, cfg),
+            cfg,
+            config.training.stage1.lr,
+        )
+    raise PdsError(f"{spec.name}: not a baseline family")
+
+
 def build_model(config: Config, prepared_dir: Path) -> tuple[PDS, NoiseSchedule]:
     return build_pds(config.model, roi_networks(prepared_dir)), build_schedule(config.model.diffusion)
 
@@ -120,3 +246,35 @@ def load_trained_pds(run_dir: Path, prepared_dir: Path, device: torch.device) ->
                 ema.copy_to(holder)
                 return pds.eval(), config, stage, ckpt.sha256
     raise PdsError(f"{run_dir}: no checkpoint found; train first with `pds train`")
+
+
+def load_trained_model(
+    run_dir: Path, prepared_dir: Path, device: torch.device
+) -> tuple[nn.Module, Config, str, str, str]:
+    """Any run's sampling model with EMA weights: (model, config, stage, sha, model name).
+
+    The model has PDS's `synthesize(batch, sampler, steps, samples, guidance, generator) -> (mean, std)`;
+    the baselines ignore the sampler arguments (one deterministic pass).
+    """
+    from pds_mri.training.checkpoint import checkpoint_dir, load_checkpoint
+    from pds_mri.training.ema import EMA
+
+    name = read_model_name(run_dir)
+    spec = model_spec(name)
+    if spec.family == "pds":
+        pds, config, stage, sha = load_trained_pds(run_dir, prepared_dir, device)
+        return pds, config, stage, sha, name
+    config = load_run_config(run_dir)
+    holder = build_objective(spec, config, prepared_dir).to(device)
+    for ckpt_name in ("best", "last"):
+        directory = checkpoint_dir(Path(run_dir) / "stage1", ckpt_name)
+        if directory.exists():
+            ckpt = load_checkpoint(directory)
+            ema = EMA(holder)
+            try:
+                ema.load_state_dict(ckpt.group("ema"))
+            except (RuntimeError, KeyError, ValueError) as exc:
+                raise PdsError(f"{directory}: checkpoint does not fit the run's config ({exc})") from None
+            ema.copy_to(holder)
+            return holder.generator.eval(), config, "stage1", ckpt.sha256, name
+    raise PdsError(f"{run_dir}: no checkpoint found; train first with `pds train --model {name}`")

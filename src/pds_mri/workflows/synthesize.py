@@ -12,6 +12,7 @@ and OUT_DIR/synthesized.tsv, one row per subject and direction. Under torchrun s
 from __future__ import annotations
 
 import json
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,20 @@ def plan(rows: list[dict], direction: str) -> list[tuple[dict, str]]:
     return jobs
 
 
+def merge_index(index: Path, new_rows: list[dict]) -> list[dict]:
+    """Rows of an earlier run into the same OUT_DIR stay listed, unless this run rewrote that subject and
+    direction: several calls (one direction each, or a few subjects at a time) build one index."""
+    import csv
+
+    rows = {(r["participant_id"], r["direction"]): r for r in new_rows}
+    if index.is_file():
+        for old in csv.DictReader(index.read_text().splitlines(), delimiter="\t"):
+            key = (old.get("participant_id", ""), old.get("direction", ""))
+            if key not in rows and all((Path(index.parent) / old[c]).is_file() for c in ("synthesis", "sidecar")):
+                rows[key] = {c: old.get(c, "") for c in SYNTH_COLUMNS}
+    return [rows[k] for k in sorted(rows)]
+
+
 def subject_seed(seed: int, participant_id: str, direction: str) -> int:
     """Per-subject seed independent of sharding and ordering, so torchrun gives the same files."""
     return (seed * 1_000_003 + zlib.crc32(f"{participant_id}/{direction}".encode())) % (2**63)
@@ -80,17 +95,18 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
     from pds_mri.models.config import build_config_sampler
     from pds_mri.training.data import AtlasCache, collate_direction, load_direction_item, read_cohort
     from pds_mri.training.distributed import barrier, cleanup, gather_objects, init_distributed, shard
-    from pds_mri.workflows.run import load_trained_pds
+    from pds_mri.workflows.run import load_trained_model, model_spec
 
     if options.samples < 1:
         raise PdsError("--samples must be >= 1")
     info = init_distributed()
     try:
-        pds, config, stage, sha = load_trained_pds(options.run_dir, options.input_dir, info.device)
+        model, config, stage, sha, model_name = load_trained_model(options.run_dir, options.input_dir, info.device)
         diffusion = config.model.diffusion
-        steps = options.steps or diffusion.steps
+        one_pass = model_spec(model_name).family != "pds"  # baselines: one deterministic forward pass
+        steps = 1 if one_pass else options.steps or diffusion.steps
         guidance = diffusion.guidance if options.guidance is None else options.guidance
-        sampler = build_config_sampler(diffusion)
+        sampler = None if one_pass else build_config_sampler(diffusion)
         norms = json.loads((Path(options.run_dir) / "normalisation.json").read_text())
         rows = read_cohort(options.input_dir)
         if options.participant_labels:
@@ -115,19 +131,30 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
                 generator = torch.Generator(device=info.device).manual_seed(
                     subject_seed(options.seed, row["participant_id"], direction)
                 )
-                mean, std = pds.synthesize(batch, sampler, steps, options.samples, guidance, generator)
+                started = time.perf_counter()
+                mean, std = model.synthesize(batch, sampler, steps, options.samples, guidance, generator)
+                if mean.is_cuda:
+                    torch.cuda.synchronize(mean.device)
+                seconds = time.perf_counter() - started
                 provenance = {
                     "GeneratedBy": {"Name": "pds-mri", "Version": __version__, "Command": "pds synthesize"},
                     "Warning": "synthetic image for research; not a diagnostic image",
                     "Direction": direction,
+                    "Model": model_name,
                     "Checkpoint": {"run_dir": str(options.run_dir), "stage": stage, "sha256": sha},
-                    "Sampler": diffusion.sampler,
+                    "Sampler": "none (one forward pass)" if one_pass else diffusion.sampler,
                     "Steps": steps,
                     "Samples": options.samples,
                     "Guidance": guidance,
                     "Seed": options.seed,
                     "SubjectSeed": subject_seed(options.seed, row["participant_id"], direction),
-                    "DiagnosisUsed": bool(options.use_diagnosis and int(batch["diagnosis"][0]) >= 0),
+                    "DiagnosisUsed": bool(
+                        not one_pass
+                        and config.model.use_diagnosis
+                        and options.use_diagnosis
+                        and int(batch["diagnosis"][0]) >= 0
+                    ),
+                    "SynthesisSeconds": round(seconds, 6),
                     "Config": json.loads(json.dumps(config.model_dump(mode="json"))),
                 }
                 written.append(
@@ -145,9 +172,9 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
                 bar.advance(task)
         everything = [r for part in gather_objects(written, info) for r in part]
         if info.is_main:
-            everything.sort(key=lambda r: (r["participant_id"], r["direction"]))
-            write_tsv(Path(options.out_dir) / "synthesized.tsv", everything, SYNTH_COLUMNS)
-            console.print(f"synthesised {len(everything)} map(s) -> {Path(options.out_dir) / 'synthesized.tsv'}")
+            index = Path(options.out_dir) / "synthesized.tsv"
+            write_tsv(index, merge_index(index, everything), SYNTH_COLUMNS)
+            console.print(f"synthesised {len(everything)} map(s) -> {index}")
         barrier(info)
     finally:
         cleanup(info)

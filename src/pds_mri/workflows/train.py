@@ -1,5 +1,8 @@
 """`pds train`: stage 1 (pattern-aware conditional diffusion) then stage 2 (tissue + microstructure refiners).
 
+`--model` picks PDS, an ablation or a baseline (`pds_mri.workflows.run.MODEL_SPECS`): all share the data,
+the subject-level split, the grids and the stage-1 budget (steps × batch); baselines train one stage.
+
 Runs unchanged under torchrun: the trainer shards batches by rank and rank 0 writes checkpoints and logs.
 Only subjects with both modalities are trained on; the split is subject-level and recorded in RUN_DIR.
 """
@@ -21,8 +24,9 @@ from pds_mri.config import preset as load_preset
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import write_json, write_text
 from pds_mri.workflows.progress import console
+from pds_mri.workflows.run import MODEL_SPECS
 
-MODELS = ("pds",)
+MODELS = tuple(MODEL_SPECS)
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,13 @@ class TrainOptions:
 
 def resolve_train_config(options: TrainOptions) -> Config:
     """Preset (+ YAML) for the model and training; grids and maps always come from the prepared directory."""
-    from pds_mri.workflows.run import load_run_config
+    from pds_mri.workflows.run import apply_overrides, load_run_config, model_spec, read_model_name
 
+    spec = model_spec(options.model)
     if options.resume and (Path(options.run_dir) / "config.yaml").is_file():
+        saved = read_model_name(options.run_dir)
+        if saved != spec.name:
+            raise PdsError(f"{options.run_dir} holds a '{saved}' run; resume it with --model {saved}")
         return load_run_config(options.run_dir)
     base = load_config(options.config, options.preset) if options.config else load_preset(options.preset)
     prepared_cfg = Path(options.prepared_dir) / "config.yaml"
@@ -53,6 +61,7 @@ def resolve_train_config(options: TrainOptions) -> Config:
     prepared = load_config(prepared_cfg)
     values = base.model_dump(mode="json")
     values["grids"], values["maps"] = prepared.grids.model_dump(mode="json"), prepared.maps.model_dump(mode="json")
+    values["model"] = apply_overrides(values["model"], spec.overrides)
     for stage in ("stage1", "stage2"):
         values["training"][stage]["seed"] = options.seed
         if options.steps is not None:
@@ -67,12 +76,21 @@ def run_train(options: TrainOptions) -> Path:
     from pds_mri.training.distributed import cleanup, init_distributed
     from pds_mri.training.split import split_subjects, write_split
     from pds_mri.training.trainer import Trainer, seed_everything
-    from pds_mri.workflows.run import Stage1Objective, Stage2Objective, build_model, freeze_for_stage
+    from pds_mri.workflows.run import (
+        Stage1Objective,
+        Stage2Objective,
+        build_model,
+        build_objective,
+        freeze_for_stage,
+        model_spec,
+        write_model_file,
+    )
 
-    if options.model not in MODELS:
-        raise PdsError(f"--model {options.model}: only {', '.join(MODELS)} is available in this version")
+    spec = model_spec(options.model)
     if options.stage not in ("all", "1", "2"):
         raise PdsError(f"--stage {options.stage}: choose all, 1 or 2")
+    if spec.family != "pds" and options.stage == "2":
+        raise PdsError(f"--model {spec.name} has one stage; use --stage all or 1")
     config = resolve_train_config(options)
     run_dir = Path(options.run_dir)
     info = init_distributed()
@@ -93,6 +111,7 @@ def run_train(options: TrainOptions) -> Path:
         if info.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             write_text(run_dir / "config.yaml", dump_config(config))
+            write_model_file(run_dir, spec, config)
             write_split(run_dir, split, fold=options.fold, folds=options.folds, seed=options.seed)
             write_json(run_dir / "normalisation.json", cohort_normalisation(options.prepared_dir, split["train"]))
         console.print(
@@ -100,21 +119,28 @@ def run_train(options: TrainOptions) -> Path:
             f"{len(split['test'])} held out for testing (device {info.device}, {info.world_size} process(es))"
         )
         seed_everything(options.seed)
-        pds, schedule = build_model(config, options.prepared_dir)
+        if spec.family == "pds":
+            pds, schedule = build_model(config, options.prepared_dir)
+        else:
+            baseline = build_objective(spec, config, options.prepared_dir)
         train_set = PreparedCohort(options.prepared_dir, split["train"])
         val_ids = (split["val"] or split["train"])[: config.training.max_val_subjects]
         val_set = PreparedCohort(options.prepared_dir, val_ids)
         metrics: dict[str, dict] = {}
         stages = ("stage1", "stage2") if options.stage == "all" else (f"stage{options.stage}",)
-        if "stage2" in stages and not pds.has_stage2:
+        if "stage2" in stages and (spec.family != "pds" or not pds.has_stage2):
             stages = tuple(s for s in stages if s != "stage2")
         for stage in stages:
-            if stage == "stage2":
-                _load_stage1_weights(pds, schedule, run_dir)
-            freeze_for_stage(pds, stage)
-            objective: nn.Module = Stage1Objective(pds, schedule) if stage == "stage1" else Stage2Objective(pds, config)
+            objective: nn.Module
+            if spec.family != "pds":
+                objective = baseline
+            else:
+                if stage == "stage2":
+                    _load_stage1_weights(pds, schedule, run_dir)
+                freeze_for_stage(pds, stage)
+                objective = Stage1Objective(pds, schedule) if stage == "stage1" else Stage2Objective(pds, config)
             stage_cfg = getattr(config.training, stage)
-            validate = make_validate(val_set, config, stage)
+            validate = make_validate(val_set, config, stage if spec.family == "pds" else "baseline")
             trainer = Trainer(
                 objective,
                 lambda model, batch, generator: model(batch, generator),
@@ -139,7 +165,10 @@ def run_train(options: TrainOptions) -> Path:
 
 
 def make_validate(val_set, config: Config, stage: str):  # type: ignore[no-untyped-def]
-    """Synthesise the validation subjects with the EMA weights; mean PSNR/SSIM over subjects and directions."""
+    """Synthesise the validation subjects with the EMA weights; mean PSNR/SSIM over subjects and directions.
+
+    ``stage`` is "stage1" or "stage2" for PDS runs and "baseline" for the one-pass baselines.
+    """
     from pds_mri.evaluation.metrics import psnr, ssim
     from pds_mri.models.config import build_config_sampler
     from pds_mri.training.data import DIRECTIONS, collate_direction
@@ -149,8 +178,8 @@ def make_validate(val_set, config: Config, stage: str):  # type: ignore[no-untyp
 
     @torch.no_grad()
     def validate(model: nn.Module, step: int) -> dict[str, float]:
-        pds = model.pds
-        device = next(pds.parameters()).device
+        net = model.generator if stage == "baseline" else model.pds
+        device = next(net.parameters()).device
         out: dict[str, float] = {}
         for direction in DIRECTIONS:
             scores = []
@@ -161,9 +190,9 @@ def make_validate(val_set, config: Config, stage: str):  # type: ignore[no-untyp
                 }
                 generator = torch.Generator(device=device).manual_seed(index)
                 if stage == "stage1":
-                    pred = pds.sample_stage1(batch, sampler, steps, guidance, generator).clamp(-1, 1)
-                else:
-                    pred, _ = pds.synthesize(batch, sampler, steps, 1, guidance, generator)
+                    pred = net.sample_stage1(batch, sampler, steps, guidance, generator).clamp(-1, 1)
+                else:  # stage 2 (PDS) or a one-pass baseline: the full synthesis
+                    pred, _ = net.synthesize(batch, sampler, steps, 1, guidance, generator)
                 scores.append((psnr(pred, batch["target"], batch["mask"]), ssim(pred, batch["target"], batch["mask"])))
             out[f"{direction}/psnr"] = statistics.fmean(s[0] for s in scores)
             out[f"{direction}/ssim"] = statistics.fmean(s[1] for s in scores)
@@ -224,7 +253,7 @@ def model_card(config: Config, rows: list[dict], split: dict, metrics: dict, opt
     train = set(split["train"])
     dx = Counter((r.get("diagnosis") or "unknown") for r in rows if r["participant_id"] in train)
     lines = [
-        "# Model card — PDS (pds-mri)",
+        f"# Model card — {_title(options.model)} (pds-mri)",
         "",
         "## Data",
         f"- prepared directory: `{options.prepared_dir}`",
@@ -235,10 +264,8 @@ def model_card(config: Config, rows: list[dict], split: dict, metrics: dict, opt
         f"dMRI `{config.maps.dmri_map}` on {config.grids.dmri.shape} at {config.grids.dmri.voxel_mm} mm",
         "",
         "## Model",
-        f"- preset `{config.preset}`; pattern {config.model.use_pattern}, tissue refinement {config.model.use_tissue}, "
-        f"microstructure refinement {config.model.use_micro}",
-        f"- diffusion: {config.model.diffusion.schedule} schedule, {config.model.diffusion.prediction_type} "
-        f"prediction, {config.model.diffusion.sampler} with {config.model.diffusion.steps} steps",
+        f"- `{options.model}`: {_description(options.model)}",
+        *_model_lines(config, options.model),
         "- the full config is `config.yaml` beside this card",
         "",
         "## Validation (EMA weights, held-out subjects, PSNR in dB inside the brain mask, [0, 1] scale)",
@@ -257,3 +284,26 @@ def model_card(config: Config, rows: list[dict], split: dict, metrics: dict, opt
         f"_pds-mri {__version__}_",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _title(model: str) -> str:
+    return "PDS" if model == "pds" else model
+
+
+def _description(model: str) -> str:
+    return MODEL_SPECS[model].description
+
+
+def _model_lines(config: Config, model: str) -> list[str]:
+    m = config.model
+    if MODEL_SPECS[model].family != "pds":
+        return [
+            f"- preset `{config.preset}`; generator: the PDS denoiser architecture ({m.base_channels} base channels, "
+            f"{m.levels} levels), one deterministic pass; settings in `model.json`"
+        ]
+    return [
+        f"- preset `{config.preset}`; pattern {m.use_pattern}, tissue refinement {m.use_tissue}, "
+        f"microstructure refinement {m.use_micro}",
+        f"- diffusion: {m.diffusion.schedule} schedule, {m.diffusion.prediction_type} "
+        f"prediction, {m.diffusion.sampler} with {m.diffusion.steps} steps",
+    ]

@@ -1,0 +1,52 @@
+"""Settings of the non-diffusion baselines and their builders.
+
+Sizes are derived from the PDS config (``PDSConfig``): the generator *is* a PDS denoiser network
+(:class:`~pds_mri.models.denoiser.ConditionalDenoiser3D`, same channels, levels, blocks and attention), so
+the baselines and PDS differ in the training paradigm, not in capacity. Only what PDS has no counterpart
+for lives here (loss weights and the discriminator); the defaults are pix2pix's (Isola et al. 2017:
+L1 × 100, Adam β1 = 0.5) with a least-squares GAN loss (Mao et al. 2017), which is the more stable of the
+two on small 3D batches. Recorded in each run's ``model.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pds_mri.models.baselines.patchgan import PatchDiscriminator3D
+from pds_mri.models.baselines.unet import RegressionUNet3D
+from pds_mri.models.config import PDSConfig
+
+
+class BaselineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    l1_weight: float = Field(100.0, ge=0.0, description="pix2pix3d: weight of the masked L1 term")
+    adversarial: Literal["lsgan", "bce"] = "lsgan"
+    disc_channels: int | None = Field(None, ge=1, description="PatchGAN width; default: the denoiser's base_channels")
+    disc_layers: int = Field(3, ge=1, description="stride-2 layers of the PatchGAN (receptive field grows with it)")
+    disc_max_mult: int = Field(8, ge=1)
+    disc_lr: float | None = Field(None, gt=0, description="discriminator Adam lr; default: stage-1 lr")
+    disc_betas: tuple[float, float] = (0.5, 0.999)
+
+
+def build_generator(cfg: PDSConfig) -> RegressionUNet3D:
+    """The PDS stage-1 denoiser architecture used as a one-pass source → target regressor."""
+    return RegressionUNet3D(
+        cfg.emb_dim,
+        base_channels=cfg.base_channels,
+        levels=cfg.levels,
+        res_blocks=cfg.res_blocks,
+        max_channel_mult=cfg.max_channel_mult,
+        attention=cfg.attention,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+    )
+
+
+def build_discriminator(cfg: PDSConfig, baseline: BaselineConfig) -> PatchDiscriminator3D:
+    return PatchDiscriminator3D(
+        channels=baseline.disc_channels or cfg.base_channels,
+        layers=baseline.disc_layers,
+        max_mult=baseline.disc_max_mult,
+    )

@@ -1,0 +1,338 @@
+"""`pds benchmark PREPARED_DIR OUT_DIR`: subject-level stratified K-fold cross-validation of every model.
+
+For each fold k and model m (same subjects with both modalities, same split — `split_subjects` with the
+benchmark's seed — same preset/config, same stage-1 budget):
+
+1. train with `pds train`'s code (`run_train`) into OUT_DIR/runs/<m>/fold-k (`trained.json` when done);
+2. synthesise the fold's test subjects in both directions with `pds synthesize`'s code (`run_synthesize`,
+   explicit ``--direction``, diagnosis NOT used) into .../synth-<direction>;
+3. score them with `pds evaluate`'s code (`run_evaluate`) into .../eval-<direction>;
+4. write .../done.json (per-subject metrics, synthesis seconds per subject, training seconds).
+
+Resumable: a (model, fold) with done.json is skipped; a trained run is not retrained; a killed training
+continues from its last checkpoint (`resume=True`); synthesis and scoring of an unfinished (model, fold)
+are simply redone. ``pds-50steps`` reuses the ``pds`` run of the fold and only synthesises with 50 steps.
+
+OUT_DIR/results.json and results.md (written atomically after every finished (model, fold), so they always
+describe what is done): the protocol, folds, seed, per model × direction mean ± std over subjects, paired
+differences PDS − model with a 95 % percentile bootstrap CI (10 000 resamples, seeded) and the Wilcoxon
+signed-rank p-value, training seconds (optimiser-step time summed over stages, from the checkpoints; it
+survives resumes) and synthesis seconds per subject (the network part, from each synthesis sidecar),
+plus a flat `table` for the report.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pds_mri import __version__
+from pds_mri.errors import PdsError
+from pds_mri.io.atomic import write_json, write_text
+from pds_mri.workflows.progress import console
+
+DEFAULT_MODELS = ("pds", "pds-50steps", "unet", "pix2pix3d", "ddpm", "pds-no-pattern", "pds-no-tissue", "pds-no-micro")
+REFERENCE = "pds"
+METRICS = ("psnr", "ssim", "mae")
+#: models that reuse another model's trained run and only change the synthesis: name -> (trained model, steps)
+SHARED_TRAINING: dict[str, tuple[str, int]] = {"pds-50steps": ("pds", 50)}
+RESULTS_JSON = "results.json"
+RESULTS_MD = "results.md"
+DONE = "done.json"
+TRAINED = "trained.json"
+
+
+@dataclass(frozen=True)
+class BenchmarkOptions:
+    prepared_dir: Path
+    out_dir: Path
+    folds: int = 5
+    models: tuple[str, ...] = ()
+    preset: str = "cpu"
+    config: Path | None = None
+    seed: int = 0
+
+
+def resolve_models(models: tuple[str, ...]) -> tuple[str, ...]:
+    from pds_mri.workflows.run import MODEL_SPECS
+
+    chosen = tuple(dict.fromkeys(models or DEFAULT_MODELS))
+    unknown = [m for m in chosen if m not in MODEL_SPECS]
+    if unknown:
+        raise PdsError(f"--models {', '.join(unknown)}: choose from {', '.join(MODEL_SPECS)}")
+    return chosen
+
+
+def fold_dir(out_dir: Path, model: str, fold: int) -> Path:
+    return Path(out_dir) / "runs" / model / f"fold-{fold}"
+
+
+def run_benchmark(options: BenchmarkOptions) -> dict[str, Any]:
+    from pds_mri.training.data import read_cohort
+
+    models = resolve_models(options.models)
+    if options.folds < 2:
+        raise PdsError(f"--folds {options.folds}: cross-validation needs at least 2 folds")
+    paired = [r for r in read_cohort(options.prepared_dir) if r.get("fmri") and r.get("dmri")]
+    if len(paired) < 2 * options.folds:
+        raise PdsError(
+            f"{options.prepared_dir}: {len(paired)} subject(s) have both modalities; {options.folds} folds need "
+            f"at least {2 * options.folds} (each fold trains on the others and tests on its own)"
+        )
+    out_dir = Path(options.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, Any]] = []
+    for fold in range(options.folds):
+        for model in models:
+            done = fold_dir(out_dir, model, fold) / DONE
+            if done.is_file():
+                console.print(f"fold {fold}, {model}: done, skipped")
+                records.append(json.loads(done.read_text()))
+                continue
+            console.rule(f"benchmark fold {fold + 1}/{options.folds}: {model}")
+            record = run_one(options, model, fold)
+            write_json(done, record)
+            records.append(record)
+            write_results(options, models, records, len(paired))
+    return write_results(options, models, records, len(paired))
+
+
+def run_one(options: BenchmarkOptions, model: str, fold: int) -> dict[str, Any]:
+    """Train (or reuse/resume), synthesise both directions of the fold's test subjects, evaluate."""
+    from pds_mri.training.data import DIRECTIONS
+    from pds_mri.training.split import read_split
+    from pds_mri.workflows.evaluate import run_evaluate
+    from pds_mri.workflows.synthesize import SynthesizeOptions, run_synthesize
+
+    trained_model, steps = SHARED_TRAINING.get(model, (model, None))
+    run_dir = fold_dir(options.out_dir, trained_model, fold)
+    trained = ensure_trained(options, trained_model, fold, run_dir)
+    test = read_split(run_dir)["test"]
+    if not test:
+        raise PdsError(f"{run_dir}: the split has no test subjects")
+    here = fold_dir(options.out_dir, model, fold)
+    rows: list[dict[str, Any]] = []
+    for direction in DIRECTIONS:
+        synth_dir, eval_dir = here / f"synth-{direction}", here / f"eval-{direction}"
+        written = run_synthesize(
+            SynthesizeOptions(
+                run_dir,
+                options.prepared_dir,
+                synth_dir,
+                direction=direction,
+                steps=steps,
+                samples=1,
+                seed=options.seed,
+                use_diagnosis=False,
+                participant_labels=tuple(test),
+            )
+        )
+        seconds = {
+            r["participant_id"]: json.loads((synth_dir / r["sidecar"]).read_text()).get("SynthesisSeconds")
+            for r in written
+        }
+        payload = run_evaluate(synth_dir, options.prepared_dir, eval_dir)
+        for r in payload["rows"]:
+            rows.append({**r, "synth_seconds": seconds.get(r["participant_id"])})
+    return {
+        "model": model,
+        "fold": fold,
+        "trained_model": trained_model,
+        "run_dir": os.path.relpath(run_dir, options.out_dir),
+        "synthesis_steps": steps,
+        "test_subjects": list(test),
+        "train_seconds": trained["train_seconds"],
+        "rows": rows,
+    }
+
+
+def ensure_trained(options: BenchmarkOptions, model: str, fold: int, run_dir: Path) -> dict[str, Any]:
+    """Train `model` for `fold` unless trained.json says it is; resume whatever a killed run left."""
+    from pds_mri.workflows.train import TrainOptions, run_train
+
+    marker = run_dir / TRAINED
+    if marker.is_file():
+        return json.loads(marker.read_text())
+    resume = (run_dir / "config.yaml").is_file()
+    run_train(
+        TrainOptions(
+            options.prepared_dir,
+            run_dir,
+            preset=options.preset,
+            config=options.config,
+            model=model,
+            resume=resume,
+            seed=options.seed,
+            fold=fold,
+            folds=options.folds,
+        )
+    )
+    info = {"model": model, "fold": fold, "train_seconds": training_seconds(run_dir), "resumed": resume}
+    write_json(marker, info)
+    return info
+
+
+def training_seconds(run_dir: Path) -> float:
+    """Optimiser-step seconds of every stage, from the last checkpoints (kept across resumes)."""
+    total = 0.0
+    for state in sorted(Path(run_dir).glob("stage*/checkpoints/last/state.json")):
+        total += float(json.loads(state.read_text())["trainer"].get("elapsed_seconds", 0.0))
+    return total
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+def summarise(
+    models: tuple[str, ...], records: list[dict[str, Any]], folds: int, seed: int
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """(per_model, comparisons, table) from the finished (model, fold) records."""
+    from pds_mri.evaluation.statistics import CONFIDENCE, N_RESAMPLES, mean_std, paired_comparison
+    from pds_mri.training.data import DIRECTIONS
+
+    by_model: dict[str, list[dict[str, Any]]] = {m: [r for r in records if r["model"] == m] for m in models}
+
+    def values(model: str, direction: str, metric: str) -> dict[str, float]:
+        return {
+            row["participant_id"]: float(row[metric])
+            for rec in by_model[model]
+            for row in rec["rows"]
+            if row["direction"] == direction and row.get(metric) is not None
+        }
+
+    per_model: dict[str, Any] = {}
+    comparisons: dict[str, Any] = {}
+    table: list[dict[str, Any]] = []
+    for model in models:
+        recs = by_model[model]
+        synth = [row["synth_seconds"] for rec in recs for row in rec["rows"] if row.get("synth_seconds") is not None]
+        entry: dict[str, Any] = {
+            "folds_done": sorted(rec["fold"] for rec in recs),
+            "complete": len(recs) == folds,
+            "train_seconds": mean_std([rec["train_seconds"] for rec in recs]),
+            "synth_seconds_per_subject": mean_std(synth),
+            "directions": {},
+        }
+        for direction in DIRECTIONS:
+            entry["directions"][direction] = {m: mean_std(list(values(model, direction, m).values())) for m in METRICS}
+        per_model[model] = entry
+        if model != REFERENCE and REFERENCE in by_model and by_model[REFERENCE]:
+            comparisons[model] = {
+                direction: {
+                    m: paired_comparison(
+                        values(REFERENCE, direction, m), values(model, direction, m), N_RESAMPLES, CONFIDENCE, seed
+                    )
+                    for m in METRICS
+                }
+                for direction in DIRECTIONS
+            }
+        for direction in DIRECTIONS:
+            stats = entry["directions"][direction]
+            row: dict[str, Any] = {"model": model, "direction": direction, "n": stats["psnr"]["n"]}
+            for m in METRICS:
+                row[f"{m}_mean"], row[f"{m}_std"] = stats[m]["mean"], stats[m]["std"]
+            for m in METRICS:
+                comp = comparisons.get(model, {}).get(direction, {}).get(m)
+                row[f"delta_{m}"] = None if comp is None else comp["mean_difference"]
+                row[f"delta_{m}_ci"] = (
+                    None if comp is None or comp["ci_low"] is None else [comp["ci_low"], comp["ci_high"]]
+                )
+                row[f"p_{m}"] = None if comp is None else comp["p_wilcoxon"]
+            row["train_seconds"] = entry["train_seconds"]["mean"]
+            row["synth_seconds_per_subject"] = entry["synth_seconds_per_subject"]["mean"]
+            row["folds_done"] = len(recs)
+            table.append(row)
+    return per_model, comparisons, table
+
+
+def write_results(
+    options: BenchmarkOptions, models: tuple[str, ...], records: list[dict[str, Any]], n_subjects: int
+) -> dict[str, Any]:
+    from pds_mri.evaluation.metrics import PROTOCOL
+    from pds_mri.evaluation.statistics import CONFIDENCE, N_RESAMPLES
+    from pds_mri.workflows.run import MODEL_SPECS
+
+    per_model, comparisons, table = summarise(models, records, options.folds, options.seed)
+    results = {
+        "GeneratedBy": {"Name": "pds-mri", "Version": __version__, "Command": "pds benchmark"},
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+        "prepared_dir": str(Path(options.prepared_dir).resolve()),
+        "preset": options.preset,
+        "config": None if options.config is None else str(Path(options.config).resolve()),
+        "protocol": PROTOCOL,
+        "cross_validation": "subject-level stratified K-fold over subjects with both modalities (split_subjects); "
+        "the same split for every model; diagnosis not used at synthesis",
+        "folds": options.folds,
+        "seed": options.seed,
+        "subjects": n_subjects,
+        "models": {m: MODEL_SPECS[m].description for m in models},
+        "reference": REFERENCE,
+        "statistics": {
+            "difference": f"{REFERENCE} − model per subject and direction (positive PSNR/SSIM and negative MAE "
+            f"favour {REFERENCE})",
+            "ci": f"{CONFIDENCE:.0%} percentile bootstrap of the mean difference, {N_RESAMPLES} resamples, "
+            f"numpy default_rng(seed={options.seed})",
+            "test": "two-sided Wilcoxon signed-rank (scipy.stats.wilcoxon, zero_method='wilcox')",
+            "train_seconds": "optimiser-step time summed over training stages (excludes validation/checkpoints)",
+            "synth_seconds_per_subject": "network time of one synthesis (sidecar SynthesisSeconds)",
+        },
+        "complete": all(per_model[m]["complete"] for m in models),
+        "per_model": per_model,
+        "comparisons": comparisons,
+        "table": table,
+    }
+    out_dir = Path(options.out_dir)
+    write_json(out_dir / RESULTS_JSON, results)
+    write_text(out_dir / RESULTS_MD, results_markdown(results))
+    return results
+
+
+def _fmt(mean: float | None, std: float | None, digits: int) -> str:
+    if mean is None:
+        return "n/a"
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _delta(row: dict[str, Any], metric: str, digits: int) -> str:
+    if row[f"delta_{metric}"] is None:
+        return "—"
+    ci = row[f"delta_{metric}_ci"]
+    text = f"{row[f'delta_{metric}']:+.{digits}f}"
+    if ci is not None:
+        text += f" [{ci[0]:+.{digits}f}, {ci[1]:+.{digits}f}]"
+    p = row[f"p_{metric}"]
+    return text + ("" if p is None else f" (p={p:.2g})")
+
+
+def results_markdown(results: dict[str, Any]) -> str:
+    ref = results["reference"]
+    lines = [
+        "# pds benchmark",
+        "",
+        f"{results['folds']}-fold subject-level cross-validation, seed {results['seed']}, "
+        f"{results['subjects']} subjects with both modalities, preset `{results['preset']}`; "
+        f"{results['date']}, {results['machine']['platform']} ({results['machine']['cpus']} CPUs).",
+        "",
+        "Mean ± std over subjects inside the brain mask on the [0, 1] scale. Δ = "
+        f"{ref} − model with its 95 % bootstrap CI and Wilcoxon p (positive ΔPSNR/ΔSSIM favour {ref}).",
+        "",
+        "| model | direction | n | PSNR (dB) | SSIM | MAE | ΔPSNR | ΔSSIM | train (s) | synthesis (s/subject) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in results["table"]:
+        train = "n/a" if row["train_seconds"] is None else f"{row['train_seconds']:.1f}"
+        synth = "n/a" if row["synth_seconds_per_subject"] is None else f"{row['synth_seconds_per_subject']:.3f}"
+        lines.append(
+            f"| {row['model']} | {row['direction']} | {row['n']} | {_fmt(row['psnr_mean'], row['psnr_std'], 2)} | "
+            f"{_fmt(row['ssim_mean'], row['ssim_std'], 4)} | {_fmt(row['mae_mean'], row['mae_std'], 4)} | "
+            f"{_delta(row, 'psnr', 2)} | {_delta(row, 'ssim', 4)} | {train} | {synth} |"
+        )
+    if not results["complete"]:
+        lines += ["", "_Incomplete: some (model, fold) pairs are not finished; re-run the same command to continue._"]
+    return "\n".join(lines) + "\n"

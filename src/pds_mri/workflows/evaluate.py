@@ -1,0 +1,190 @@
+"""`pds evaluate SYNTH_DIR PREPARED_DIR OUT_DIR`: score syntheses against the real maps (DESIGN.md §4).
+
+OUT_DIR/metrics.tsv    one row per subject × direction: PSNR, SSIM, MAE in the brain mask; PSNR and MAE in
+                       the pattern ROIs and per tissue class; voxel counts of each region
+OUT_DIR/metrics.json   the protocol (verbatim, so anyone can recompute), the inputs, the rows, per-direction
+                       mean ± std over subjects, and the rows that could not be scored with the reason
+Only syntheses whose subject has the real target map in PREPARED_DIR can be scored.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import torch
+
+from pds_mri import __version__
+from pds_mri.errors import InputError, PdsError
+from pds_mri.io.atomic import write_json, write_tsv
+from pds_mri.workflows.progress import console, progress_bar
+
+SYNTH_TSV = "synthesized.tsv"
+METRICS_TSV = "metrics.tsv"
+METRICS_JSON = "metrics.json"
+ROW_COLUMNS = ("participant_id", "diagnosis", "direction", "source", "target")
+NEEDED_SYNTH_COLUMNS = ("participant_id", "direction", "synthesis")
+
+
+def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """Score every scorable row of SYNTH_DIR/synthesized.tsv; write metrics.tsv/.json; return the JSON payload."""
+    from pds_mri.evaluation.regions import METRIC_COLUMNS, VOXEL_COLUMNS, finite, protocol, score, summarise
+    from pds_mri.training.data import AtlasCache, direction_modalities, load_direction_item, read_cohort
+
+    synth_dir, prepared_dir, out_dir = Path(synth_dir), Path(prepared_dir), Path(out_dir)
+    synth_rows = read_synthesized(synth_dir)
+    cohort = {str(r["participant_id"]): r for r in read_cohort(prepared_dir)}
+    atlas = AtlasCache(prepared_dir)
+    scored: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    start = time.perf_counter()
+    with progress_bar() as bar:
+        task = bar.add_task("evaluating", total=len(synth_rows))
+        for row in synth_rows:
+            bar.advance(task)
+            pid, direction = row["participant_id"], row["direction"]
+            try:
+                source, target = direction_modalities(direction)
+            except PdsError:
+                raise InputError(synth_dir / SYNTH_TSV, f"{pid}: unknown direction '{direction}'") from None
+            real = cohort.get(pid)
+            reason = None
+            if real is None:
+                reason = f"not in {prepared_dir / 'cohort.tsv'}"
+            elif not real.get(target):
+                reason = f"no real {target} map in the prepared cohort"
+            elif not real.get(source):
+                reason = f"no {source} map in the prepared cohort"
+            if reason:
+                skipped.append({"participant_id": pid, "direction": direction, "reason": reason})
+                continue
+            assert real is not None
+            item = load_direction_item(prepared_dir, real, direction, atlas=atlas)
+            grid = nib.load(prepared_dir / str(real[f"{target}_mask"]))
+            pred = _load_on_grid(synth_dir / row["synthesis"], grid, f"{target} model grid of {pid}")
+            std = None
+            if row.get("uncertainty"):
+                std = _load_on_grid(synth_dir / row["uncertainty"], grid, f"{target} model grid of {pid}")
+            metrics = score(torch.from_numpy(pred), item, None if std is None else torch.from_numpy(std))
+            scored.append(
+                {
+                    "participant_id": pid,
+                    "diagnosis": real.get("diagnosis") or "n/a",
+                    "direction": direction,
+                    "source": source,
+                    "target": target,
+                    **metrics,
+                    "synthesis": row["synthesis"],
+                    "uncertainty": row.get("uncertainty") or "",
+                }
+            )
+    if not scored:
+        reasons = sorted({s["reason"] for s in skipped})
+        raise PdsError(
+            f"none of the {len(synth_rows)} synthesis(es) in {synth_dir / SYNTH_TSV} can be scored "
+            f"({'; '.join(reasons) or 'the file lists none'}): synthesise with `pds synthesize --direction "
+            "fmri2dmri|dmri2fmri` on subjects that have the target modality (e.g. the test subjects of split.json)"
+        )
+
+    columns = (*ROW_COLUMNS, *METRIC_COLUMNS, *VOXEL_COLUMNS)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_tsv(out_dir / METRICS_TSV, [{c: _tsv_value(r[c]) for c in columns} for r in scored], columns)
+    json_rows = [{k: finite(v) if k in METRIC_COLUMNS else v for k, v in r.items()} for r in scored]
+    payload = {
+        "GeneratedBy": {"Name": "pds-mri", "Version": __version__, "Command": "pds evaluate"},
+        "protocol": protocol(),
+        "inputs": {
+            "synth_dir": str(synth_dir.resolve()),
+            "prepared_dir": str(prepared_dir.resolve()),
+            "synthesized_tsv_sha256": hashlib.sha256((synth_dir / SYNTH_TSV).read_bytes()).hexdigest(),
+        },
+        "metrics": list(METRIC_COLUMNS),
+        "summary": summarise(scored),
+        "rows": json_rows,
+        "skipped": {"count": len(skipped), "rows": skipped},
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    write_json(out_dir / METRICS_JSON, payload)
+    _print_summary(payload)
+    if skipped:
+        console.print(f"skipped {len(skipped)} synthesis(es) without a real target (listed in {METRICS_JSON})")
+    console.print(f"metrics of {len(scored)} synthesis(es) -> {out_dir / METRICS_TSV}, {out_dir / METRICS_JSON}")
+    return payload
+
+
+def read_synthesized(synth_dir: Path) -> list[dict[str, str]]:
+    """Rows of SYNTH_DIR/synthesized.tsv (as `pds synthesize` writes it), checked for the needed columns."""
+    path = Path(synth_dir) / SYNTH_TSV
+    if not path.is_file():
+        raise InputError(path, "not found; SYNTH_DIR must be the output directory of `pds synthesize`")
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh, delimiter="\t")
+            header = list(reader.fieldnames or [])
+            rows = [{k: (v or "").strip() for k, v in r.items() if k is not None} for r in reader]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(path, f"not a readable TSV ({exc.__class__.__name__}: {exc})") from None
+    missing = [c for c in NEEDED_SYNTH_COLUMNS if c not in header]
+    if missing:
+        raise InputError(path, f"missing column(s) {missing}; is this a `pds synthesize` output?")
+    return rows
+
+
+def _load_on_grid(path: Path, grid: nib.Nifti1Image, what: str) -> np.ndarray:
+    if not path.is_file():
+        raise InputError(path, "file not found (listed in synthesized.tsv)")
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.dataobj, dtype=np.float32)
+    except Exception as exc:  # nibabel raises many types for corrupt files
+        raise InputError(path, f"cannot read NIfTI ({exc.__class__.__name__}: {exc})") from None
+    if data.shape != tuple(grid.shape[:3]):
+        raise InputError(
+            path,
+            f"shape {data.shape} does not match the {what} {tuple(grid.shape[:3])}; was it synthesised from "
+            "this prepared directory (same grids)?",
+        )
+    if not np.allclose(img.affine, grid.affine, atol=1e-3):
+        raise InputError(path, f"affine differs from the {what}; was it synthesised from this prepared directory?")
+    if not np.isfinite(data).all():
+        raise InputError(path, "contains NaN or Inf values")
+    return data
+
+
+def _tsv_value(value: Any) -> Any:
+    if isinstance(value, float):
+        if np.isnan(value):
+            return "n/a"
+        if np.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.6g}"
+    return value
+
+
+def _print_summary(payload: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="synthesis quality (mean ± std over subjects, inside the brain mask, [0, 1] scale)")
+    for name in ("direction", "n", "PSNR (dB)", "SSIM", "MAE", "pattern MAE"):
+        table.add_column(name)
+    for direction, stats in payload["summary"].items():
+        table.add_row(
+            direction,
+            str(stats["subjects"]),
+            *(format_stat(stats[m]) for m in ("psnr", "ssim", "mae", "pattern_mae")),
+        )
+    console.print(table)
+
+
+def format_stat(stat: dict[str, Any] | None, digits: int = 4) -> str:
+    """'mean ± std' (or 'mean' when n < 2, 'n/a' when undefined) for tables."""
+    if not stat or stat.get("mean") is None:
+        return "n/a"
+    if stat.get("std") is None:
+        return f"{stat['mean']:.{digits}g}"
+    return f"{stat['mean']:.{digits}g} ± {stat['std']:.2g}"

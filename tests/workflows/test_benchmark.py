@@ -1,0 +1,133 @@
+"""`pds benchmark`: a tiny 2-fold run with pds and unet, its results.json, and resumability."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pds_mri.evaluation.metrics import PROTOCOL
+from pds_mri.workflows import benchmark as bench
+from pds_mri.workflows.benchmark import BenchmarkOptions, run_benchmark
+from pds_mri.workflows.prepare import PrepareOptions, run_prepare
+
+# Tiny grids, networks and 2-3 step budgets (one module fixture: keep the tests of a module in one function
+# where they share it, so that pytest-xdist does not rebuild it on both workers).
+TINY = {
+    "grids": {
+        "fmri": {"shape": [12, 12, 8], "voxel_mm": [14.0, 16.0, 18.0]},
+        "dmri": {"shape": [16, 16, 10], "voxel_mm": [10.0, 12.0, 14.0]},
+    },
+    "model": {
+        "base_channels": 4,
+        "levels": 2,
+        "attention": False,
+        "pattern_hidden": 16,
+        "tissue_channels": 4,
+        "tissue_levels": 2,
+        "micro_channels": 4,
+        "diffusion": {"steps": 2, "stage2_steps": 1},
+    },
+    "training": {
+        "stage1": {"steps": 2, "warmup_steps": 1, "validate_every": 2, "checkpoint_every": 2, "progress": False},
+        "stage2": {"steps": 2, "warmup_steps": 1, "validate_every": 2, "checkpoint_every": 2, "progress": False},
+        "max_val_subjects": 1,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def done(sim_bids: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bench")
+    config = root / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    prepared = root / "prepared"
+    run_prepare(PrepareOptions(bids_dir=sim_bids, out_dir=prepared, config=config))
+    options = BenchmarkOptions(prepared, root / "bench", folds=2, models=("pds", "unet"), config=config, seed=4)
+    run_benchmark(options)
+    return {"options": options, "out": root / "bench"}  # type: ignore[dict-item]
+
+
+def test_benchmark_results_resume_and_errors(done: dict, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One function so that the fixture's benchmark runs once whatever the xdist distribution."""
+    _results_json_has_protocol_stats_times_and_a_table(done)
+    _rerun_skips_finished_work_and_resumes_an_unfinished_pair(done, monkeypatch)
+    _unknown_model_and_too_few_subjects_are_clear_errors(done)
+
+
+def _results_json_has_protocol_stats_times_and_a_table(done: dict) -> None:
+    out = done["out"]
+    results = json.loads((out / "results.json").read_text())
+    assert results["protocol"] == PROTOCOL and results["folds"] == 2 and results["seed"] == 4
+    assert results["complete"] and set(results["models"]) == {"pds", "unet"}
+    tested = set()
+    for model in ("pds", "unet"):
+        entry = results["per_model"][model]
+        assert entry["folds_done"] == [0, 1] and entry["train_seconds"]["mean"] > 0
+        assert entry["synth_seconds_per_subject"]["mean"] > 0
+        for direction in ("fmri2dmri", "dmri2fmri"):
+            stats = entry["directions"][direction]
+            assert stats["psnr"]["n"] == 4 and stats["psnr"]["mean"] > 0 and stats["ssim"]["std"] is not None
+        for fold in (0, 1):
+            record = json.loads((out / "runs" / model / f"fold-{fold}" / "done.json").read_text())
+            tested |= set(record["test_subjects"]) if model == "pds" else set()
+            assert {r["direction"] for r in record["rows"]} == {"fmri2dmri", "dmri2fmri"}
+    assert len(tested) == 4  # every subject with both modalities is tested exactly once over the folds
+    comp = results["comparisons"]["unet"]["fmri2dmri"]["psnr"]
+    assert comp["n"] == 4 and comp["ci_low"] <= comp["mean_difference"] <= comp["ci_high"]
+    assert 0 <= comp["p_wilcoxon"] <= 1 and "pds" not in results["comparisons"]
+    rows = {(r["model"], r["direction"]): r for r in results["table"]}
+    assert len(rows) == 4 and rows[("unet", "dmri2fmri")]["delta_psnr_ci"] is not None
+    assert rows[("pds", "fmri2dmri")]["delta_psnr"] is None
+    md = (out / "results.md").read_text()
+    assert "| unet | fmri2dmri | 4 |" in md and "ΔPSNR" in md
+    splits = [json.loads((out / "runs" / m / "fold-1" / "split.json").read_text())["test"] for m in ("pds", "unet")]
+    assert splits[0] == splits[1]  # the same subject-level split for every model
+
+
+def _rerun_skips_finished_work_and_resumes_an_unfinished_pair(done: dict, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from pds_mri.workflows import synthesize, train
+
+    calls: dict[str, list] = {"train": [], "synth": []}
+    real_train, real_synth = train.run_train, synthesize.run_synthesize
+
+    def spy_train(options):  # type: ignore[no-untyped-def]
+        calls["train"].append(options)
+        return real_train(options)
+
+    def spy_synth(options):  # type: ignore[no-untyped-def]
+        calls["synth"].append(options)
+        return real_synth(options)
+
+    monkeypatch.setattr(train, "run_train", spy_train)
+    monkeypatch.setattr(synthesize, "run_synthesize", spy_synth)
+    out = done["out"]
+    before = json.loads((out / "results.json").read_text())
+    run_benchmark(done["options"])
+    assert calls == {"train": [], "synth": []}  # everything finished is skipped
+    after = json.loads((out / "results.json").read_text())
+    assert after["table"] == before["table"]
+    # a pair killed after training started: no done.json, no trained.json -> training resumes, synthesis redone
+    fold = out / "runs" / "unet" / "fold-1"
+    (fold / bench.DONE).unlink()
+    (fold / bench.TRAINED).unlink()
+    run_benchmark(done["options"])
+    assert len(calls["train"]) == 1 and calls["train"][0].resume and calls["train"][0].model == "unet"
+    assert [o.direction for o in calls["synth"]] == ["fmri2dmri", "dmri2fmri"]
+    assert all(not o.use_diagnosis for o in calls["synth"])
+    assert (fold / bench.DONE).is_file()
+    again = json.loads((out / "results.json").read_text())
+    assert again["per_model"]["unet"]["directions"] == before["per_model"]["unet"]["directions"]
+
+
+def _unknown_model_and_too_few_subjects_are_clear_errors(done: dict) -> None:
+    from dataclasses import replace
+
+    from pds_mri.errors import PdsError
+
+    with pytest.raises(PdsError, match="--models gan"):
+        run_benchmark(replace(done["options"], models=("gan",)))
+    with pytest.raises(PdsError, match="5 folds need"):
+        run_benchmark(replace(done["options"], folds=5))

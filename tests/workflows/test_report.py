@@ -1,0 +1,158 @@
+"""`pds report` on a tiny run (with evaluations and a synthesis inside) and on a benchmark directory."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_evaluate import tiny_evaluated  # noqa: F401  (session fixture shared with test_evaluate)
+
+from pds_mri.cli import main
+from pds_mri.report.mosaic import mosaic_png
+from pds_mri.workflows.report import run_report
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+class Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.images: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(dict(attrs)["src"] or "")
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(path: Path) -> Collector:
+    html = path.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert not re.search(r"https?://", html), "a report must not reference anything online"
+    collector = Collector()
+    collector.feed(html)
+    collector.close()
+    assert not {"script", "link", "iframe"} & set(collector.tags)
+    for src in collector.images:
+        assert src.startswith("data:image/png;base64,")
+        Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).verify()
+    return collector
+
+
+def test_run_report_is_self_contained_with_metrics_curves_and_config(
+    tiny_evaluated: dict[str, Path],  # noqa: F811
+    capsys: pytest.CaptureFixture,
+) -> None:
+    run = tiny_evaluated["run"]
+    assert main(["report", str(run)]) == 0
+    assert capsys.readouterr().out.strip() == str(run / "report.html")
+    page = parse(run / "report.html")
+    text = " ".join(page.text)
+    assert "table" in page.tags and "pre" in page.tags
+    assert "not diagnostic images" in text
+    for heading in ("Evaluation (eval-f2d)", "Evaluation (eval-d2f)", "Synthesis (synth-auto)", "Training curves"):
+        assert heading in text
+    assert "Model card — PDS" in text and "base_channels" in text  # the model card and the YAML config
+    scored = json.loads((run / "eval-f2d" / "metrics.json").read_text())["rows"]
+    assert all(r["participant_id"] in text for r in scored) and "PSNR (dB)" in text and "Not scored" in text
+    # curves + one mosaic per scored subject (up to 3 per direction) + the unevaluated synthesis' mosaics
+    assert len(page.images) >= 1 + 2 * min(3, len(scored)) + 1
+
+
+def test_benchmark_report_renders_results_table_and_figures(tmp_path: Path) -> None:
+    bench = tmp_path / "bench"
+    (bench / "figures" / "fmri2dmri").mkdir(parents=True)
+    volume = np.random.default_rng(0).uniform(-1, 1, (10, 10, 8))
+    (bench / "figures" / "fmri2dmri" / "sub-01.png").write_bytes(
+        mosaic_png([("source", volume), ("real", volume), ("pds", volume), ("absolute error", abs(volume))])
+    )
+    results = {
+        "table": [
+            {"method": "pds", "direction": "fmri2dmri", "psnr_mean": 21.5, "psnr_std": 0.4},
+            {"method": "unet", "direction": "fmri2dmri", "psnr_mean": 20.1, "psnr_std": 0.5, "note": "<b>x</b>"},
+        ],
+        "machine": "2 CPU cores",
+        "folds": 3,
+        "protocol": {"psnr": "10 log10(1 / MSE)"},
+        "paired": {"unet": {"fmri2dmri": {"delta_psnr": 1.4, "ci": [0.9, 1.9]}}},
+    }
+    (bench / "results.json").write_text(json.dumps(results))
+    (bench / "results.md").write_text("# Results\n\n| method | PSNR |\n|---|---|\n| pds | 21.5 |\n")
+    out = run_report(bench)
+    page = parse(out)
+    text = " ".join(page.text)
+    assert out == bench / "report.html" and len(page.images) == 1
+    assert "unet" in text and "21.5" in text and "2 CPU cores" in text and "delta_psnr" in text
+    assert "<b>x</b>" in text  # shown as text, escaped in the HTML
+    assert "figures/fmri2dmri/sub-01.png" in text
+    (bench / "results.json").write_text("{not json")
+    assert "not a readable JSON object" in " ".join(parse(run_report(bench, tmp_path / "r2.html")).text)
+
+
+def test_benchmark_report_without_figures_builds_mosaics_from_its_runs(
+    tiny_evaluated: dict[str, Path],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    bench = tmp_path / "bench"
+    for model in ("unet", "pds"):
+        (bench / "runs" / model / "fold-0").mkdir(parents=True)
+        (bench / "runs" / model / "fold-0" / "synth-fmri2dmri").symlink_to(tiny_evaluated["run"] / "synth-f2d")
+    results = {"prepared_dir": str(tiny_evaluated["prepared"]), "reference": "pds", "table": [{"model": "pds"}]}
+    (bench / "results.json").write_text(json.dumps(results))
+    page = parse(run_report(bench))
+    rows = (tiny_evaluated["run"] / "synth-f2d" / "synthesized.tsv").read_text().strip().splitlines()[1:]
+    assert len(page.images) == min(3, len(rows))
+    assert "absolute error of pds" in " ".join(page.text)
+
+
+def test_report_of_an_unknown_directory_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["report", str(tmp_path)]) == 2
+    assert "neither a run directory" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (/usr/bin/chromium)")
+def test_run_report_renders_in_headless_chromium(
+    tiny_evaluated: dict[str, Path],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    report = run_report(tiny_evaluated["run"], tmp_path / "report.html")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--hide-scrollbars"]
+    shot = tmp_path / "shot.png"
+    home = tmp_path / "home"  # chromium writes a profile; keep it out of the user's home
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+    subprocess.run(
+        [str(CHROMIUM), *flags, "--window-size=1280,2400", f"--screenshot={shot}", report.as_uri()],
+        check=True,
+        capture_output=True,
+        timeout=120,
+        env=env,
+    )
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    assert pixels.shape == (2400, 1280) and pixels.std() > 20, "the screenshot looks blank"
+    dom = subprocess.run(
+        [str(CHROMIUM), *flags, "--dump-dom", report.as_uri()],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    ).stdout
+    assert "<table" in dom and "PSNR (dB)" in dom and "data:image/png;base64," in dom
+    shutil.rmtree(home, ignore_errors=True)
