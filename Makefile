@@ -34,8 +34,10 @@ lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
+# Speed and memory benchmarks, run by hand: each writes JSON + a Markdown table into benchmarks/results/.
 bench: setup
 	$(PY) benchmarks/prepare_speed.py --out benchmarks/results
+	$(PY) benchmarks/speed.py --out benchmarks/results --grid cpu paper
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

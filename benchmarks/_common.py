@@ -27,6 +27,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "load_average_1min": round(os.getloadavg()[0], 2),  # other jobs on the machine inflate times
     }
 
 
@@ -37,7 +38,8 @@ def write_results(out_dir: Path, name: str, payload: dict, table: list[dict]) ->
     columns = list(table[0])
     lines = [
         f"Measured {payload['machine']['date']} on {payload['machine']['cpu']} "
-        f"({payload['machine']['cores']} cores), torch {payload['machine']['torch']}.",
+        f"({payload['machine']['cores']} cores), torch {payload['machine']['torch']}, "
+        f"load average {payload['machine'].get('load_average_1min', 'n/a')}.",
         "",
         "| " + " | ".join(columns) + " |",
         "|" + "|".join("---" for _ in columns) + "|",
