@@ -199,3 +199,15 @@ def test_state_dict_round_trips_through_safetensors(pds: PDS, batch: dict[str, t
     a, _ = pds.synthesize(batch, sampler, steps=2, generator=torch.Generator().manual_seed(0))
     b, _ = fresh.synthesize(batch, sampler, steps=2, generator=torch.Generator().manual_seed(0))
     assert torch.equal(a, b)
+
+
+def test_stage1_loss_is_configurable(batch: dict[str, torch.Tensor]) -> None:
+    sch = NoiseSchedule("cosine", 1000, "x0")
+    losses = {}
+    for name in ("l1", "l2"):
+        torch.manual_seed(0)
+        model = build_pds(tiny_config(stage1_loss=name), ROI_NETWORK)
+        out = model.stage1_loss(batch, sch, torch.Generator().manual_seed(0))
+        assert set(out) == {"loss", name, f"pattern_{name}"}
+        losses[name] = float(out[name])
+    assert losses["l1"] != pytest.approx(losses["l2"])

@@ -84,7 +84,8 @@ class PDSConfig(_Strict):
     use_diagnosis: bool = True
     use_direction: bool = True
     pattern_hidden: int = Field(128, ge=1)
-    pattern_loss_weight: float = Field(1.0, ge=0.0, description="weight of the L1 term on ROI voxels")
+    pattern_loss_weight: float = Field(1.0, ge=0.0, description="weight of the loss term on ROI voxels")
+    stage1_loss: Literal["l1", "l2"] = Field("l1", description="stage-1 loss on the prediction (paper: L1)")
     diagnosis_drop_prob: float = Field(0.2, ge=0.0, le=1.0)
     # stage 2: tissue refinement
     use_tissue: bool = True
@@ -129,6 +130,7 @@ def build_pds(cfg: PDSConfig, roi_network: Sequence[int]) -> PDS:
             MicrostructureRefiner(cfg.micro_channels, cfg.micro_depth, cfg.micro_shared) if cfg.use_micro else None
         ),
         pattern_loss_weight=cfg.pattern_loss_weight,
+        stage1_loss=cfg.stage1_loss,
         diagnosis_drop_prob=cfg.diagnosis_drop_prob,
         tissue_weights=cfg.tissue_weights,
         contrast_weight=cfg.contrast_weight,

@@ -31,6 +31,14 @@ def masked_l1(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tenso
     return _weighted_mean((pred - target).abs(), None if mask is None else (mask > 0))
 
 
+def masked_mse(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean (pred − target)² over voxels where ``mask`` > 0: the usual DDPM objective, as an option."""
+    return _weighted_mean((pred - target) ** 2, None if mask is None else (mask > 0))
+
+
+STAGE1_LOSSES = {"l1": masked_l1, "l2": masked_mse}
+
+
 def tissue_weights_map(tissue: Tensor, weights: Sequence[float]) -> Tensor:
     """Voxel weights Σ_k w_k·p_k + (1 − Σ_k p_k): weight 1 where no tissue probability is assigned."""
     w = torch.as_tensor(list(weights), dtype=tissue.dtype, device=tissue.device).reshape(1, 3, 1, 1, 1)

@@ -32,6 +32,7 @@ from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.models.conditioning import Conditioning
 from pds_mri.models.denoiser import ConditionalDenoiser3D, parameter_count
 from pds_mri.models.losses import (
+    STAGE1_LOSSES,
     masked_l1,
     multiscale_gradient_loss,
     tissue_contrast_loss,
@@ -67,6 +68,7 @@ class PDS(nn.Module):
         micro_refiner: MicrostructureRefiner | None = None,
         *,
         pattern_loss_weight: float = 1.0,
+        stage1_loss: str = "l1",
         diagnosis_drop_prob: float = 0.2,
         tissue_weights: Sequence[float] = (2.0, 1.5, 1.0),
         contrast_weight: float = 0.1,
@@ -82,6 +84,10 @@ class PDS(nn.Module):
         self.tissue_refiner = tissue_refiner
         self.micro_refiner = micro_refiner
         self.pattern_loss_weight = float(pattern_loss_weight)
+        if stage1_loss not in STAGE1_LOSSES:
+            raise ValueError(f"stage1_loss must be one of {sorted(STAGE1_LOSSES)}, got {stage1_loss!r}")
+        self.stage1_loss_name = stage1_loss
+        self.stage1_loss_fn = STAGE1_LOSSES[stage1_loss]
         self.diagnosis_drop_prob = float(diagnosis_drop_prob)
         self.tissue_weights = tuple(float(w) for w in tissue_weights)
         self.contrast_weight = float(contrast_weight)
@@ -191,16 +197,16 @@ class PDS(nn.Module):
         cond = self.condition(batch, t, drop_prob=drop, generator=generator)
         pred = self.denoiser(x_t, source, cond)
         goal = schedule.target(target, noise, t)
-        l1 = masked_l1(pred, goal, mask)
+        l1 = self.stage1_loss_fn(pred, goal, mask)
         loss = l1
-        out = {"l1": l1.detach()}
+        out = {self.stage1_loss_name: l1.detach()}
         if self.use_pattern and self.pattern_loss_weight > 0 and "pattern" in batch:
             roi = (batch["pattern"] > 0).unsqueeze(1)
             if mask is not None:
                 roi = roi & (mask > 0)
-            pattern_l1 = masked_l1(pred, goal, roi)
+            pattern_l1 = self.stage1_loss_fn(pred, goal, roi)
             loss = loss + self.pattern_loss_weight * pattern_l1
-            out["pattern_l1"] = pattern_l1.detach()
+            out[f"pattern_{self.stage1_loss_name}"] = pattern_l1.detach()
         out["loss"] = loss
         return out
 
