@@ -168,3 +168,29 @@ def test_successive_calls_into_one_out_dir_build_one_index(tiny: dict[str, Path]
     assert {r["direction"] for r in rows} == {"fmri2dmri", "dmri2fmri"}
     run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], out, direction="dmri2fmri", seed=9))
     assert len(_tsv(out / "synthesized.tsv")) == len(rows)  # re-synthesised rows replace, not duplicate
+
+
+def test_a_crafted_cohort_cannot_write_outside_out_dir(tiny: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from pds_mri.errors import InputError
+
+    prepared = tmp_path / "prepared"
+    shutil.copytree(tiny["prepared"], prepared)
+    index = prepared / "cohort.tsv"
+    lines = index.read_text().splitlines()
+    pid = lines[1].split("\t")[0]
+    index.write_text("\n".join([lines[0], lines[1].replace(pid, "../../escaped", 1), *lines[2:]]) + "\n")
+    with pytest.raises(InputError, match="not a valid label"):
+        run_synthesize(SynthesizeOptions(tiny["run"], prepared, tmp_path / "a" / "out"))
+    assert not list(tmp_path.rglob("escaped*"))
+
+
+def test_a_second_synthesize_into_a_busy_out_dir_is_refused(tiny: dict[str, Path], tmp_path: Path) -> None:
+    from pds_mri.errors import PdsError
+    from pds_mri.io.atomic import output_lock
+
+    out = tmp_path / "busy"
+    with output_lock(out, "synthesize"), pytest.raises(PdsError, match="in use"):
+        run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], out))
+    assert not (out / "synthesized.tsv").exists()

@@ -49,8 +49,6 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
-        # mkstemp makes 0600 files; give the result the mode a plain open() would (shared cluster folders).
-        os.fchmod(fd, 0o666 & ~current_umask())
     except OSError as exc:
         raise PdsError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
@@ -108,3 +106,32 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+@contextlib.contextmanager
+def output_lock(directory: str | os.PathLike[str], command: str) -> Iterator[None]:
+    """Hold an exclusive lock on an output folder, or refuse at once: two runs writing one folder would mix
+    their files (each file whole, but the set inconsistent). The OS drops the lock when the process dies,
+    so a killed run never blocks the next one. POSIX only; elsewhere it does nothing.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fh = open(directory / ".pds.lock", "a+")  # noqa: SIM115 - held open for the whole block
+    except OSError as exc:
+        raise PdsError(f"cannot write {directory}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PdsError(
+                f"{directory} is in use by another `pds {command}`; wait for it to finish or choose another folder"
+            ) from None
+        yield
+    finally:
+        fh.close()  # closing releases the lock

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pds_mri.errors import InputError
 from pds_mri.io.inputs import SubjectInputs
+from pds_mri.io.layout import check_participant_id
 
 #: Diagnosis spellings seen in OASIS-3, ADNI and hospital cohorts, mapped onto NC / MCI / AD.
 DIAGNOSIS_ALIASES: dict[str, str] = {
@@ -23,6 +24,7 @@ DIAGNOSIS_ALIASES: dict[str, str] = {
 DIAGNOSES: tuple[str, str, str] = ("NC", "MCI", "AD")
 _NIFTI = [".nii", ".nii.gz"]
 _PREFERRED_SPACES = ("MNI152NLin2009cAsym", "MNI152NLin6Asym", "MNI152Lin", "MNI")
+# Participant ids name output folders and files: no path separators, no "..", nothing a shell or TSV mangles.
 
 
 def normalise_diagnosis(value: str | None, source: str | Path) -> str | None:
@@ -67,15 +69,16 @@ def read_manifest(path: Path) -> list[SubjectInputs]:
     """
     text = _read_text(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    rows = list(csv.DictReader(text.splitlines(), delimiter=delimiter))
+    rows = _read_rows(path, text, delimiter)
     required = {"subject", "fmri", "dmri", "bval", "bvec", "diagnosis"}
-    columns = set(rows[0]) if rows else set()
+    columns = {c for c in rows[0] if c is not None} if rows else set()  # None: cells beyond the header
     if not rows or not required <= columns:
         raise InputError(path, f"manifest must have columns {sorted(required)}; found {sorted(columns)}")
     base = path.parent
     subjects, seen = [], set()
     for line, row in enumerate(rows, start=2):
-        pid = _with_prefix(row["subject"].strip())
+        pid = _with_prefix((row.get("subject") or "").strip())
+        check_participant_id(pid, path, line)
         if pid in seen:
             raise InputError(path, f"line {line}: duplicate subject {pid}")
         seen.add(pid)
@@ -206,7 +209,7 @@ def _read_participants(root: Path, diagnosis_column: str) -> dict[str, dict[str,
     path = root / "participants.tsv"
     if not path.is_file():
         return {}
-    rows = list(csv.DictReader(_read_text(path).splitlines(), delimiter="\t"))
+    rows = _read_rows(path, _read_text(path), "\t")
     if rows and "participant_id" not in rows[0]:
         raise InputError(path, "no participant_id column")
     out: dict[str, dict[str, str | None]] = {}
@@ -222,6 +225,13 @@ def _read_participants(root: Path, diagnosis_column: str) -> dict[str, dict[str,
     return out
 
 
+def _read_rows(path: Path, text: str, delimiter: str) -> list[dict[str, str]]:
+    try:
+        return list(csv.DictReader(text.splitlines(), delimiter=delimiter))
+    except csv.Error as exc:  # e.g. a field above csv's size limit (an unclosed quote swallowing the file)
+        raise InputError(path, f"not a readable table ({exc})") from None
+
+
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -229,6 +239,8 @@ def _read_text(path: Path) -> str:
         raise InputError(path, "not found") from None
     except UnicodeDecodeError:
         raise InputError(path, "not a UTF-8 text file") from None
+    except OSError as exc:
+        raise InputError(path, f"unreadable ({exc.strerror or exc.__class__.__name__})") from None
 
 
 def _with_prefix(label: str) -> str:

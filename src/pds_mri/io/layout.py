@@ -15,7 +15,11 @@ OUT_DIR/
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Literal
+
+from pds_mri.errors import InputError
 
 Modality = Literal["fmri", "dmri"]
 MODALITIES: tuple[Modality, Modality] = ("fmri", "dmri")
@@ -36,6 +40,27 @@ COHORT_COLUMNS: tuple[str, ...] = (
     "dmri_tissue",
     "tissue_source",
 )
+
+
+_SAFE_PARTICIPANT = re.compile(r"sub-[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_participant_id(pid: str, source: str | Path, line: int) -> str:
+    """Participant ids name output folders: refuse any that could escape them (`../x`, `/`, NUL, ...)."""
+    if not _SAFE_PARTICIPANT.fullmatch(pid) or ".." in pid:
+        raise InputError(
+            source, f"line {line}: subject {pid[:40]!r} is not a valid label (letters, digits, '.', '_', '-')"
+        )
+    return pid
+
+
+def inside(root: Path, relative: str | Path, source: str | Path) -> Path:
+    """`root / relative`, refused when an index path (absolute, or with ..) would lead outside `root`."""
+    root = Path(root)
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise InputError(source, f"path {str(relative)[:80]!r} leads outside {root}")
+    return root / relative
 
 
 def grid_space(modality: Modality) -> str:

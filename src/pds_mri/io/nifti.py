@@ -205,6 +205,8 @@ def read_nifti_data(img: nib.Nifti1Image) -> np.ndarray:
         raise InputError(path, f"truncated or damaged compressed data: {_describe(exc)}") from None
     except _READ_ERRORS as exc:
         raise InputError(path, f"truncated or unreadable voxel data: {_describe(exc)}") from None
+    if _is_gzip(path) and path.is_file():
+        _check_gzip_stream(path)
     if data.shape != tuple(img.shape):
         raise InputError(path, f"read shape {_fmt_shape(data.shape)}, header says {_fmt_shape(img.shape)}")
     if not np.isfinite(data).all():
@@ -212,6 +214,20 @@ def read_nifti_data(img: nib.Nifti1Image) -> np.ndarray:
         n_inf = int(np.isinf(data).sum())
         raise InputError(path, f"contains {n_nan} NaN and {n_inf} Inf voxel values (of {data.size})")
     return data.reshape(effective_shape(data.shape))
+
+
+def _check_gzip_stream(path: Path) -> None:
+    """Decompress to the end of the stream, so the gzip CRC-32 and length trailer are checked.
+
+    nibabel stops reading once it has the voxels it needs, before the trailer: a flipped bit in the
+    compressed data, or a file cut inside its last 8 bytes, would otherwise load as silently wrong voxels.
+    """
+    try:
+        with gzip.open(path, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+    except (EOFError, OSError, zlib.error) as exc:
+        raise InputError(path, f"truncated or damaged compressed data: {_describe(exc)}") from None
 
 
 def read_nifti(

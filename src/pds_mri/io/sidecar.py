@@ -32,7 +32,10 @@ def check_repetition_time(value: object, path: PathLike, source: str) -> float:
     """A TR value from any source (sidecar, header, manifest) as positive, plausible seconds."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InputError(path, f"{source} RepetitionTime is not a number: {value!r:.40}")
-    tr = float(value)
+    try:
+        tr = float(value)
+    except OverflowError:  # a JSON integer with hundreds of digits
+        raise InputError(path, f"{source} RepetitionTime {str(value)[:20]}... is implausibly large") from None
     if not math.isfinite(tr) or tr <= 0:
         raise InputError(path, f"{source} RepetitionTime must be a positive number of seconds, got {tr:g}")
     if tr > MAX_TR_S:
@@ -45,11 +48,13 @@ def check_repetition_time(value: object, path: PathLike, source: str) -> float:
 def _tr_from_sidecar(json_path: Path) -> float:
     if not json_path.is_file():
         raise InputError(json_path, "sidecar JSON file not found")
-    try:
-        meta = json.loads(json_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    try:  # utf-8-sig: Windows editors prepend a byte-order mark
+        meta = json.loads(json_path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         where = f" (line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise InputError(json_path, f"invalid JSON{where}") from None
+    except OSError as exc:
+        raise InputError(json_path, f"sidecar JSON unreadable ({exc.strerror or exc.__class__.__name__})") from None
     if not isinstance(meta, dict):
         raise InputError(json_path, "invalid sidecar: the JSON must be an object")
     if "RepetitionTime" not in meta:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from pds_mri.errors import InputError, PdsError
+from pds_mri.io.atomic import current_umask
 
 TENSORS_FILE = "tensors.safetensors"
 STATE_FILE = "state.json"
@@ -91,7 +92,10 @@ def save_checkpoint(
     }
     state_bytes = (json.dumps(_jsonable(full_state), indent=2, allow_nan=True) + "\n").encode("utf-8")
     for target in [Path(directory), *(Path(a) for a in aliases)]:
-        _write_dir(target, {TENSORS_FILE: blob, STATE_FILE: state_bytes})
+        try:
+            _write_dir(target, {TENSORS_FILE: blob, STATE_FILE: state_bytes})
+        except OSError as exc:  # disk full, quota, read-only: the previous checkpoint is intact
+            raise PdsError(f"cannot write checkpoint {target}: {exc.strerror or exc}") from None
     return sha
 
 
@@ -99,9 +103,9 @@ def _write_dir(directory: Path, files: Mapping[str, bytes]) -> None:
     parent = directory.parent
     parent.mkdir(parents=True, exist_ok=True)
     _recover(directory)
-    for stale in parent.glob(f".{directory.name}.tmp-*"):  # left by a killed save
-        shutil.rmtree(stale, ignore_errors=True)
+    _sweep(parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=parent))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700 folders; colleagues may need to read it
     try:
         for name, data in files.items():
             with open(tmp / name, "wb") as fh:
@@ -131,6 +135,20 @@ def _recover(directory: Path) -> None:
     olds = sorted(directory.parent.glob(f".{directory.name}.old-*"), key=lambda p: p.stat().st_mtime)
     if olds:
         os.replace(olds[-1], directory)
+
+
+def _sweep(parent: Path) -> None:
+    """Remove what killed saves left beside their checkpoints (one writer per run directory, rank 0).
+
+    `.{name}.tmp-*` is a half-written copy of any checkpoint, possibly of one never saved again (a kill
+    while writing step-N, then a resume from `last` = step N). `.{name}.old-*` is a previous version,
+    stale once `{name}` itself is in place (a kill after the swap, before the old copy was removed).
+    """
+    for stale in parent.glob(".*.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for old in parent.glob(".*.old-*"):
+        if (parent / old.name[1:].rsplit(".old-", 1)[0]).is_dir():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -201,8 +219,14 @@ def _read_state(directory: Path) -> dict[str, Any]:
         raise InputError(path, "checkpoint corrupted or truncated (state.json is not valid JSON)") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise InputError(path, f"not a {FORMAT} state file")
-    if int(state.get("format_version", -1)) > FORMAT_VERSION:
-        raise InputError(path, f"checkpoint format {state['format_version']} is newer than this tool's")
+    version, size = state.get("format_version", -1), state.get("tensors_bytes", -1)
+    if not isinstance(version, int) or not isinstance(size, int) or not isinstance(state.get("tensors_sha256"), str):
+        raise InputError(path, "checkpoint state damaged (format_version, tensors_bytes or tensors_sha256)")
+    if version > FORMAT_VERSION:
+        raise InputError(path, f"checkpoint format {version} is newer than this tool's")
+    name = state.get("tensors_file", TENSORS_FILE)
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        raise InputError(path, f"checkpoint state names a tensors file outside the checkpoint: {str(name)[:60]!r}")
     return state
 
 
@@ -214,8 +238,33 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _readable(directory: Path) -> Path:
+    """`directory`, or the previous version a save killed between its two renames left aside.
+
+    Readers never move anything: a reader repairing the layout could race the writer mid-swap.
+    """
+    if directory.exists():
+        return directory
+    olds = sorted(directory.parent.glob(f".{directory.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    return olds[-1] if olds else directory
+
+
+def checkpoint_exists(directory: str | os.PathLike[str]) -> bool:
+    """True when `directory` can be loaded, including a copy a save killed mid-swap left aside."""
+    return _readable(Path(directory)).exists()
+
+
+def sweep(run_dir: str | os.PathLike[str]) -> None:
+    """Writer-side clean-up of a run's checkpoint folder after a kill (see `_sweep`); rank 0 only."""
+    root = Path(run_dir) / CHECKPOINTS
+    if root.is_dir():
+        for name in {p.name[1:].rsplit(".old-", 1)[0] for p in root.glob(".*.old-*")}:
+            _recover(root / name)
+        _sweep(root)
+
+
 def _verify(directory: Path) -> tuple[dict[str, Any], Path, str]:
-    _recover(directory)
+    directory = _readable(directory)
     if not directory.is_dir():
         raise InputError(directory, "checkpoint not found")
     refuse_pickles(directory)

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pds_mri.errors import InputError, PdsError
-from pds_mri.io.layout import COHORT_COLUMNS, Modality, pattern_atlas
+from pds_mri.io.layout import COHORT_COLUMNS, Modality, check_participant_id, inside, pattern_atlas
 
 Direction = Literal["fmri2dmri", "dmri2fmri"]
 DIRECTIONS: tuple[Direction, Direction] = ("fmri2dmri", "dmri2fmri")
@@ -88,6 +88,7 @@ def read_cohort(prepared_dir: str | os.PathLike[str]) -> list[Row]:
         pid = row.get("participant_id")
         if not pid:
             raise InputError(path, f"line {line}: empty participant_id")
+        check_participant_id(pid, path, line)
         if pid in seen:
             raise InputError(path, f"line {line}: duplicate participant_id '{pid}'")
         seen.add(pid)
@@ -110,7 +111,7 @@ def _resolve(prepared_dir: Path, row: Mapping[str, Any], column: str) -> Path:
     rel = row.get(column)
     if not rel:
         raise InputError(prepared_dir / COHORT_FILE, f"{row.get('participant_id')}: column '{column}' is empty")
-    return prepared_dir / str(rel)
+    return inside(prepared_dir, str(rel), prepared_dir / COHORT_FILE)
 
 
 def _load_image(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:

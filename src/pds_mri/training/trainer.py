@@ -255,6 +255,8 @@ class Trainer:
         last = ckpt.checkpoint_dir(self.run_dir, "last")
         if resume:
             self.load(resume_from)
+            if self.dist.is_main:  # the single writer: put back or remove what a killed save left
+                ckpt.sweep(self.run_dir)
         else:
             if last.exists():
                 raise PdsError(
@@ -468,6 +470,17 @@ class Trainer:
             others = [p.name for p in ckpt.list_checkpoints(self.run_dir)]
             hint = f"; earlier checkpoints to resume from: {', '.join(others)}" if others else ""
             raise PdsError(f"{exc}{hint}") from None
+        try:
+            self._restore(c, directory)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+            # The tensors' hash matched, so state.json itself was damaged or edited.
+            raise PdsError(
+                f"{directory}: checkpoint state damaged ({exc.__class__.__name__}: {' '.join(str(exc).split())[:120]})"
+            ) from None
+        if self.dist.is_main:
+            log.info("resumed from %s at step %d", directory, self.step)
+
+    def _restore(self, c: ckpt.Checkpoint, directory: Path) -> None:
         saved_cfg = c.state.get("trainer_config", {})
         now = self.cfg.model_dump(mode="json")
         changed = sorted(
@@ -504,8 +517,6 @@ class Trainer:
                 t.get("world_size"),
             )
             seed_everything(step_seed(self.cfg.seed, self.step, self.dist.rank))
-        if self.dist.is_main:
-            log.info("resumed from %s at step %d", directory, self.step)
 
     # ----------------------------------------------------------------------------------------- logs
 

@@ -21,7 +21,7 @@ from pds_mri.config import Config, dump_config, load_config
 from pds_mri.config import preset as load_preset
 from pds_mri.errors import CohortError, InputError, PdsError
 from pds_mri.io import layout
-from pds_mri.io.atomic import save_nifti, write_json, write_text, write_tsv
+from pds_mri.io.atomic import output_lock, save_nifti, write_json, write_text, write_tsv
 from pds_mri.io.inputs import SubjectInputs
 from pds_mri.io.layout import MODALITIES, Modality
 from pds_mri.workflows.progress import console, progress_bar
@@ -84,13 +84,13 @@ def run_prepare(options: PrepareOptions) -> list[dict]:
         raise PdsError("no valid subject left to prepare")
     console.print(f"[dim]{SPACE_ASSUMPTION}")
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_atlas(out_dir, config)
-    rows = _prepare_all(subjects, config, out_dir, options.n_jobs)
-    rows.sort(key=lambda r: r["participant_id"])
-    write_tsv(out_dir / "cohort.tsv", rows, layout.COHORT_COLUMNS)
-    write_text(out_dir / "config.yaml", dump_config(config))
-    write_json(out_dir / "dataset_description.json", _description(options, config))
+    with output_lock(out_dir, "prepare"):
+        write_atlas(out_dir, config)
+        rows = _prepare_all(subjects, config, out_dir, options.n_jobs)
+        rows.sort(key=lambda r: r["participant_id"])
+        write_tsv(out_dir / "cohort.tsv", rows, layout.COHORT_COLUMNS)
+        write_text(out_dir / "config.yaml", dump_config(config))
+        write_json(out_dir / "dataset_description.json", _description(options, config))
     console.print(f"prepared {len(rows)} subject(s) -> {out_dir / 'cohort.tsv'}")
     return rows
 

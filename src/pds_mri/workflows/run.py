@@ -225,7 +225,7 @@ def load_run_config(run_dir: Path) -> Config:
 
 def load_trained_pds(run_dir: Path, prepared_dir: Path, device: torch.device) -> tuple[PDS, Config, str, str]:
     """The PDS of a run with EMA weights: stage 2 when trained, else stage 1. Returns (pds, config, stage, sha)."""
-    from pds_mri.training.checkpoint import checkpoint_dir, load_checkpoint
+    from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists, load_checkpoint
     from pds_mri.training.ema import EMA
 
     config = load_run_config(run_dir)
@@ -233,7 +233,7 @@ def load_trained_pds(run_dir: Path, prepared_dir: Path, device: torch.device) ->
     for stage in reversed(STAGES):
         for name in ("best", "last"):
             directory = checkpoint_dir(Path(run_dir) / stage, name)
-            if directory.exists():
+            if checkpoint_exists(directory):
                 ckpt = load_checkpoint(directory)
                 holder = (Stage1Objective(pds, schedule) if stage == "stage1" else Stage2Objective(pds, config)).to(
                     device
@@ -256,7 +256,7 @@ def load_trained_model(
     The model has PDS's `synthesize(batch, sampler, steps, samples, guidance, generator) -> (mean, std)`;
     the baselines ignore the sampler arguments (one deterministic pass).
     """
-    from pds_mri.training.checkpoint import checkpoint_dir, load_checkpoint
+    from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists, load_checkpoint
     from pds_mri.training.ema import EMA
 
     name = read_model_name(run_dir)
@@ -268,7 +268,7 @@ def load_trained_model(
     holder = build_objective(spec, config, prepared_dir).to(device)
     for ckpt_name in ("best", "last"):
         directory = checkpoint_dir(Path(run_dir) / "stage1", ckpt_name)
-        if directory.exists():
+        if checkpoint_exists(directory):
             ckpt = load_checkpoint(directory)
             ema = EMA(holder)
             try:

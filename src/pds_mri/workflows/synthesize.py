@@ -11,11 +11,13 @@ and OUT_DIR/synthesized.tsv, one row per subject and direction. Under torchrun s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -100,7 +102,9 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
     if options.samples < 1:
         raise PdsError("--samples must be >= 1")
     info = init_distributed()
+    locks = contextlib.ExitStack()
     try:
+        _lock_out_dir(locks, Path(options.out_dir), info)
         model, config, stage, sha, model_name = load_trained_model(options.run_dir, options.input_dir, info.device)
         diffusion = config.model.diffusion
         one_pass = model_spec(model_name).family != "pds"  # baselines: one deterministic forward pass
@@ -177,8 +181,26 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
             console.print(f"synthesised {len(everything)} map(s) -> {index}")
         barrier(info)
     finally:
+        locks.close()
         cleanup(info)
     return everything
+
+
+def _lock_out_dir(locks: contextlib.ExitStack, out_dir: Path, info: Any) -> None:
+    """Rank 0 holds OUT_DIR's lock for the whole job (a second `pds synthesize` there is refused); the
+    other ranks learn whether it got it, so they all stop together if it did not."""
+    from pds_mri.io.atomic import output_lock
+    from pds_mri.training.distributed import broadcast_object
+
+    refusal = None
+    if info.is_main:
+        try:
+            locks.enter_context(output_lock(out_dir, "synthesize"))
+        except PdsError as exc:
+            refusal = str(exc)
+    refusal = broadcast_object(refusal, info)
+    if refusal:
+        raise PdsError(refusal)
 
 
 def write_subject(

@@ -72,6 +72,7 @@ def resolve_train_config(options: TrainOptions) -> Config:
 
 
 def run_train(options: TrainOptions) -> Path:
+    from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists
     from pds_mri.training.data import PreparedCohort, collate, read_cohort
     from pds_mri.training.distributed import cleanup, init_distributed
     from pds_mri.training.split import split_subjects, write_split
@@ -152,7 +153,7 @@ def run_train(options: TrainOptions) -> Path:
                 collate_fn=collate,
                 run_config=config,
             )
-            resume = options.resume and (run_dir / stage / "checkpoints" / "last").exists()
+            resume = options.resume and checkpoint_exists(checkpoint_dir(run_dir / stage, "last"))
             console.rule(f"{stage}: {stage_cfg.steps} steps" + (" (resumed)" if resume else ""))
             result = trainer.train(resume=resume)
             metrics[stage] = {"best_psnr": result.best_metric, "best_step": result.best_step, "steps": result.step}
@@ -205,13 +206,13 @@ def make_validate(val_set, config: Config, stage: str):  # type: ignore[no-untyp
 
 def _load_stage1_weights(pds: nn.Module, schedule, run_dir: Path) -> None:  # type: ignore[no-untyped-def]
     """Stage 2 starts from stage 1's EMA weights (best by validation PSNR, else last)."""
-    from pds_mri.training.checkpoint import checkpoint_dir, load_checkpoint
+    from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists, load_checkpoint
     from pds_mri.training.ema import EMA
     from pds_mri.workflows.run import Stage1Objective
 
     for name in ("best", "last"):
         directory = checkpoint_dir(run_dir / "stage1", name)
-        if directory.exists():
+        if checkpoint_exists(directory):
             holder = Stage1Objective(pds, schedule)
             ema = EMA(holder)
             ema.load_state_dict(load_checkpoint(directory).group("ema"))

@@ -1,0 +1,126 @@
+"""A tiny Trainer run for the kill/resume and numerical-fault tests; also runnable as a script.
+
+    python _toy_train.py RUN_DIR [--resume] [--kill-on-replace N] [--kill-after]
+
+`--kill-on-replace N` SIGKILLs this process at the N-th os.replace the checkpoint module makes (before
+it, or just after it with --kill-after): a kill in the middle of a checkpoint write, deterministically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+STEPS = 12
+
+
+class ToyNet(nn.Module):
+    """Conv + dropout (dropout draws from the global RNG, which resume must restore)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv3d(1, 4, 3, padding=1)
+        self.drop = nn.Dropout3d(0.2)
+        self.conv2 = nn.Conv3d(4, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.drop(torch.relu(self.conv1(x))))
+
+
+class ToyData(Dataset):
+    """Fixed (x, y) pairs on a 5³ grid; items listed in `bad` carry a NaN voxel (a corrupt subject)."""
+
+    def __init__(self, n: int = 8, bad: frozenset[int] = frozenset()) -> None:
+        g = torch.Generator().manual_seed(11)
+        self.x = torch.randn(n, 1, 5, 5, 5, generator=g)
+        self.y = torch.nn.functional.avg_pool3d(self.x, 3, stride=1, padding=1)
+        self.bad = bad
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        x = self.x[i].clone()
+        if i in self.bad:
+            x[0, 0, 0, 0] = float("nan")
+        return {"x": x, "y": self.y[i]}
+
+
+def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+    noise = torch.randn(batch["x"].shape, generator=generator)
+    pred = model(batch["x"] + 0.1 * noise)
+    return {"loss": (pred - batch["y"]).abs().mean()}
+
+
+def trainer_cfg(**overrides):  # type: ignore[no-untyped-def]
+    from pds_mri.training.trainer import TrainerConfig
+
+    values = {
+        "steps": STEPS,
+        "batch_size": 2,
+        "lr": 1e-2,
+        "warmup_steps": 2,
+        "ema_decay": 0.9,
+        "checkpoint_every": 1,
+        "keep_checkpoints": 2,
+        "validate_every": 0,
+        "log_every": 1,
+        "tensorboard": False,
+        "progress": False,
+        "seed": 5,
+    }
+    values.update(overrides)
+    return TrainerConfig(**values)
+
+
+def make_trainer(run_dir: Path, cfg=None, data: Dataset | None = None):  # type: ignore[no-untyped-def]
+    from pds_mri.training.trainer import Trainer, seed_everything
+
+    seed_everything(1)
+    return Trainer(ToyNet(), loss_fn, data or ToyData(), run_dir, cfg or trainer_cfg())
+
+
+class _KillingOs:
+    """Stands in for `os` inside the checkpoint module: SIGKILLs the process at the N-th os.replace."""
+
+    def __init__(self, n: int, after: bool) -> None:
+        self.n, self.after, self.calls = n, after, 0
+
+    def replace(self, src, dst):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls == self.n and not self.after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        os.replace(src, dst)
+        if self.calls == self.n and self.after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(os, name)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--kill-on-replace", type=int, default=0)
+    parser.add_argument("--kill-after", action="store_true")
+    parser.add_argument("--steps", type=int, default=STEPS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.kill_on_replace:
+        from pds_mri.training import checkpoint
+
+        checkpoint.os = _KillingOs(args.kill_on_replace, args.kill_after)  # type: ignore[assignment]
+    make_trainer(args.run_dir, trainer_cfg(steps=args.steps)).train(resume=args.resume)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
