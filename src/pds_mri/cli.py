@@ -225,6 +225,32 @@ def benchmark(
 
 
 @app.command()
+def diagnose(
+    prepared_dir: Annotated[Path, typer.Argument(help="The prepared directory (real maps, diagnoses).")],
+    out_dir: Annotated[Path, typer.Argument(help="Where diagnosis.json and diagnosis.md go.")],
+    run: Annotated[
+        Path | None, typer.Option("--run", help="A run directory whose test-split syntheses to use.")
+    ] = None,
+    benchmark_dir: Annotated[
+        Path | None, typer.Option("--benchmark", help="A benchmark directory: out-of-fold syntheses and folds.")
+    ] = None,
+    classifier: Annotated[str, typer.Option("--classifier", help="pca-svm (the paper's) or logreg.")] = "pca-svm",
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Folds when no benchmark fixes them.")] = 5,
+    missing: Annotated[
+        float, typer.Option("--missing", min=0.0, max=0.9, help="Share of subjects lacking one modality.")
+    ] = 0.3,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """NC / MCI / AD classification with real, hybrid and imputed maps (subject-level CV, no leakage).
+
+    Example: pds diagnose prepared diag --benchmark bench --classifier pca-svm
+    """
+    from pds_mri.workflows.diagnose import DiagnoseOptions, run_diagnose
+
+    run_diagnose(DiagnoseOptions(prepared_dir, out_dir, run, benchmark_dir, classifier, folds, missing, seed))
+
+
+@app.command()
 def report(
     path: Annotated[Path, typer.Argument(help="A run directory or a benchmark directory.")],
     out: Annotated[Path | None, typer.Option("--out", help="HTML file (default: PATH/report.html).")] = None,

@@ -11,47 +11,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pds_mri.errors import InputError, PdsError
+from tiny_setup import tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 
 #: Tiny grids and model (as tests/workflows/test_train_synthesize.py), checkpointing every step.
-TINY = {
-    "grids": {
-        "fmri": {"shape": [12, 12, 8], "voxel_mm": [14.0, 16.0, 18.0]},
-        "dmri": {"shape": [16, 16, 10], "voxel_mm": [10.0, 12.0, 14.0]},
-    },
-    "model": {
-        "base_channels": 4,
-        "levels": 2,
-        "attention": False,
-        "pattern_hidden": 16,
-        "tissue_channels": 4,
-        "tissue_levels": 2,
-        "micro_channels": 4,
-        "diffusion": {"steps": 2, "stage2_steps": 1},
-    },
-    "training": {
-        "stage1": {
-            "steps": 4,
-            "warmup_steps": 1,
-            "validate_every": 2,
-            "checkpoint_every": 1,
-            "keep_checkpoints": 2,
-            "progress": False,
-            "tensorboard": False,
-        },
-        "stage2": {
-            "steps": 2,
-            "warmup_steps": 1,
-            "validate_every": 2,
-            "checkpoint_every": 1,
-            "keep_checkpoints": 2,
-            "progress": False,
-            "tensorboard": False,
-        },
-        "max_val_subjects": 1,
-    },
-}
+TINY = tiny_config(stage1_steps=4, stage2_steps=2, checkpoint_every=1, keep_checkpoints=2, tensorboard=False)
 
 
 def assert_one_line_error(exc: BaseException, path: Path | str | None = None) -> None:

@@ -15,30 +15,11 @@ from pds_mri.cli import main
 from pds_mri.workflows.prepare import PrepareOptions, run_prepare
 from pds_mri.workflows.run import load_run_config, read_model_name
 from pds_mri.workflows.synthesize import SynthesizeOptions, run_synthesize
+from tiny_setup import tiny_config
 
 # Tiny grids, networks and 2-3 step budgets (one module fixture: keep the tests of a module in one function
 # where they share it, so that pytest-xdist does not rebuild it on both workers).
-TINY = {
-    "grids": {
-        "fmri": {"shape": [12, 12, 8], "voxel_mm": [14.0, 16.0, 18.0]},
-        "dmri": {"shape": [16, 16, 10], "voxel_mm": [10.0, 12.0, 14.0]},
-    },
-    "model": {
-        "base_channels": 4,
-        "levels": 2,
-        "attention": False,
-        "pattern_hidden": 16,
-        "tissue_channels": 4,
-        "tissue_levels": 2,
-        "micro_channels": 4,
-        "diffusion": {"steps": 2, "stage2_steps": 1},
-    },
-    "training": {
-        "stage1": {"steps": 3, "warmup_steps": 1, "validate_every": 3, "checkpoint_every": 3, "progress": False},
-        "stage2": {"steps": 2, "warmup_steps": 1, "validate_every": 2, "checkpoint_every": 2, "progress": False},
-        "max_val_subjects": 1,
-    },
-}
+TINY = tiny_config(stage1_steps=3, stage2_steps=2)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,378 @@
+"""`pds diagnose PREPARED_DIR OUT_DIR --benchmark BENCH_DIR | --run RUN_DIR`: NC / MCI / AD clinical validation.
+
+Subjects: those of PREPARED_DIR with both real modalities and a known diagnosis (the benchmark's cohort).
+
+Folds. With --benchmark the diagnosis CV uses the BENCHMARK's folds (test set of runs/pds/fold-k/split.json;
+training = every other subject), whatever --folds says: the synthetic map of a subject then always comes from
+the benchmark model of the fold where that subject was a test subject, i.e. from a model that never saw it, and
+each synthesis must say it was made without the diagnosis (sidecar DiagnosisUsed false) — both are checked,
+and a violation is an error. With --run only, the run's split is the one fold (train + val → test), and its
+syntheses (RUN_DIR/synth-<direction>/synthesized.tsv, test subjects only) are used; protocols that need
+syntheses of training subjects cannot run and are listed with the reason. With neither, the folds are
+`split_subjects`'s stratified K-fold (--folds, --seed) and only protocols on real maps run.
+
+Every protocol (evaluation/protocols.py) runs with a fresh classifier per fold (evaluation/classifiers.py),
+fitted on training subjects only; metrics with 95 % bootstrap CIs (evaluation/diagnosis.py). Output:
+OUT_DIR/diagnosis.json and diagnosis.md, written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pds_mri import __version__
+from pds_mri.errors import InputError, PdsError
+from pds_mri.io.atomic import write_json, write_text
+from pds_mri.workflows.progress import console
+
+DIAGNOSIS_JSON = "diagnosis.json"
+DIAGNOSIS_MD = "diagnosis.md"
+SYNTH_MODELS = ("pds", "unet")
+PRIMARY = "pds"
+
+
+@dataclass(frozen=True)
+class DiagnoseOptions:
+    prepared_dir: Path
+    out_dir: Path
+    run_dir: Path | None = None
+    benchmark_dir: Path | None = None
+    classifier: str = "pca-svm"
+    folds: int = 5
+    missing: float = 0.3
+    seed: int = 0
+
+
+Folds = list[tuple[list[str], list[str]]]
+
+
+def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
+    from pds_mri.evaluation.classifiers import CLASSIFIERS, FEATURE_KINDS, check_classifier
+    from pds_mri.evaluation.diagnosis import FeatureTable, check_folds
+    from pds_mri.evaluation.features import build_feature_space
+    from pds_mri.io.layout import MODALITIES, inside
+    from pds_mri.training.data import COHORT_FILE, diagnosis_code, read_cohort
+
+    check_classifier(options.classifier)
+    if options.run_dir is not None and options.benchmark_dir is not None:
+        raise PdsError("give --run or --benchmark, not both")
+    if not 0.0 <= options.missing < 1.0:
+        raise PdsError(f"--missing {options.missing}: must be in [0, 1)")
+    prepared = Path(options.prepared_dir)
+    rows = [r for r in read_cohort(prepared) if r.get("fmri") and r.get("dmri")]
+    rows = [r for r in rows if diagnosis_code(r.get("diagnosis")) >= 0]
+    rows.sort(key=lambda r: str(r["participant_id"]))
+    ids = [str(r["participant_id"]) for r in rows]
+    y = np.asarray([diagnosis_code(r.get("diagnosis")) for r in rows], dtype=int)
+    if len(ids) < 4:
+        raise PdsError(f"{prepared}: {len(ids)} subject(s) have both modalities and a diagnosis; need >= 4")
+
+    notes: list[str] = []
+    syntheses: dict[tuple[str, str], dict[str, Path]] = {}  # (model, target modality) -> {subject: map path}
+    if options.benchmark_dir is not None:
+        folds, syntheses, fold_notes = benchmark_sources(Path(options.benchmark_dir), ids)
+        notes += fold_notes
+        if options.folds != len(folds):
+            notes.append(f"--folds {options.folds} ignored: the benchmark's {len(folds)} folds are used")
+        fold_source = f"benchmark {Path(options.benchmark_dir).resolve()} (runs/{PRIMARY}/fold-k/split.json)"
+    elif options.run_dir is not None:
+        folds, syntheses, fold_notes = run_sources(Path(options.run_dir), ids)
+        notes += fold_notes
+        fold_source = f"run {Path(options.run_dir).resolve()} (split.json: train+val -> test)"
+    else:
+        folds = own_folds(ids, y, options.folds, options.seed)
+        fold_source = f"split_subjects stratified {options.folds}-fold, seed {options.seed}"
+        notes.append("no --benchmark or --run: only protocols on real maps can run")
+    check_folds(folds)
+
+    kind = FEATURE_KINDS[options.classifier]
+    spaces = {
+        m: build_feature_space(
+            prepared, [inside(prepared, str(r[f"{m}_mask"]), prepared / COHORT_FILE) for r in rows], m, kind
+        )
+        for m in MODALITIES
+    }
+    table = FeatureTable(ids, y)
+    for m in MODALITIES:
+        space = spaces[m]
+        table.blocks[m] = {
+            "real": _features(space, [inside(prepared, str(r[m]), prepared / COHORT_FILE) for r in rows])
+        }
+    for (model, target), paths in sorted(syntheses.items()):
+        block = np.full((len(ids), spaces[target].width), np.nan, dtype=np.float32)
+        for s, path in paths.items():
+            block[table.index[s]] = _features(spaces[target], [path])[0]
+        table.blocks[target][model] = block
+
+    protocol_rows, not_run = run_protocols(table, folds, options)
+    if options.missing > 0 and syntheses:
+        notes.append(
+            "missing-modality scenario: the modality is hidden from the diagnosis only; the synthesis models were "
+            "trained (by the benchmark) on every non-test subject's real maps, including maps hidden here, which "
+            "slightly favours the impute-* rows"
+        )
+    result = {
+        "GeneratedBy": {"Name": "pds-mri", "Version": __version__, "Command": "pds diagnose"},
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "prepared_dir": str(prepared.resolve()),
+        "benchmark_dir": None if options.benchmark_dir is None else str(Path(options.benchmark_dir).resolve()),
+        "run_dir": None if options.run_dir is None else str(Path(options.run_dir).resolve()),
+        "classifier": options.classifier,
+        "classifier_description": CLASSIFIERS[options.classifier],
+        "features": {m: spaces[m].describe() for m in MODALITIES},
+        "subjects": len(ids),
+        "class_counts": {c: int((y == i).sum()) for i, c in enumerate(("NC", "MCI", "AD"))},
+        "folds": {"source": fold_source, "n": len(folds), "test": [sorted(t) for _, t in folds]},
+        "missing_fraction": options.missing,
+        "seed": options.seed,
+        "synthesis_sources": {f"{m}:{t}": len(p) for (m, t), p in sorted(syntheses.items())},
+        "protocol": _PROTOCOL_TEXT,
+        "notes": notes,
+        "table": protocol_rows,
+        "not_run": not_run,
+    }
+    out_dir = Path(options.out_dir)
+    write_json(out_dir / DIAGNOSIS_JSON, result)
+    write_text(out_dir / DIAGNOSIS_MD, diagnosis_markdown(result))
+    console.print(f"diagnosis: {len(protocol_rows)} protocol(s) run, {len(not_run)} not run -> {out_dir}")
+    return result
+
+
+_PROTOCOL_TEXT = (
+    "subject-level CV; per fold a fresh classifier Pipeline fitted on the training subjects only (leakage guard: "
+    "every scaler/PCA checked to have seen exactly n_train samples; train/test disjoint); synthetic maps are "
+    "out-of-fold (made by a model whose split had the subject in its test set) and made without the diagnosis; "
+    "metrics on the pooled out-of-fold predictions; 95 % percentile bootstrap CIs over subjects"
+)
+
+
+def _features(space: Any, paths: list[Path]) -> np.ndarray:
+    from pds_mri.evaluation.features import read_grid_map
+
+    return np.stack([space.extract(read_grid_map(Path(p), space.shape)) for p in paths])
+
+
+def run_protocols(table: Any, folds: Folds, options: DiagnoseOptions) -> tuple[list[dict], list[dict]]:
+    from pds_mri.evaluation.diagnosis import classification_metrics, cross_validate, subset
+    from pds_mri.evaluation.protocols import choose_missing, main_protocols, missing_protocols, unavailable
+
+    protocols = main_protocols(PRIMARY)
+    missing: frozenset[str] = frozenset()
+    if options.missing > 0:
+        missing = choose_missing(table.ids, table.y, options.missing, options.seed)
+        complete = frozenset(table.ids) - missing
+        protocols += missing_protocols(missing, complete, SYNTH_MODELS)
+    rows: list[dict] = []
+    not_run: list[dict] = []
+    for protocol in protocols:
+        reason = unavailable(table, folds, protocol)
+        if reason is None:
+            try:
+                cv = cross_validate(table, folds, protocol, options.classifier, options.seed)
+            except PdsError as exc:
+                reason = str(exc)
+        if reason is not None:
+            console.print(f"  {protocol.name}: not run ({reason})")
+            not_run.append({"protocol": protocol.name, "group": protocol.group, "reason": reason})
+            continue
+        metrics = classification_metrics(cv["y_true"], cv["y_pred"], cv["proba"], seed=options.seed)
+        row: dict[str, Any] = {
+            "protocol": protocol.name,
+            "group": protocol.group,
+            "description": protocol.description,
+            **metrics,
+            "folds": cv["folds"],
+            "predictions": [
+                {"participant_id": s, "fold": f, "y_true": int(t), "y_pred": int(p), "proba": [float(x) for x in q]}
+                for s, f, t, p, q in zip(
+                    cv["participant_id"], cv["fold"], cv["y_true"], cv["y_pred"], cv["proba"], strict=True
+                )
+            ],
+        }
+        if protocol.group != "main":  # like-for-like: every strategy scored on the complete test subjects too
+            sub = subset(cv, frozenset(table.ids) - missing)
+            row["on_complete_subjects"] = classification_metrics(
+                sub["y_true"], sub["y_pred"], sub["proba"], seed=options.seed
+            )
+        console.print(f"  {protocol.name}: balanced accuracy {row['balanced_accuracy']:.3f} (n={row['n']})")
+        rows.append(row)
+    return rows, not_run
+
+
+# ------------------------------------------------------------------------------------------ sources
+
+
+def own_folds(ids: list[str], y: np.ndarray, folds: int, seed: int) -> Folds:
+    from pds_mri.training.split import split_subjects
+
+    if folds < 2:
+        raise PdsError(f"--folds {folds}: cross-validation needs at least 2 folds")
+    out = []
+    for k in range(folds):
+        test = split_subjects(ids, list(y), fold=k, folds=folds, seed=seed, val_fraction=0.0)["test"]
+        out.append((sorted(set(ids) - set(test)), sorted(test)))
+    return out
+
+
+def benchmark_sources(bench: Path, ids: list[str]) -> tuple[Folds, dict[tuple[str, str], dict[str, Path]], list[str]]:
+    """The benchmark's folds (from the `pds` runs) and every available out-of-fold synthesis, checked."""
+    from pds_mri.training.split import read_split
+
+    primary = bench / "runs" / PRIMARY
+    fold_dirs = sorted(primary.glob("fold-*"), key=lambda p: int(p.name.split("-")[1]))
+    if not fold_dirs:
+        raise InputError(primary, "no fold-k run found; is this a `pds benchmark` output with the pds model?")
+    splits = [read_split(d) for d in fold_dirs]
+    known = set(ids)
+    folds: Folds = []
+    for split in splits:
+        test = [s for s in split["test"] if s in known]  # others (e.g. unknown diagnosis) are not analysed
+        folds.append((sorted(known - set(test)), sorted(test)))
+    untested = known - {s for _, t in folds for s in t}
+    if untested:
+        raise InputError(
+            primary,
+            f"{len(untested)} subject(s) (e.g. {sorted(untested)[0]}) are in no benchmark "
+            "test fold; was the benchmark run on another prepared directory?",
+        )
+    notes: list[str] = []
+    syntheses: dict[tuple[str, str], dict[str, Path]] = {}
+    for model in SYNTH_MODELS:
+        model_dirs = [bench / "runs" / model / d.name for d in fold_dirs]
+        if not all((d / "split.json").is_file() for d in model_dirs):
+            notes.append(f"{model}: no complete set of benchmark folds; its syntheses are not used")
+            continue
+        for d, ref in zip(model_dirs, splits, strict=True):
+            if read_split(d)["test"] != ref["test"]:
+                raise InputError(d / "split.json", f"{model}'s test split differs from {PRIMARY}'s for this fold")
+        for d in model_dirs:
+            split = read_split(d)
+            for target, paths in read_syntheses(d, split).items():
+                into = syntheses.setdefault((model, target), {})
+                again = set(into) & set(paths)
+                if again:
+                    raise PdsError(f"{model}: subject(s) {sorted(again)[:5]} synthesised in more than one fold")
+                into.update({s: p for s, p in paths.items() if s in known})
+    return folds, syntheses, notes
+
+
+def run_sources(run_dir: Path, ids: list[str]) -> tuple[Folds, dict[tuple[str, str], dict[str, Path]], list[str]]:
+    from pds_mri.training.split import read_split
+
+    split = read_split(run_dir)
+    known = set(ids)
+    test = sorted(set(split["test"]) & known)
+    if not test:
+        raise InputError(run_dir / "split.json", "the run's split has no test subject among the paired subjects")
+    train = sorted(known - set(test))
+    notes = [f"one fold: the run's test split ({len(test)} subjects); syntheses of its test subjects only"]
+    syntheses: dict[tuple[str, str], dict[str, Path]] = {}
+    model = _run_model(run_dir)
+    for target, paths in read_syntheses(run_dir, split).items():
+        syntheses[(model, target)] = {s: p for s, p in paths.items() if s in known}
+    if model != PRIMARY:
+        notes.append(f"the run's model is {model}, not {PRIMARY}: hybrid protocols need {PRIMARY} syntheses")
+    return [(train, test)], syntheses, notes
+
+
+def _run_model(run_dir: Path) -> str:
+    for sidecar in sorted(run_dir.glob("synth-*/sub-*/*_desc-synth_*.json"))[:1]:
+        return str(json.loads(sidecar.read_text()).get("Model", PRIMARY))
+    return PRIMARY
+
+
+def read_syntheses(fold_dir: Path, split: dict[str, list[str]]) -> dict[str, dict[str, Path]]:
+    """{target modality: {subject: synthesis on the model grid}} of fold_dir/synth-*/synthesized.tsv.
+
+    Refuses a synthesis of a subject that the fold's model saw (train/val) or that was made with the diagnosis.
+    """
+    from pds_mri.io.layout import inside
+
+    seen = set(split["train"]) | set(split["val"])
+    test = set(split["test"])
+    out: dict[str, dict[str, Path]] = {}
+    for index in sorted(fold_dir.glob("synth-*/synthesized.tsv")):
+        with index.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh, delimiter="\t"):
+                sub, target = row.get("participant_id", ""), row.get("target", "")
+                if sub in seen or sub not in test:
+                    raise InputError(index, f"{sub} is not in this fold's test set: its synthesis is not out-of-fold")
+                sidecar = inside(index.parent, row["sidecar"], index)
+                try:
+                    used = json.loads(sidecar.read_text()).get("DiagnosisUsed")
+                except (OSError, json.JSONDecodeError):
+                    raise InputError(sidecar, "missing or unreadable synthesis sidecar") from None
+                if used is not False:
+                    raise InputError(
+                        sidecar,
+                        "synthesised with the diagnosis (DiagnosisUsed is not false): "
+                        "its features would leak the label",
+                    )
+                if target not in ("fmri", "dmri"):
+                    raise InputError(index, f"{sub}: unknown target '{target}'")
+                out.setdefault(target, {})[sub] = inside(index.parent, row["synthesis"], index)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ markdown
+
+
+def _ci(row: dict, metric: str) -> str:
+    value = row.get(metric)
+    if value is None:
+        return "n/a"
+    ci = row.get(f"{metric}_ci")
+    return f"{value:.3f}" + ("" if ci is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
+
+
+def diagnosis_markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "# pds diagnose",
+        "",
+        f"NC / MCI / AD, classifier `{result['classifier']}`: {result['classifier_description']}.",
+        "",
+        f"{result['subjects']} subjects with both modalities ({result['class_counts']}), "
+        f"{result['folds']['n']} fold(s) from {result['folds']['source']}; seed {result['seed']}; {result['date']}.",
+        "",
+        f"Protocol: {result['protocol']}.",
+        "",
+        "| protocol | n | accuracy | balanced accuracy | macro F1 | AUC (OvR) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in result["table"]:
+        lines.append(
+            f"| {row['protocol']} | {row['n']} | {_ci(row, 'accuracy')} | {_ci(row, 'balanced_accuracy')} | "
+            f"{_ci(row, 'macro_f1')} | {_ci(row, 'auc_ovr')} |"
+        )
+    sub_rows = [r for r in result["table"] if "on_complete_subjects" in r]
+    if sub_rows:
+        lines += [
+            "",
+            f"Missing-modality scenario ({result['missing_fraction']:.0%} of the subjects lack the modality), every "
+            "strategy scored on the same complete test subjects:",
+            "",
+            "| protocol | n | accuracy | balanced accuracy | macro F1 | AUC (OvR) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in sub_rows:
+            s = row["on_complete_subjects"]
+            lines.append(
+                f"| {row['protocol']} | {s['n']} | {_ci(s, 'accuracy')} | {_ci(s, 'balanced_accuracy')} | "
+                f"{_ci(s, 'macro_f1')} | {_ci(s, 'auc_ovr')} |"
+            )
+    if result["not_run"]:
+        lines += ["", "Not run:", ""] + [f"- {r['protocol']}: {r['reason']}" for r in result["not_run"]]
+    if result["notes"]:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in result["notes"]]
+    lines += ["", "Values: point estimate [95 % bootstrap CI]. Confusion matrices are in diagnosis.json.", ""]
+    return "\n".join(lines)
