@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from rich.console import Console
@@ -14,7 +15,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-console = Console(stderr=True)
+#: Under torchrun only rank 0 talks; the other ranks' messages would repeat it.
+console = Console(stderr=True, quiet=os.environ.get("RANK", "0") != "0")
 
 
 def progress_bar() -> Progress:
