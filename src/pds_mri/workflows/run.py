@@ -223,28 +223,42 @@ def load_run_config(run_dir: Path) -> Config:
     return load_config(path)
 
 
-def load_trained_pds(run_dir: Path, prepared_dir: Path, device: torch.device) -> tuple[PDS, Config, str, str]:
-    """The PDS of a run with EMA weights: stage 2 when trained, else stage 1. Returns (pds, config, stage, sha)."""
-    from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists, load_checkpoint
+def trained_checkpoint(stage_dir: Path) -> Path | None:
+    """The checkpoint a stage's weights are taken from: `best` by validation, else `last`; None if untrained."""
+    from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists
+
+    for name in ("best", "last"):
+        directory = checkpoint_dir(stage_dir, name)
+        if checkpoint_exists(directory):
+            return directory
+    return None
+
+
+def load_ema_weights(holder: nn.Module, directory: Path) -> str:
+    """Put a checkpoint's EMA weights (the ones used for sampling) into `holder`; return the checkpoint hash."""
+    from pds_mri.training.checkpoint import load_checkpoint
     from pds_mri.training.ema import EMA
 
+    ckpt = load_checkpoint(directory)
+    ema = EMA(holder)
+    try:
+        ema.load_state_dict(ckpt.group("ema"))
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise PdsError(f"{directory}: checkpoint does not fit the run's config ({exc})") from None
+    ema.copy_to(holder)
+    return ckpt.sha256
+
+
+def load_trained_pds(run_dir: Path, prepared_dir: Path, device: torch.device) -> tuple[PDS, Config, str, str]:
+    """The PDS of a run with EMA weights: stage 2 when trained, else stage 1. Returns (pds, config, stage, sha)."""
     config = load_run_config(run_dir)
     pds, schedule = build_model(config, prepared_dir)
     for stage in reversed(STAGES):
-        for name in ("best", "last"):
-            directory = checkpoint_dir(Path(run_dir) / stage, name)
-            if checkpoint_exists(directory):
-                ckpt = load_checkpoint(directory)
-                holder = (Stage1Objective(pds, schedule) if stage == "stage1" else Stage2Objective(pds, config)).to(
-                    device
-                )
-                ema = EMA(holder)
-                try:
-                    ema.load_state_dict(ckpt.group("ema"))
-                except (RuntimeError, KeyError, ValueError) as exc:
-                    raise PdsError(f"{directory}: checkpoint does not fit the run's config ({exc})") from None
-                ema.copy_to(holder)
-                return pds.eval(), config, stage, ckpt.sha256
+        directory = trained_checkpoint(Path(run_dir) / stage)
+        if directory is not None:
+            holder = Stage1Objective(pds, schedule) if stage == "stage1" else Stage2Objective(pds, config)
+            sha = load_ema_weights(holder.to(device), directory)
+            return pds.eval(), config, stage, sha
     raise PdsError(f"{run_dir}: no checkpoint found; train first with `pds train`")
 
 
@@ -256,25 +270,15 @@ def load_trained_model(
     The model has PDS's `synthesize(batch, sampler, steps, samples, guidance, generator) -> (mean, std)`;
     the baselines ignore the sampler arguments (one deterministic pass).
     """
-    from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists, load_checkpoint
-    from pds_mri.training.ema import EMA
-
     name = read_model_name(run_dir)
     spec = model_spec(name)
     if spec.family == "pds":
         pds, config, stage, sha = load_trained_pds(run_dir, prepared_dir, device)
         return pds, config, stage, sha, name
     config = load_run_config(run_dir)
+    directory = trained_checkpoint(Path(run_dir) / "stage1")
+    if directory is None:
+        raise PdsError(f"{run_dir}: no checkpoint found; train first with `pds train --model {name}`")
     holder = build_objective(spec, config, prepared_dir).to(device)
-    for ckpt_name in ("best", "last"):
-        directory = checkpoint_dir(Path(run_dir) / "stage1", ckpt_name)
-        if checkpoint_exists(directory):
-            ckpt = load_checkpoint(directory)
-            ema = EMA(holder)
-            try:
-                ema.load_state_dict(ckpt.group("ema"))
-            except (RuntimeError, KeyError, ValueError) as exc:
-                raise PdsError(f"{directory}: checkpoint does not fit the run's config ({exc})") from None
-            ema.copy_to(holder)
-            return holder.generator.eval(), config, "stage1", ckpt.sha256, name
-    raise PdsError(f"{run_dir}: no checkpoint found; train first with `pds train --model {name}`")
+    sha = load_ema_weights(holder, directory)
+    return holder.generator.eval(), config, "stage1", sha, name

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +22,11 @@ from torch import nn
 from pds_mri import __version__
 from pds_mri.config import Config, dump_config, load_config
 from pds_mri.config import preset as load_preset
+from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import write_json, write_text
+from pds_mri.models.pds import PDS
+from pds_mri.training.data import PreparedCohort
 from pds_mri.workflows.progress import console
 from pds_mri.workflows.run import MODEL_SPECS
 
@@ -165,7 +169,7 @@ def run_train(options: TrainOptions) -> Path:
     return run_dir
 
 
-def make_validate(val_set, config: Config, stage: str):  # type: ignore[no-untyped-def]
+def make_validate(val_set: PreparedCohort, config: Config, stage: str) -> Callable[[nn.Module, int], dict[str, float]]:
     """Synthesise the validation subjects with the EMA weights; mean PSNR/SSIM over subjects and directions.
 
     ``stage`` is "stage1" or "stage2" for PDS runs and "baseline" for the one-pass baselines.
@@ -204,21 +208,14 @@ def make_validate(val_set, config: Config, stage: str):  # type: ignore[no-untyp
     return validate
 
 
-def _load_stage1_weights(pds: nn.Module, schedule, run_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def _load_stage1_weights(pds: PDS, schedule: NoiseSchedule, run_dir: Path) -> None:
     """Stage 2 starts from stage 1's EMA weights (best by validation PSNR, else last)."""
-    from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists, load_checkpoint
-    from pds_mri.training.ema import EMA
-    from pds_mri.workflows.run import Stage1Objective
+    from pds_mri.workflows.run import Stage1Objective, load_ema_weights, trained_checkpoint
 
-    for name in ("best", "last"):
-        directory = checkpoint_dir(run_dir / "stage1", name)
-        if checkpoint_exists(directory):
-            holder = Stage1Objective(pds, schedule)
-            ema = EMA(holder)
-            ema.load_state_dict(load_checkpoint(directory).group("ema"))
-            ema.copy_to(holder)
-            return
-    raise PdsError(f"{run_dir}: stage 2 needs a trained stage 1; run `pds train --stage 1` first")
+    directory = trained_checkpoint(run_dir / "stage1")
+    if directory is None:
+        raise PdsError(f"{run_dir}: stage 2 needs a trained stage 1; run `pds train --stage 1` first")
+    load_ema_weights(Stage1Objective(pds, schedule), directory)
 
 
 def cohort_normalisation(prepared_dir: Path, participant_ids: list[str]) -> dict:
