@@ -13,7 +13,6 @@ Batch convention (per direction, after `collate`):
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from torch.utils.data import Dataset
 
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.layout import COHORT_COLUMNS, Modality, check_participant_id, inside, pattern_atlas
+from pds_mri.io.tables import read_index
 
 Direction = Literal["fmri2dmri", "dmri2fmri"]
 DIRECTIONS: tuple[Direction, Direction] = ("fmri2dmri", "dmri2fmri")
@@ -71,20 +71,11 @@ def read_cohort(prepared_dir: str | os.PathLike[str]) -> list[Row]:
     path = Path(prepared_dir) / COHORT_FILE
     if not path.is_file():
         raise InputError(path, "cohort.tsv not found; is this a directory written by `pds prepare`?")
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh, delimiter="\t")
-            header = list(reader.fieldnames or [])
-            raw_rows = list(reader)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(path, f"not a readable TSV ({exc.__class__.__name__}: {exc})") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise InputError(path, f"missing column(s) {missing}; expected {list(COHORT_COLUMNS)}")
+    raw_rows = read_index(path, REQUIRED_COLUMNS, f"expected the columns {list(COHORT_COLUMNS)} of `pds prepare`")
     rows: list[Row] = []
     seen: set[str] = set()
     for line, raw in enumerate(raw_rows, start=2):
-        row: Row = {k: _clean(v) for k, v in raw.items() if k is not None}
+        row: Row = {k: _clean(v) for k, v in raw.items()}
         pid = row.get("participant_id")
         if not pid:
             raise InputError(path, f"line {line}: empty participant_id")

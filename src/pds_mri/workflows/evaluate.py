@@ -9,7 +9,6 @@ Only syntheses whose subject has the real target map in PREPARED_DIR can be scor
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 from pds_mri import __version__
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import write_json, write_tsv
+from pds_mri.io.tables import read_index
 from pds_mri.workflows.progress import console, progress_bar
 
 SYNTH_TSV = "synthesized.tsv"
@@ -120,19 +120,8 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str
 def read_synthesized(synth_dir: Path) -> list[dict[str, str]]:
     """Rows of SYNTH_DIR/synthesized.tsv (as `pds synthesize` writes it), checked for the needed columns."""
     path = Path(synth_dir) / SYNTH_TSV
-    if not path.is_file():
-        raise InputError(path, "not found; SYNTH_DIR must be the output directory of `pds synthesize`")
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh, delimiter="\t")
-            header = list(reader.fieldnames or [])
-            rows = [{k: (v or "").strip() for k, v in r.items() if k is not None} for r in reader]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(path, f"not a readable TSV ({exc.__class__.__name__}: {exc})") from None
-    missing = [c for c in NEEDED_SYNTH_COLUMNS if c not in header]
-    if missing:
-        raise InputError(path, f"missing column(s) {missing}; is this a `pds synthesize` output?")
-    return rows
+    rows = read_index(path, NEEDED_SYNTH_COLUMNS, "SYNTH_DIR must be the output directory of `pds synthesize`")
+    return [{k: (v or "").strip() for k, v in r.items()} for r in rows]
 
 
 def _load_on_grid(path: Path, grid: nib.Nifti1Image, what: str) -> np.ndarray:
