@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from pds_mri.errors import InputError
+from pds_mri.io.nifti import check_file
 
 PathLike = str | os.PathLike[str]
 
@@ -21,12 +22,7 @@ UNIT_NORM_TOLERANCE = 0.05  # |norm - 1| accepted for diffusion-weighted directi
 
 def _read_table(path: Path) -> np.ndarray:
     """Whitespace-separated numbers as a 2D array (rows = lines), with a precise error for bad text."""
-    if not path.exists():
-        raise InputError(path, "file not found")
-    if not path.is_file():
-        raise InputError(path, "not a regular file")
-    if path.stat().st_size == 0:
-        raise InputError(path, "empty file (0 bytes)")
+    check_file(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (UnicodeDecodeError, OSError):

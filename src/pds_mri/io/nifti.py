@@ -66,7 +66,8 @@ def effective_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _check_file(path: Path) -> None:
+def check_file(path: Path) -> None:
+    """A readable, non-empty regular file, or a one-line InputError saying which it is not."""
     if not path.exists():
         raise InputError(path, "file not found")
     if not path.is_file():
@@ -170,7 +171,7 @@ def check_nifti_header(
     `ndim` is the wanted dimensionality after dropping trailing singleton axes (see `effective_shape`).
     """
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     hdr = _read_raw_header(path)
     shape = _check_header_fields(path, hdr, max_voxels)
     offset = float(hdr["vox_offset"])

@@ -33,7 +33,7 @@ Defaults and why
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -109,20 +109,24 @@ class PDSConfig(_Strict):
         return self.embed_dim if self.embed_dim is not None else 4 * self.base_channels
 
 
+def denoiser_options(cfg: PDSConfig) -> dict[str, Any]:
+    """The stage-1 U-Net's architecture; the unet / pix2pix3d baselines reuse it so parameter counts match."""
+    return {
+        "base_channels": cfg.base_channels,
+        "levels": cfg.levels,
+        "res_blocks": cfg.res_blocks,
+        "max_channel_mult": cfg.max_channel_mult,
+        "attention": cfg.attention,
+        "gradient_checkpointing": cfg.gradient_checkpointing,
+    }
+
+
 def build_pds(cfg: PDSConfig, roi_network: Sequence[int]) -> PDS:
     """Instantiate PDS from its config; ``roi_network`` maps each Dosenbach ROI (label r → entry r−1)
     to its network index, so the model never loads atlases itself."""
     emb = cfg.emb_dim
     return PDS(
-        denoiser=ConditionalDenoiser3D(
-            emb,
-            base_channels=cfg.base_channels,
-            levels=cfg.levels,
-            res_blocks=cfg.res_blocks,
-            max_channel_mult=cfg.max_channel_mult,
-            attention=cfg.attention,
-            gradient_checkpointing=cfg.gradient_checkpointing,
-        ),
+        denoiser=ConditionalDenoiser3D(emb, **denoiser_options(cfg)),
         conditioning=Conditioning(emb, cfg.use_direction, cfg.use_diagnosis, cfg.use_pattern),
         pattern_encoder=PatternEncoder(roi_network, emb, cfg.pattern_hidden) if cfg.use_pattern else None,
         tissue_refiner=TissueRefiner(cfg.tissue_channels, cfg.tissue_levels) if cfg.use_tissue else None,

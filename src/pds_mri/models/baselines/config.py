@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pds_mri.models.baselines.patchgan import PatchDiscriminator3D
 from pds_mri.models.baselines.unet import RegressionUNet3D
-from pds_mri.models.config import PDSConfig
+from pds_mri.models.config import PDSConfig, denoiser_options
 
 
 class BaselineConfig(BaseModel):
@@ -33,15 +33,7 @@ class BaselineConfig(BaseModel):
 
 def build_generator(cfg: PDSConfig) -> RegressionUNet3D:
     """The PDS stage-1 denoiser architecture used as a one-pass source → target regressor."""
-    return RegressionUNet3D(
-        cfg.emb_dim,
-        base_channels=cfg.base_channels,
-        levels=cfg.levels,
-        res_blocks=cfg.res_blocks,
-        max_channel_mult=cfg.max_channel_mult,
-        attention=cfg.attention,
-        gradient_checkpointing=cfg.gradient_checkpointing,
-    )
+    return RegressionUNet3D(cfg.emb_dim, **denoiser_options(cfg))
 
 
 def build_discriminator(cfg: PDSConfig, baseline: BaselineConfig) -> PatchDiscriminator3D:
