@@ -113,12 +113,13 @@ def test_toy_trainer_killed_repeatedly_at_random_times(tmp_path: Path, toy_refer
     steps = 8
     for trial in range(3):
         run = tmp_path / f"run-{trial}"
-        for _ in range(30):  # kill, resume, kill, ... until one attempt finishes
+        for attempt in range(30):  # kill, resume, kill, ... until one attempt finishes
             resume = (run / "checkpoints/last").exists() or bool(list(run.glob("checkpoints/.last.old-*")))
             cmd = [sys.executable, str(TOY), str(run), "--steps", str(steps), *(["--resume"] if resume else [])]
             proc = subprocess.Popen(cmd, env=pds_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
-                proc.wait(timeout=rng.uniform(1.5, 6.0))
+                # Later attempts get longer, so a loaded machine (slow start-up) still finishes eventually.
+                proc.wait(timeout=rng.uniform(1.5, 6.0) + attempt)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
