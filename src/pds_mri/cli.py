@@ -209,7 +209,8 @@ def benchmark(
     out_dir: Annotated[Path, typer.Argument(help="Benchmark directory (resumable): runs, results.json/.md.")],
     folds: Annotated[int, typer.Option("--folds", min=2, help="Subject-level stratified folds.")] = 5,
     models: Annotated[
-        list[str] | None, typer.Option("--models", help="Models to compare (repeatable); default all.")
+        list[str] | None,
+        typer.Option("--models", help="Models to compare: repeat it or separate with commas; default all."),
     ] = None,
     preset: Preset = "cpu",
     config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
@@ -217,11 +218,12 @@ def benchmark(
 ) -> None:
     """Cross-validate every model and direction with the same splits and budget; paired statistics vs PDS.
 
-    Example: pds benchmark prepared bench --folds 5 --models pds --models unet
+    Example: pds benchmark prepared bench --folds 5 --models pds,unet,ddpm
     """
     from pds_mri.workflows.benchmark import BenchmarkOptions, run_benchmark
 
-    run_benchmark(BenchmarkOptions(prepared_dir, out_dir, folds, tuple(models or ()), preset, config, seed))
+    names = tuple(name.strip() for value in models or () for name in value.split(",") if name.strip())
+    run_benchmark(BenchmarkOptions(prepared_dir, out_dir, folds, names, preset, config, seed))
 
 
 @app.command()

@@ -60,3 +60,14 @@ def test_invalid_cohort_reports_every_problem_then_skip_invalid_proceeds(
     bad_subjects = {bolds[0].name.split("_")[0], dwis[-1].name.split("_")[0]}
     assert len(cohort) == 1 + 6 - len(bad_subjects)
     assert not any(line.split("\t")[0] in bad_subjects for line in cohort[1:])
+
+
+def test_benchmark_models_accept_commas_and_unknown_names_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["benchmark", str(tmp_path / "prep"), str(tmp_path / "b"), "--models", "pds,bogus", "--folds", "2"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "--models bogus" in err and "unet" in err
+    assert not (tmp_path / "b").exists()
