@@ -579,25 +579,12 @@ class Trainer:
             if not self._bar_enabled():
                 yield lambda loss: None
                 return
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from rich.progress import TextColumn
 
-            with Progress(
-                TextColumn("[bold]training"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4g}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-            ) as progress:
-                task = progress.add_task("train", total=stop, completed=self.step, loss=float("nan"))
+            from pds_mri.progress import progress_bar
+
+            with progress_bar(TextColumn("loss {task.fields[loss]:.4g}")) as progress:
+                task = progress.add_task("training", total=stop, completed=self.step, loss=float("nan"))
                 yield lambda loss: progress.update(task, advance=1, loss=loss)
 
         return bar()

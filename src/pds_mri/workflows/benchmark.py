@@ -34,7 +34,7 @@ from typing import Any
 from pds_mri import __version__
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import write_json, write_text
-from pds_mri.workflows.progress import console
+from pds_mri.progress import console
 
 DEFAULT_MODELS = ("pds", "pds-50steps", "unet", "pix2pix3d", "ddpm", "pds-no-pattern", "pds-no-tissue", "pds-no-micro")
 REFERENCE = "pds"

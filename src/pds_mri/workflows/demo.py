@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 from rich.table import Table
 
-from pds_mri.workflows.progress import console
+from pds_mri.progress import console
 
 #: A few minutes of CPU training: enough to see the method work end to end, not a trained model.
 DEMO_TRAINING = {

@@ -32,7 +32,7 @@ import numpy as np
 from pds_mri import __version__
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import write_json, write_text
-from pds_mri.workflows.progress import console
+from pds_mri.progress import console
 
 DIAGNOSIS_JSON = "diagnosis.json"
 DIAGNOSIS_MD = "diagnosis.md"

@@ -22,7 +22,7 @@ from pds_mri import __version__
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import write_json, write_tsv
 from pds_mri.io.tables import read_index
-from pds_mri.workflows.progress import console, progress_bar
+from pds_mri.progress import console, progress_bar
 
 SYNTH_TSV = "synthesized.tsv"
 METRICS_TSV = "metrics.tsv"

@@ -24,7 +24,7 @@ from pds_mri.io import layout
 from pds_mri.io.atomic import output_lock, save_nifti, write_json, write_text, write_tsv
 from pds_mri.io.inputs import SubjectInputs
 from pds_mri.io.layout import MODALITIES, Modality
-from pds_mri.workflows.progress import console, progress_bar
+from pds_mri.progress import console, progress_bar
 
 SPACE_ASSUMPTION = (
     "inputs are assumed to lie in MNI152 world space (fMRIPrep/QSIPrep MNI outputs) or close enough for an "

@@ -21,8 +21,8 @@ from typing import Any
 from pds_mri import __version__
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import write_text
+from pds_mri.progress import console
 from pds_mri.report.html import Page, definitions, details, esc, image, markdown, note, paragraph, pre, table
-from pds_mri.workflows.progress import console
 
 REPORT_NAME = "report.html"
 MOSAIC_SUBJECTS = 3  # per direction

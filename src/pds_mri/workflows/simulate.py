@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pds_mri.config import preset as load_preset
-from pds_mri.workflows.progress import console, progress_bar
+from pds_mri.progress import console, progress_bar
 
 
 def run_simulate(

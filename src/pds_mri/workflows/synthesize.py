@@ -27,7 +27,7 @@ from pds_mri import __version__
 from pds_mri.config import dump_config
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import save_nifti, write_json, write_tsv
-from pds_mri.workflows.progress import console, progress_bar
+from pds_mri.progress import console, progress_bar
 
 SYNTH_COLUMNS = (
     "participant_id",

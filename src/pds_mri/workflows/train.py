@@ -26,8 +26,8 @@ from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import write_json, write_text
 from pds_mri.models.pds import PDS
+from pds_mri.progress import console
 from pds_mri.training.data import PreparedCohort
-from pds_mri.workflows.progress import console
 from pds_mri.workflows.run import MODEL_SPECS
 
 MODELS = tuple(MODEL_SPECS)

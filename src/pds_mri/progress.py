@@ -1,4 +1,5 @@
-"""Progress bars and console output shared by the commands: rich when a person watches, quiet otherwise."""
+"""Progress bars and console output shared by the commands and the trainer: rich when a person watches,
+quiet otherwise (stderr not a terminal, or a torchrun rank other than 0)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -19,12 +21,13 @@ from rich.progress import (
 console = Console(stderr=True, quiet=os.environ.get("RANK", "0") != "0")
 
 
-def progress_bar() -> Progress:
-    """Bar with count, elapsed time and ETA; it hides itself when stderr is not a terminal."""
+def progress_bar(*extra: ProgressColumn) -> Progress:
+    """Bar with count, `extra` columns (e.g. the loss), elapsed time and ETA; hidden when stderr is not a terminal."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        *extra,
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
