@@ -131,6 +131,13 @@ def train(
     folds: Annotated[int, typer.Option("--folds", min=1, help="Number of folds; 1 = train/validation only.")] = 1,
     stage: Annotated[str, typer.Option("--stage", help="all, 1 (diffusion) or 2 (refiners).")] = "all",
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Override the steps of each stage.")] = None,
+    stage1_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--stage1-from",
+            help="With --stage 2: start from this run's stage-1 weights (ablate a refiner on the same stage 1).",
+        ),
+    ] = None,
 ) -> None:
     """Train PDS: stage 1 (pattern-aware conditional diffusion) then stage 2 (tissue + microstructure refiners).
 
@@ -142,7 +149,9 @@ def train(
     """
     from pds_mri.workflows.train import TrainOptions, run_train
 
-    run_train(TrainOptions(prepared_dir, run_dir, preset, config, model, resume, seed, fold, folds, stage, steps))
+    run_train(
+        TrainOptions(prepared_dir, run_dir, preset, config, model, resume, seed, fold, folds, stage, steps, stage1_from)
+    )
 
 
 @app.command()

@@ -122,7 +122,7 @@ _PRESETS: dict[str, dict] = {
             "dwi_b0s": 2,
             "t1w_voxel_mm": 4.0,
         },
-        "model": {"base_channels": 8, "levels": 3, "attention": False, "pattern_hidden": 64},
+        "model": {"base_channels": 16, "levels": 3, "attention": False, "pattern_hidden": 64},
         "training": {
             "stage1": {
                 "steps": 400,

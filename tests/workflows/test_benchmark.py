@@ -36,6 +36,7 @@ def test_benchmark_results_resume_and_errors(done: dict, monkeypatch) -> None:  
     _results_json_has_protocol_stats_times_and_a_table(done)
     _rerun_skips_finished_work_and_resumes_an_unfinished_pair(done, monkeypatch)
     _unknown_model_and_too_few_subjects_are_clear_errors(done)
+    _refiner_ablations_train_stage2_on_the_pds_stage1(done)
 
 
 def _results_json_has_protocol_stats_times_and_a_table(done: dict) -> None:
@@ -112,3 +113,29 @@ def _unknown_model_and_too_few_subjects_are_clear_errors(done: dict) -> None:
         run_benchmark(replace(done["options"], models=("gan",)))
     with pytest.raises(PdsError, match="5 folds need"):
         run_benchmark(replace(done["options"], folds=5))
+
+
+def _refiner_ablations_train_stage2_on_the_pds_stage1(done: dict) -> None:
+    from dataclasses import replace
+
+    import torch
+
+    from pds_mri.workflows.run import load_trained_pds
+
+    options = replace(done["options"], models=("pds", "pds-no-tissue"))
+    results = run_benchmark(options)
+    assert results["complete"] and "pds-no-tissue" in results["shared_runs"]
+    prepared = options.prepared_dir
+    for fold in (0, 1):
+        ablation = done["out"] / "runs" / "pds-no-tissue" / f"fold-{fold}"
+        trained = json.loads((ablation / bench.TRAINED).read_text())
+        assert trained["stage1_from"] == "pds" and not (ablation / "stage1").exists()
+        assert trained["train_seconds"] > bench.training_seconds(ablation)  # includes the shared stage 1
+        source = done["out"] / "runs" / "pds" / f"fold-{fold}"
+        full, _, stage, _ = load_trained_pds(source, prepared, torch.device("cpu"))
+        ablated, config, ablated_stage, _ = load_trained_pds(ablation, prepared, torch.device("cpu"))
+        assert stage == ablated_stage == "stage2" and not config.model.use_tissue and ablated.tissue_refiner is None
+        for (name, a), (_, b) in zip(
+            full.denoiser.state_dict().items(), ablated.denoiser.state_dict().items(), strict=True
+        ):
+            assert torch.equal(a, b), name  # frozen in stage 2: both carry the same stage-1 weights

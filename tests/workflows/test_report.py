@@ -156,3 +156,24 @@ def test_run_report_renders_in_headless_chromium(
     ).stdout
     assert "<table" in dom and "PSNR (dB)" in dom and "data:image/png;base64," in dom
     shutil.rmtree(home, ignore_errors=True)
+
+
+def test_diagnosis_outputs_inside_a_directory_become_diagnosis_sections(tmp_path: Path) -> None:
+    pilot = Path(__file__).parents[2] / "benchmarks" / "results" / "pilot" / "diagnosis.json"
+    bench = tmp_path / "bench"
+    (bench / "diagnosis").mkdir(parents=True)
+    shutil.copy(pilot, bench / "diagnosis" / "diagnosis.json")
+    (bench / "broken").mkdir()
+    (bench / "broken" / "diagnosis.json").write_text("[1, 2")
+    (bench / "runs" / "pds" / "fold-0").mkdir(parents=True)  # a run's own files are not searched
+    (bench / "runs" / "pds" / "fold-0" / "diagnosis.json").write_text("{}")
+    (bench / "results.json").write_text(json.dumps({"table": [{"model": "pds"}]}))
+    text = " ".join(parse(run_report(bench)).text)
+    expected = json.loads(pilot.read_text())
+    assert "Diagnosis (diagnosis)" in text and "Diagnosis (broken)" in text and "Diagnosis (runs" not in text
+    assert "not a readable `pds diagnose` output" in text
+    assert all(row["protocol"] in text for row in expected["table"])
+    first = expected["table"][0]
+    ci = first["balanced_accuracy_ci"]
+    assert f"{first['balanced_accuracy']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" in text
+    assert "balanced accuracy" in text and expected["classifier"] in text

@@ -12,6 +12,9 @@ benchmark's seed — same preset/config, same stage-1 budget):
 Resumable: a (model, fold) with done.json is skipped; a trained run is not retrained; a killed training
 continues from its last checkpoint (`resume=True`); synthesis and scoring of an unfinished (model, fold)
 are simply redone. ``pds-50steps`` reuses the ``pds`` run of the fold and only synthesises with 50 steps.
+``pds-no-tissue`` and ``pds-no-micro`` train stage 2 only, on the fold's ``pds`` stage-1 weights: an ablation
+of a refiner then differs from PDS in that refiner alone (not also in a second stage-1 training), and it
+saves two stage-1 trainings per fold. Their training seconds include the shared stage 1.
 
 OUT_DIR/results.json and results.md (written atomically after every finished (model, fold), so they always
 describe what is done): the protocol, folds, seed, per model × direction mean ± std over subjects, paired
@@ -41,6 +44,8 @@ REFERENCE = "pds"
 METRICS = ("psnr", "ssim", "mae")
 #: models that reuse another model's trained run and only change the synthesis: name -> (trained model, steps)
 SHARED_TRAINING: dict[str, tuple[str, int]] = {"pds-50steps": ("pds", 50)}
+#: ablations of a stage-2 component: they train stage 2 only, on the stage-1 weights of the named model's run
+SHARED_STAGE1: dict[str, str] = {"pds-no-tissue": "pds", "pds-no-micro": "pds"}
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 DONE = "done.json"
@@ -158,6 +163,12 @@ def ensure_trained(options: BenchmarkOptions, model: str, fold: int, run_dir: Pa
     marker = run_dir / TRAINED
     if marker.is_file():
         return json.loads(marker.read_text())
+    source = SHARED_STAGE1.get(model)
+    shared_seconds = 0.0
+    if source is not None:
+        source_dir = fold_dir(options.out_dir, source, fold)
+        ensure_trained(options, source, fold, source_dir)
+        shared_seconds = training_seconds(source_dir, stages=("stage1",))
     resume = (run_dir / "config.yaml").is_file()
     run_train(
         TrainOptions(
@@ -170,18 +181,28 @@ def ensure_trained(options: BenchmarkOptions, model: str, fold: int, run_dir: Pa
             seed=options.seed,
             fold=fold,
             folds=options.folds,
+            stage="all" if source is None else "2",
+            stage1_from=None if source is None else source_dir,
         )
     )
-    info = {"model": model, "fold": fold, "train_seconds": training_seconds(run_dir), "resumed": resume}
+    info = {
+        "model": model,
+        "fold": fold,
+        "train_seconds": training_seconds(run_dir) + shared_seconds,
+        "resumed": resume,
+        "stage1_from": source,
+    }
     write_json(marker, info)
     return info
 
 
-def training_seconds(run_dir: Path) -> float:
-    """Optimiser-step seconds of every stage, from the last checkpoints (kept across resumes)."""
+def training_seconds(run_dir: Path, stages: tuple[str, ...] = ("stage1", "stage2")) -> float:
+    """Optimiser-step seconds of the stages, from their last checkpoints (kept across resumes)."""
     total = 0.0
-    for state in sorted(Path(run_dir).glob("stage*/checkpoints/last/state.json")):
-        total += float(json.loads(state.read_text())["trainer"].get("elapsed_seconds", 0.0))
+    for stage in stages:
+        state = Path(run_dir) / stage / "checkpoints" / "last" / "state.json"
+        if state.is_file():
+            total += float(json.loads(state.read_text())["trainer"].get("elapsed_seconds", 0.0))
     return total
 
 
@@ -273,6 +294,10 @@ def write_results(
         "subjects": n_subjects,
         "models": {m: MODEL_SPECS[m].description for m in models},
         "reference": REFERENCE,
+        "shared_runs": {
+            **{m: f"the {t} run of the fold, sampled with {n} steps" for m, (t, n) in SHARED_TRAINING.items()},
+            **{m: f"stage 2 only, on the stage-1 weights of the {t} run of the fold" for m, t in SHARED_STAGE1.items()},
+        },
         "statistics": {
             "difference": f"{REFERENCE} − model per subject and direction (positive PSNR/SSIM and negative MAE "
             f"favour {REFERENCE})",

@@ -1,7 +1,8 @@
 """`pds demo`: the whole pipeline on the embedded simulated cohort, small enough for 2 CPU cores.
 
 simulate → prepare → train a tiny PDS → synthesise what each subject lacks → synthesise a held-out
-subject in both directions with PDS and the unet baseline → evaluate both → HTML report.
+subject in both directions with PDS and the unet baseline → evaluate both → a short NC/MCI/AD diagnosis
+(real maps, 2 folds) → HTML report.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ DEMO_TRAINING = {
 
 def run_demo(out_dir: Path, n_subjects: int = 12, seed: int = 0) -> None:
     from pds_mri.report.figures import maps_by_diagnosis_figure, synthesis_figure
+    from pds_mri.workflows.diagnose import DiagnoseOptions, run_diagnose
     from pds_mri.workflows.evaluate import run_evaluate
     from pds_mri.workflows.prepare import PrepareOptions, run_prepare
     from pds_mri.workflows.report import run_report
@@ -41,14 +43,14 @@ def run_demo(out_dir: Path, n_subjects: int = 12, seed: int = 0) -> None:
     start = time.perf_counter()
     bids_dir, prepared_dir, run_dir = out_dir / "bids", out_dir / "prepared", out_dir / "run"
     unet_dir = out_dir / "run_unet"
-    console.rule("1/5 simulate a BIDS cohort")
+    console.rule("1/6 simulate a BIDS cohort")
     run_simulate(bids_dir, n_subjects, seed, "cpu", missing_fmri=0.15, missing_dmri=0.15, overwrite=True)
-    console.rule("2/5 prepare maps on the model grids")
+    console.rule("2/6 prepare maps on the model grids")
     rows = run_prepare(PrepareOptions(bids_dir=bids_dir, out_dir=prepared_dir, preset="cpu"))
     console.print(summary_table(rows))
     figures = [maps_by_diagnosis_figure(prepared_dir, rows, out_dir / "figures" / "maps_by_diagnosis.png")]
 
-    console.rule("3/5 train a tiny PDS (stage 1 diffusion, stage 2 refiners)")
+    console.rule("3/6 train a tiny PDS (stage 1 diffusion, stage 2 refiners)")
     config = out_dir / "demo_config.yaml"
     config.write_text(yaml.safe_dump(DEMO_TRAINING))
     for stale in (run_dir, unet_dir):
@@ -56,11 +58,11 @@ def run_demo(out_dir: Path, n_subjects: int = 12, seed: int = 0) -> None:
             shutil.rmtree(stale)  # the demo always starts fresh runs
     run_train(TrainOptions(prepared_dir, run_dir, preset="cpu", config=config, seed=seed))
 
-    console.rule("4/5 synthesise the missing modality")
+    console.rule("4/6 synthesise the missing modality")
     missing = run_synthesize(SynthesizeOptions(run_dir, prepared_dir, out_dir / "synthesized", samples=2, seed=seed))
     console.print(f"synthesised the missing modality of {len(missing)} subject(s): {out_dir / 'synthesized'}")
 
-    console.rule("5/5 evaluate held-out subjects against the unet baseline; HTML report")
+    console.rule("5/6 evaluate held-out subjects against the unet baseline")
     held_out = tuple(json.loads((run_dir / "split.json").read_text())["val"])
     run_train(TrainOptions(prepared_dir, unet_dir, preset="cpu", config=config, seed=seed, model="unet", stage="1"))
     summaries = {}
@@ -74,6 +76,11 @@ def run_demo(out_dir: Path, n_subjects: int = 12, seed: int = 0) -> None:
             figures.append(synthesis_figure(prepared_dir, synth, shown, out_dir / "figures" / "synthesis.png"))
         summaries[name] = run_evaluate(synth, prepared_dir, run_dir / "evaluation" / name)
     console.print(comparison_table(summaries))
+    console.rule("6/6 a short NC / MCI / AD diagnosis (real maps, 2 folds; `pds benchmark` + `pds diagnose` for more)")
+    diagnosis = DiagnoseOptions(
+        prepared_dir, run_dir / "diagnosis", classifier="logreg", folds=2, missing=0.0, seed=seed
+    )
+    run_diagnose(diagnosis)
     report = run_report(run_dir)
     for figure in figures:
         console.print(f"figure: {figure}")

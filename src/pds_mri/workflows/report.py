@@ -5,6 +5,8 @@ PATH may be
       (metrics.json of `pds evaluate`) or synthesis (synthesized.tsv) found inside it, with slice mosaics;
   a benchmark directory (`pds benchmark`): results.json's `table` rows (and its other entries), results.md,
       and every PNG under figures/;
+  in a run or benchmark directory, every `pds diagnose` output found inside it (diagnosis.json) becomes a
+      Diagnosis section (e.g. `pds diagnose PREPARED BENCH/diagnosis --benchmark BENCH`);
   an evaluation directory (`pds evaluate`) or a synthesis directory (`pds synthesize`) on its own.
 Readers are tolerant: a missing or unreadable piece becomes a note in the report, not an error.
 """
@@ -130,6 +132,8 @@ def run_page(run: Path) -> Page:
                 "`pds evaluate RUN/synth PREPARED RUN/eval`, then run `pds report` again."
             ),
         )
+
+    add_diagnoses(page, run)
 
     from pds_mri.report.mosaic import training_curves_png
 
@@ -328,6 +332,7 @@ def benchmark_page(bench: Path) -> Page:
         if len(figures) > MAX_FIGURES:
             shown.append(note(f"{len(figures) - MAX_FIGURES} more figure(s) under figures/ not shown"))
         page.add("Figures", "\n".join(shown))
+    add_diagnoses(page, bench)
     config = _read_text(bench / "config.yaml")
     if config:
         page.add("Config", pre(config))
@@ -382,6 +387,62 @@ def benchmark_mosaics(bench: Path, results: dict[str, Any], fold: str = "fold-0"
             caption = f"{pid} {direction} ({fold}); absolute error of {first_model} on the [0, 1] scale"
             out.append(image(png, f"{pid} {direction}", caption))
     return "\n".join(out) or note(f"no syntheses under runs/*/{fold}/synth-<direction>/ yet")
+
+
+# ------------------------------------------------------------------------------------------- diagnosis
+
+DIAGNOSIS_COLUMNS = ("accuracy", "balanced_accuracy", "macro_f1", "auc_ovr")
+
+
+def add_diagnoses(page: Page, root: Path) -> None:
+    """A Diagnosis section per `pds diagnose` output under `root` (not inside a benchmark's runs/)."""
+    found = sorted(p for p in root.rglob("diagnosis.json") if "runs" not in p.relative_to(root).parts[:-1])
+    for path in found:
+        heading = "Diagnosis" if len(found) == 1 else f"Diagnosis ({path.parent.relative_to(root)})"
+        page.add(heading, diagnosis_section(path))
+
+
+def diagnosis_section(path: Path) -> str:
+    """NC / MCI / AD protocol table with 95 % CIs, what could not run and why, and the protocol text."""
+    result = _read_json(path)
+    if not isinstance(result, dict) or not _is_table(result.get("table")):
+        return note(f"{path.name} is not a readable `pds diagnose` output")
+    rows = []
+    for row in result["table"]:
+        out: dict[str, Any] = {"protocol": row.get("protocol"), "n": row.get("n")}
+        for metric in DIAGNOSIS_COLUMNS:
+            value, ci = row.get(metric), row.get(f"{metric}_ci")
+            text = _fmt3(value)
+            if isinstance(ci, list) and len(ci) == 2 and None not in ci:
+                text += f" [{_fmt3(ci[0])}, {_fmt3(ci[1])}]"
+            out[metric.replace("_", " ")] = text
+        rows.append(out)
+    parts = [
+        paragraph(
+            f"Classifier `{result.get('classifier')}` on {result.get('subjects')} subjects "
+            f"({_counts(result.get('class_counts'))}); folds: {(result.get('folds') or {}).get('source', 'n/a')}."
+        ),
+        table(rows, caption="Out-of-fold NC / MCI / AD classification, 95 % bootstrap CIs over subjects"),
+    ]
+    not_run = result.get("not_run")
+    if _is_table(not_run) and not_run:
+        parts.append(table(not_run, ["protocol", "reason"], caption="Protocols that could not run"))
+    notes = result.get("notes")
+    if isinstance(notes, list) and notes:
+        parts.append(definitions((f"note {i + 1}", n) for i, n in enumerate(notes)))
+    if result.get("protocol"):
+        parts.append(details("protocol", paragraph(str(result["protocol"]))))
+    return "\n".join(parts)
+
+
+def _fmt3(value: Any) -> str:
+    return "n/a" if not isinstance(value, (int, float)) or value != value else f"{value:.3f}"
+
+
+def _counts(counts: Any) -> str:
+    if not isinstance(counts, dict):
+        return "classes n/a"
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
 # ----------------------------------------------------------------------------------------------- shared

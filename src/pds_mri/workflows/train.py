@@ -46,6 +46,7 @@ class TrainOptions:
     folds: int = 1
     stage: str = "all"  # all | 1 | 2
     steps: int | None = None  # override both stages' steps (quick runs)
+    stage1_from: Path | None = None  # stage 2 starts from this run's stage-1 weights (shared-stage-1 ablations)
 
 
 def resolve_train_config(options: TrainOptions) -> Config:
@@ -96,6 +97,8 @@ def run_train(options: TrainOptions) -> Path:
         raise PdsError(f"--stage {options.stage}: choose all, 1 or 2")
     if spec.family != "pds" and options.stage == "2":
         raise PdsError(f"--model {spec.name} has one stage; use --stage all or 1")
+    if options.stage1_from is not None and options.stage != "2":
+        raise PdsError("--stage1-from trains stage 2 only; add --stage 2")
     config = resolve_train_config(options)
     run_dir = Path(options.run_dir)
     info = init_distributed()
@@ -141,7 +144,7 @@ def run_train(options: TrainOptions) -> Path:
                 objective = baseline
             else:
                 if stage == "stage2":
-                    _load_stage1_weights(pds, schedule, run_dir)
+                    _load_stage1_weights(pds, schedule, run_dir, options.stage1_from)
                 freeze_for_stage(pds, stage)
                 objective = Stage1Objective(pds, schedule) if stage == "stage1" else Stage2Objective(pds, config)
             stage_cfg = getattr(config.training, stage)
@@ -208,14 +211,39 @@ def make_validate(val_set: PreparedCohort, config: Config, stage: str) -> Callab
     return validate
 
 
-def _load_stage1_weights(pds: PDS, schedule: NoiseSchedule, run_dir: Path) -> None:
-    """Stage 2 starts from stage 1's EMA weights (best by validation PSNR, else last)."""
+def _load_stage1_weights(pds: PDS, schedule: NoiseSchedule, run_dir: Path, source: Path | None = None) -> None:
+    """Stage 2 starts from stage 1's EMA weights (best by validation PSNR, else last).
+
+    With ``source`` the stage-1 weights come from another run (e.g. the full PDS of the same fold): an
+    ablation of a stage-2 component then differs from PDS in that component only. Only the stage-1 part
+    (denoiser, conditioning, pattern encoder) is taken, and it must match this model's exactly.
+    """
+    from pds_mri.training.checkpoint import load_checkpoint
     from pds_mri.workflows.run import Stage1Objective, load_ema_weights, trained_checkpoint
 
-    directory = trained_checkpoint(run_dir / "stage1")
+    stage1_dir = Path(source or run_dir) / "stage1"
+    directory = trained_checkpoint(stage1_dir)
     if directory is None:
-        raise PdsError(f"{run_dir}: stage 2 needs a trained stage 1; run `pds train --stage 1` first")
-    load_ema_weights(Stage1Objective(pds, schedule), directory)
+        hint = "train it first" if source else "run `pds train --stage 1` first"
+        raise PdsError(f"{Path(source or run_dir)}: stage 2 needs a trained stage 1; {hint}")
+    if source is None:
+        load_ema_weights(Stage1Objective(pds, schedule), directory)
+        return
+    wanted = {f"pds.{name}" for name, _ in _stage1_named_parameters(pds)}
+    ema = load_checkpoint(directory).group("ema")
+    shadow = {k[len("shadow.") :]: v for k, v in ema.items() if k.startswith("shadow.")}
+    mine = Stage1Objective(pds, schedule).state_dict()
+    missing = sorted(k for k in mine if k in wanted and (k not in shadow or shadow[k].shape != mine[k].shape))
+    if missing:
+        raise PdsError(f"{directory}: its stage 1 does not fit this model (first mismatch: {missing[0]})")
+    with torch.no_grad():
+        for key in wanted:
+            mine[key].copy_(shadow[key])
+
+
+def _stage1_named_parameters(pds: PDS) -> list[tuple[str, nn.Parameter]]:
+    stage1 = {id(p) for p in pds.stage_parameters(1)}
+    return [(name, p) for name, p in pds.named_parameters() if id(p) in stage1]
 
 
 def cohort_normalisation(prepared_dir: Path, participant_ids: list[str]) -> dict:
