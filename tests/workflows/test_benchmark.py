@@ -139,3 +139,12 @@ def _refiner_ablations_train_stage2_on_the_pds_stage1(done: dict) -> None:
             full.denoiser.state_dict().items(), ablated.denoiser.state_dict().items(), strict=True
         ):
             assert torch.equal(a, b), name  # frozen in stage 2: both carry the same stage-1 weights
+    from pds_mri.errors import PdsError
+    from pds_mri.workflows.train import TrainOptions, run_train
+
+    source = done["out"] / "runs" / "pds" / "fold-0"
+    other = TrainOptions(prepared, done["out"] / "extra", config=options.config, model="pds-no-pattern", stage="2")
+    with pytest.raises(PdsError, match=r"does not fit this model.*pattern_encoder"):
+        run_train(replace(other, stage1_from=source))  # its denoiser was trained with the pattern embedding
+    with pytest.raises(PdsError, match="--stage1-from trains stage 2 only"):
+        run_train(replace(other, stage="all", stage1_from=source))

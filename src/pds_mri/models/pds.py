@@ -111,14 +111,16 @@ class PDS(nn.Module):
     def has_stage2(self) -> bool:
         return self.use_tissue or self.use_micro
 
+    #: submodules trained in stage 1 (the conditional diffusion) and in stage 2 (the refiners)
+    STAGE1_MODULES = ("denoiser", "conditioning", "pattern_encoder")
+    STAGE2_MODULES = ("tissue_refiner", "micro_refiner")
+
     def stage_parameters(self, stage: int) -> Iterator[nn.Parameter]:
         """Parameters trained in stage 1 (denoiser, conditioning, pattern encoder) or 2 (refiners)."""
-        if stage == 1:
-            parts: list[nn.Module | None] = [self.denoiser, self.conditioning, self.pattern_encoder]
-        elif stage == 2:
-            parts = [self.tissue_refiner, self.micro_refiner]
-        else:
+        if stage not in (1, 2):
             raise ValueError(f"stage must be 1 or 2, got {stage}")
+        names = self.STAGE1_MODULES if stage == 1 else self.STAGE2_MODULES
+        parts: list[nn.Module | None] = [getattr(self, name) for name in names]
         for part in parts:
             if part is not None:
                 yield from part.parameters()

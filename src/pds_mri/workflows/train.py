@@ -229,21 +229,21 @@ def _load_stage1_weights(pds: PDS, schedule: NoiseSchedule, run_dir: Path, sourc
     if source is None:
         load_ema_weights(Stage1Objective(pds, schedule), directory)
         return
-    wanted = {f"pds.{name}" for name, _ in _stage1_named_parameters(pds)}
     ema = load_checkpoint(directory).group("ema")
-    shadow = {k[len("shadow.") :]: v for k, v in ema.items() if k.startswith("shadow.")}
-    mine = Stage1Objective(pds, schedule).state_dict()
-    missing = sorted(k for k in mine if k in wanted and (k not in shadow or shadow[k].shape != mine[k].shape))
-    if missing:
-        raise PdsError(f"{directory}: its stage 1 does not fit this model (first mismatch: {missing[0]})")
+    theirs = {k[len("shadow.") :]: v for k, v in ema.items() if k.startswith("shadow.") and _is_stage1(k[7:])}
+    mine = {k: v for k, v in Stage1Objective(pds, schedule).state_dict().items() if _is_stage1(k)}
+    differ = sorted(set(theirs) ^ set(mine)) or sorted(k for k in mine if theirs[k].shape != mine[k].shape)
+    if differ:
+        raise PdsError(f"{directory}: its stage 1 does not fit this model (first difference: {differ[0]})")
     with torch.no_grad():
-        for key in wanted:
-            mine[key].copy_(shadow[key])
+        for key, value in mine.items():
+            value.copy_(theirs[key])
 
 
-def _stage1_named_parameters(pds: PDS) -> list[tuple[str, nn.Parameter]]:
-    stage1 = {id(p) for p in pds.stage_parameters(1)}
-    return [(name, p) for name, p in pds.named_parameters() if id(p) in stage1]
+def _is_stage1(key: str) -> bool:
+    """Whether a Stage1Objective state-dict key ("pds.<module>....") belongs to a stage-1 module."""
+    parts = key.split(".")
+    return len(parts) > 2 and parts[0] == "pds" and parts[1] in PDS.STAGE1_MODULES
 
 
 def cohort_normalisation(prepared_dir: Path, participant_ids: list[str]) -> dict:
