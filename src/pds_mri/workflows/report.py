@@ -419,7 +419,7 @@ def diagnosis_section(path: Path) -> str:
         rows.append(out)
     parts = [
         paragraph(
-            f"Classifier `{result.get('classifier')}` on {result.get('subjects')} subjects "
+            f"Classifier {result.get('classifier')} on {result.get('subjects')} subjects "
             f"({_counts(result.get('class_counts'))}); folds: {(result.get('folds') or {}).get('source', 'n/a')}."
         ),
         table(rows, caption="Out-of-fold NC / MCI / AD classification, 95 % bootstrap CIs over subjects"),
