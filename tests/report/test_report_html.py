@@ -48,3 +48,11 @@ def test_training_curves_tolerate_missing_logs() -> None:
     assert training_curves_png({"stage1": ([], [])}) is None
     png = training_curves_png({"stage1": ([{"step": 1.0, "loss": 2.0}], [{"step": 1.0, "psnr": 10.0}])})
     assert png is not None and Image.open(io.BytesIO(png)).size[0] > 100
+
+
+def test_cells_round_numbers_and_confidence_intervals() -> None:
+    from pds_mri.report.html import cell
+
+    assert cell(-0.7412634238600732) == "-0.7413" and cell(float("nan")) == "n/a" and cell(None) == "n/a"
+    assert cell([-0.7412634238600732, -0.5987]) == "[-0.7413, -0.5987]"
+    assert cell([True, 1]) == "[true, 1]" and cell({"a": 1}) == '{"a": 1}' and cell([]) == "[]"

@@ -72,7 +72,8 @@ def paragraph(text: str) -> str:
 
 
 def cell(value: Any, digits: int = 4) -> str:
-    """Numbers to `digits` significant digits; None/NaN as n/a; lists and dicts as compact JSON."""
+    """Numbers to `digits` significant digits; None/NaN as n/a; lists of numbers (CIs) as [a, b]; other lists
+    and dicts as compact JSON."""
     if value is None:
         return "n/a"
     if isinstance(value, bool):
@@ -81,6 +82,9 @@ def cell(value: Any, digits: int = 4) -> str:
         if value != value:
             return "n/a"
         return f"{value:.{digits}g}"
+    numbers = isinstance(value, list) and value and all(type(v) in (int, float) for v in value)
+    if numbers:
+        return "[" + ", ".join(cell(v, digits) for v in value) + "]"
     if isinstance(value, (list, dict)):
         return json.dumps(value, default=str)
     return str(value)
