@@ -230,7 +230,8 @@ def _load_stage1_weights(pds: PDS, schedule: NoiseSchedule, run_dir: Path, sourc
         load_ema_weights(Stage1Objective(pds, schedule), directory)
         return
     ema = load_checkpoint(directory).group("ema")
-    theirs = {k[len("shadow.") :]: v for k, v in ema.items() if k.startswith("shadow.") and _is_stage1(k[7:])}
+    shadow = {k.removeprefix("shadow."): v for k, v in ema.items() if k.startswith("shadow.")}
+    theirs = {k: v for k, v in shadow.items() if _is_stage1(k)}
     mine = {k: v for k, v in Stage1Objective(pds, schedule).state_dict().items() if _is_stage1(k)}
     differ = sorted(set(theirs) ^ set(mine)) or sorted(k for k in mine if theirs[k].shape != mine[k].shape)
     if differ:
