@@ -219,7 +219,7 @@ def benchmark(
     folds: Annotated[int, typer.Option("--folds", min=2, help="Subject-level stratified folds.")] = 5,
     models: Annotated[
         list[str] | None,
-        typer.Option("--models", help="Models to compare: repeat it or separate with commas; default all."),
+        typer.Option("--models", help="Models to compare, repeated or comma-separated; default all but pds-mean4."),
     ] = None,
     preset: Preset = "cpu",
     config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,

@@ -37,6 +37,7 @@ def test_benchmark_results_resume_and_errors(done: dict, monkeypatch) -> None:  
     _rerun_skips_finished_work_and_resumes_an_unfinished_pair(done, monkeypatch)
     _unknown_model_and_too_few_subjects_are_clear_errors(done)
     _refiner_ablations_train_stage2_on_the_pds_stage1(done)
+    _mean_of_samples_reuses_the_pds_run_without_training(done, monkeypatch)
 
 
 def _results_json_has_protocol_stats_times_and_a_table(done: dict) -> None:
@@ -148,3 +149,34 @@ def _refiner_ablations_train_stage2_on_the_pds_stage1(done: dict) -> None:
         run_train(replace(other, stage1_from=source))  # its denoiser was trained with the pattern embedding
     with pytest.raises(PdsError, match="--stage1-from trains stage 2 only"):
         run_train(replace(other, stage="all", stage1_from=source))
+
+
+def _mean_of_samples_reuses_the_pds_run_without_training(done: dict, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    import nibabel as nib
+    import numpy as np
+
+    from pds_mri.workflows import synthesize, train
+
+    calls: dict[str, list] = {"train": [], "synth": []}
+    real_synth = synthesize.run_synthesize
+    monkeypatch.setattr(train, "run_train", lambda options: calls["train"].append(options))
+
+    def spy_synth(options):  # type: ignore[no-untyped-def]
+        calls["synth"].append(options)
+        return real_synth(options)
+
+    monkeypatch.setattr(synthesize, "run_synthesize", spy_synth)
+    results = run_benchmark(replace(done["options"], models=("pds", "pds-mean4")))
+    assert results["complete"] and calls["train"] == []  # the fold's pds run is reused
+    assert {o.samples for o in calls["synth"]} == {4} and len(calls["synth"]) == 4  # 2 folds x 2 directions
+    assert "mean of 4 samples" in results["shared_runs"]["pds-mean4"]
+    assert set(results["shared_runs"]) == {"pds-mean4"}  # only the models of this benchmark are described
+    mean_fold = done["out"] / "runs" / "pds-mean4" / "fold-0"
+    record = json.loads((mean_fold / bench.DONE).read_text())
+    assert record["synthesis_samples"] == 4 and record["trained_model"] == "pds"
+    one = sorted((done["out"] / "runs" / "pds" / "fold-0" / "synth-dmri2fmri").glob("*/*space-fmrigrid_desc-synth_*"))
+    four = sorted((mean_fold / "synth-dmri2fmri").glob("*/*space-fmrigrid_desc-synth_*"))
+    assert one and len(one) == len(four) and list((mean_fold / "synth-dmri2fmri").glob("*/*desc-synthstd*"))
+    assert not np.allclose(nib.load(one[0]).get_fdata(), nib.load(four[0]).get_fdata())  # a mean, not one draw

@@ -11,7 +11,9 @@ benchmark's seed — same preset/config, same stage-1 budget):
 
 Resumable: a (model, fold) with done.json is skipped; a trained run is not retrained; a killed training
 continues from its last checkpoint (`resume=True`); synthesis and scoring of an unfinished (model, fold)
-are simply redone. ``pds-50steps`` reuses the ``pds`` run of the fold and only synthesises with 50 steps.
+are simply redone. ``pds-50steps`` reuses the ``pds`` run of the fold and only synthesises with 50 steps;
+``pds-mean4`` (not in the default set) reuses it too and writes the voxel-wise mean of 4 samples: it measures
+how much of the gap to a regression model is sampling variance (one draw vs an estimate of the conditional mean).
 ``pds-no-tissue`` and ``pds-no-micro`` train stage 2 only, on the fold's ``pds`` stage-1 weights: an ablation
 of a refiner then differs from PDS in that refiner alone (not also in a second stage-1 training), and it
 saves two stage-1 trainings per fold. Their training seconds include the shared stage 1.
@@ -42,8 +44,27 @@ from pds_mri.progress import console
 DEFAULT_MODELS = ("pds", "pds-50steps", "unet", "pix2pix3d", "ddpm", "pds-no-pattern", "pds-no-tissue", "pds-no-micro")
 REFERENCE = "pds"
 METRICS = ("psnr", "ssim", "mae")
-#: models that reuse another model's trained run and only change the synthesis: name -> (trained model, steps)
-SHARED_TRAINING: dict[str, tuple[str, int]] = {"pds-50steps": ("pds", 50)}
+
+
+@dataclass(frozen=True)
+class Resynthesis:
+    """A model that reuses another model's trained run of the fold and only changes how it synthesises."""
+
+    trained: str
+    steps: int | None = None
+    samples: int = 1
+
+    def describe(self) -> str:
+        steps = "its configured steps" if self.steps is None else f"{self.steps} steps"
+        mean = "" if self.samples == 1 else f", voxel-wise mean of {self.samples} samples"
+        return f"the {self.trained} run of the fold, sampled with {steps}{mean}"
+
+
+#: models that reuse another model's trained run and only change the synthesis
+SHARED_TRAINING: dict[str, Resynthesis] = {
+    "pds-50steps": Resynthesis("pds", steps=50),
+    "pds-mean4": Resynthesis("pds", samples=4),
+}
 #: ablations of a stage-2 component: they train stage 2 only, on the stage-1 weights of the named model's run
 SHARED_STAGE1: dict[str, str] = {"pds-no-tissue": "pds", "pds-no-micro": "pds"}
 RESULTS_JSON = "results.json"
@@ -114,7 +135,8 @@ def run_one(options: BenchmarkOptions, model: str, fold: int) -> dict[str, Any]:
     from pds_mri.workflows.evaluate import run_evaluate
     from pds_mri.workflows.synthesize import SynthesizeOptions, run_synthesize
 
-    trained_model, steps = SHARED_TRAINING.get(model, (model, None))
+    resynthesis = SHARED_TRAINING.get(model, Resynthesis(model))
+    trained_model = resynthesis.trained
     run_dir = fold_dir(options.out_dir, trained_model, fold)
     trained = ensure_trained(options, trained_model, fold, run_dir)
     test = read_split(run_dir)["test"]
@@ -130,8 +152,8 @@ def run_one(options: BenchmarkOptions, model: str, fold: int) -> dict[str, Any]:
                 options.prepared_dir,
                 synth_dir,
                 direction=direction,
-                steps=steps,
-                samples=1,
+                steps=resynthesis.steps,
+                samples=resynthesis.samples,
                 seed=options.seed,
                 use_diagnosis=False,
                 participant_labels=tuple(test),
@@ -149,7 +171,8 @@ def run_one(options: BenchmarkOptions, model: str, fold: int) -> dict[str, Any]:
         "fold": fold,
         "trained_model": trained_model,
         "run_dir": os.path.relpath(run_dir, options.out_dir),
-        "synthesis_steps": steps,
+        "synthesis_steps": resynthesis.steps,
+        "synthesis_samples": resynthesis.samples,
         "test_subjects": list(test),
         "train_seconds": trained["train_seconds"],
         "rows": rows,
@@ -295,8 +318,12 @@ def write_results(
         "models": {m: MODEL_SPECS[m].description for m in models},
         "reference": REFERENCE,
         "shared_runs": {
-            **{m: f"the {t} run of the fold, sampled with {n} steps" for m, (t, n) in SHARED_TRAINING.items()},
-            **{m: f"stage 2 only, on the stage-1 weights of the {t} run of the fold" for m, t in SHARED_STAGE1.items()},
+            **{m: r.describe() for m, r in SHARED_TRAINING.items() if m in models},
+            **{
+                m: f"stage 2 only, on the stage-1 weights of the {t} run of the fold"
+                for m, t in SHARED_STAGE1.items()
+                if m in models
+            },
         },
         "statistics": {
             "difference": f"{REFERENCE} − model per subject and direction (positive PSNR/SSIM and negative MAE "

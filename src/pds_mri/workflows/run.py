@@ -7,10 +7,11 @@ MODEL_CARD.md. `model.json` names the model (`MODEL_SPECS`); a run without it is
 Models (`pds train --model NAME`):
 
 * ``pds`` and its ablations ``pds-no-pattern`` / ``pds-no-tissue`` / ``pds-no-micro`` (one config flag each),
-  ``pds-50steps`` (PDS sampled with 50 steps) and ``ddpm`` — the plain conditional diffusion baseline: PDS
-  with every PDS component off (no pattern, no diagnosis, no refiners), ε-prediction on the linear schedule,
-  DDIM with 50 leading-spaced steps (diffusers' DDIMScheduler defaults). These are PDS runs whose config
-  carries the overrides, so training, checkpoints and synthesis are PDS's own code.
+  ``pds-50steps`` (PDS sampled with 50 steps), ``pds-mean4`` (a pds run whose benchmark synthesis is the mean
+  of 4 samples; ``pds synthesize --samples 4`` does the same for any run) and ``ddpm`` — the plain conditional
+  diffusion baseline: PDS with every PDS component off (no pattern, no diagnosis, no refiners), ε-prediction on
+  the linear schedule, DDIM with 50 leading-spaced steps (diffusers' DDIMScheduler defaults). These are PDS runs
+  whose config carries the overrides, so training, checkpoints and synthesis are PDS's own code.
 * ``unet`` and ``pix2pix3d``: one-stage baselines (`pds_mri.models.baselines`), trained for the stage-1
   budget (``training.stage1``: steps × batch) in RUN_DIR/stage1.
 """
@@ -77,6 +78,7 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         ModelSpec("pds-no-tissue", "pds", "PDS without tissue refinement", {"use_tissue": False}),
         ModelSpec("pds-no-micro", "pds", "PDS without microstructure refinement", {"use_micro": False}),
         ModelSpec("pds-50steps", "pds", "PDS sampled with 50 steps", {"diffusion": {"steps": 50}}),
+        ModelSpec("pds-mean4", "pds", "PDS, voxel-wise mean of 4 samples (trained as pds; benchmark only)"),
     )
 }
 
