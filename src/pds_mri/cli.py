@@ -251,6 +251,13 @@ def diagnose(
         float, typer.Option("--missing", min=0.0, max=0.9, help="Share of subjects lacking one modality.")
     ] = 0.3,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    models: Annotated[
+        str,
+        typer.Option(
+            "--models",
+            help="Benchmark synthesis models, comma-separated: the first for the hybrid rows, all as imputers.",
+        ),
+    ] = "pds,unet",
 ) -> None:
     """NC / MCI / AD classification with real, hybrid and imputed maps (subject-level CV, no leakage).
 
@@ -258,7 +265,8 @@ def diagnose(
     """
     from pds_mri.workflows.diagnose import DiagnoseOptions, run_diagnose
 
-    run_diagnose(DiagnoseOptions(prepared_dir, out_dir, run, benchmark_dir, classifier, folds, missing, seed))
+    names = tuple(name.strip() for name in models.split(",") if name.strip())
+    run_diagnose(DiagnoseOptions(prepared_dir, out_dir, run, benchmark_dir, classifier, folds, missing, seed, names))
 
 
 @app.command()

@@ -11,13 +11,14 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
-from pds_mri.errors import InputError
+from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import save_nifti, write_json, write_tsv
 from pds_mri.io.layout import COHORT_COLUMNS, grid_map, grid_mask, pattern_atlas
 from pds_mri.training.split import split_subjects, write_split
@@ -186,7 +187,32 @@ def test_leaky_syntheses_are_refused(tiny: dict) -> None:
     with pytest.raises(InputError, match="out-of-fold"):
         run_diagnose(options)
     # both sources at once is a usage error
-    from pds_mri.errors import PdsError
-
     with pytest.raises(PdsError, match="not both"):
         run_diagnose(DiagnoseOptions(tiny["prepared"], tiny["root"] / "x", run_dir=bench, benchmark_dir=bench))
+
+
+def test_models_option_uses_a_resynthesis_model_checked_against_the_run_it_reused(tiny: dict) -> None:
+    """pds-mean4 has no split of its own (it resynthesised the pds runs): done.json's run_dir supplies it."""
+    bench = tiny["root"] / "bench-mean"
+    shutil.copytree(tiny["bench"], bench)
+    for k in range(FOLDS):
+        fold = bench / "runs" / "pds-mean4" / f"fold-{k}"
+        for direction in ("fmri2dmri", "dmri2fmri"):
+            shutil.copytree(bench / "runs" / "pds" / f"fold-{k}" / f"synth-{direction}", fold / f"synth-{direction}")
+        write_json(fold / "done.json", {"model": "pds-mean4", "run_dir": f"runs/pds/fold-{k}"})
+    base = DiagnoseOptions(tiny["prepared"], tiny["root"] / "out-pds", benchmark_dir=bench, classifier="logreg")
+    mean = replace(base, out_dir=tiny["root"] / "out-mean", models=("pds-mean4", "unet"))
+    by_pds, by_mean = run_diagnose(base), run_diagnose(mean)
+    names = [r["protocol"] for r in by_mean["table"]]
+    assert len(names) == 14 and "hybrid(pds-mean4 dMRI)->real" in names and "missing-fmri: impute-pds-mean4" in names
+    assert by_mean["synthesis_models"] == ["pds-mean4", "unet"]
+    pds_rows = {r["protocol"]: r for r in by_pds["table"]}
+    mean_rows = {r["protocol"].replace("pds-mean4", "pds"): r for r in by_mean["table"]}
+    assert mean_rows["hybrid(pds dMRI)->real"]["predictions"] == pds_rows["hybrid(pds dMRI)->real"]["predictions"]
+    # a resynthesis whose run is not the benchmark fold's: its test set differs -> refused
+    done = bench / "runs" / "pds-mean4" / "fold-0" / "done.json"
+    write_json(done, {"model": "pds-mean4", "run_dir": "runs/pds/fold-1"})
+    with pytest.raises(InputError, match="test split differs"):
+        run_diagnose(mean)
+    with pytest.raises(PdsError, match="distinct"):
+        run_diagnose(replace(mean, models=("pds", "pds")))

@@ -6,7 +6,10 @@ Folds. With --benchmark the diagnosis CV uses the BENCHMARK's folds (test set of
 training = every other subject), whatever --folds says: the synthetic map of a subject then always comes from
 the benchmark model of the fold where that subject was a test subject, i.e. from a model that never saw it, and
 each synthesis must say it was made without the diagnosis (sidecar DiagnosisUsed false) — both are checked,
-and a violation is an error. With --run only, the run's split is the one fold (train + val → test), and its
+and a violation is an error. --models names the benchmark models whose syntheses are used (default pds,unet):
+the first is the synthesis of the hybrid/synthetic rows, every one an imputer of the missing-modality rows; a
+model that only resynthesises another's runs (pds-mean4, pds-50steps) is checked against that run's split. With
+--run only, the run's split is the one fold (train + val → test), and its
 syntheses (RUN_DIR/synth-<direction>/synthesized.tsv, test subjects only) are used; protocols that need
 syntheses of training subjects cannot run and are listed with the reason. With neither, the folds are
 `split_subjects`'s stratified K-fold (--folds, --seed) and only protocols on real maps run.
@@ -37,7 +40,7 @@ from pds_mri.progress import console
 DIAGNOSIS_JSON = "diagnosis.json"
 DIAGNOSIS_MD = "diagnosis.md"
 SYNTH_MODELS = ("pds", "unet")
-PRIMARY = "pds"
+PRIMARY = "pds"  # the benchmark model whose runs define the folds
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class DiagnoseOptions:
     folds: int = 5
     missing: float = 0.3
     seed: int = 0
+    models: tuple[str, ...] = SYNTH_MODELS
 
 
 Folds = list[tuple[list[str], list[str]]]
@@ -65,6 +69,8 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
     check_classifier(options.classifier)
     if options.run_dir is not None and options.benchmark_dir is not None:
         raise PdsError("give --run or --benchmark, not both")
+    if not options.models or len(set(options.models)) != len(options.models):
+        raise PdsError(f"--models {','.join(options.models)}: give one or more distinct synthesis models")
     if not 0.0 <= options.missing < 1.0:
         raise PdsError(f"--missing {options.missing}: must be in [0, 1)")
     prepared = Path(options.prepared_dir)
@@ -79,13 +85,13 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
     notes: list[str] = []
     syntheses: dict[tuple[str, str], dict[str, Path]] = {}  # (model, target modality) -> {subject: map path}
     if options.benchmark_dir is not None:
-        folds, syntheses, fold_notes = benchmark_sources(Path(options.benchmark_dir), ids)
+        folds, syntheses, fold_notes = benchmark_sources(Path(options.benchmark_dir), ids, options.models)
         notes += fold_notes
         if options.folds != len(folds):
             notes.append(f"--folds {options.folds} ignored: the benchmark's {len(folds)} folds are used")
         fold_source = f"benchmark {Path(options.benchmark_dir).resolve()} (runs/{PRIMARY}/fold-k/split.json)"
     elif options.run_dir is not None:
-        folds, syntheses, fold_notes = run_sources(Path(options.run_dir), ids)
+        folds, syntheses, fold_notes = run_sources(Path(options.run_dir), ids, options.models[0])
         notes += fold_notes
         fold_source = f"run {Path(options.run_dir).resolve()} (split.json: train+val -> test)"
     else:
@@ -135,6 +141,7 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
         "folds": {"source": fold_source, "n": len(folds), "test": [sorted(t) for _, t in folds]},
         "missing_fraction": options.missing,
         "seed": options.seed,
+        "synthesis_models": list(options.models),
         "synthesis_sources": {f"{m}:{t}": len(p) for (m, t), p in sorted(syntheses.items())},
         "protocol": _PROTOCOL_TEXT,
         "notes": notes,
@@ -166,12 +173,12 @@ def run_protocols(table: Any, folds: Folds, options: DiagnoseOptions) -> tuple[l
     from pds_mri.evaluation.diagnosis import classification_metrics, cross_validate, subset
     from pds_mri.evaluation.protocols import choose_missing, main_protocols, missing_protocols, unavailable
 
-    protocols = main_protocols(PRIMARY)
+    protocols = main_protocols(options.models[0])
     missing: frozenset[str] = frozenset()
     if options.missing > 0:
         missing = choose_missing(table.ids, table.y, options.missing, options.seed)
         complete = frozenset(table.ids) - missing
-        protocols += missing_protocols(missing, complete, SYNTH_MODELS)
+        protocols += missing_protocols(missing, complete, options.models)
     rows: list[dict] = []
     not_run: list[dict] = []
     for protocol in protocols:
@@ -224,7 +231,9 @@ def own_folds(ids: list[str], y: np.ndarray, folds: int, seed: int) -> Folds:
     return out
 
 
-def benchmark_sources(bench: Path, ids: list[str]) -> tuple[Folds, dict[tuple[str, str], dict[str, Path]], list[str]]:
+def benchmark_sources(
+    bench: Path, ids: list[str], models: tuple[str, ...] = SYNTH_MODELS
+) -> tuple[Folds, dict[tuple[str, str], dict[str, Path]], list[str]]:
     """The benchmark's folds (from the `pds` runs) and every available out-of-fold synthesis, checked."""
     from pds_mri.training.split import read_split
 
@@ -247,16 +256,17 @@ def benchmark_sources(bench: Path, ids: list[str]) -> tuple[Folds, dict[tuple[st
         )
     notes: list[str] = []
     syntheses: dict[tuple[str, str], dict[str, Path]] = {}
-    for model in SYNTH_MODELS:
+    for model in models:
         model_dirs = [bench / "runs" / model / d.name for d in fold_dirs]
-        if not all((d / "split.json").is_file() for d in model_dirs):
+        trained_dirs = [_trained_run(bench, d) for d in model_dirs]
+        if not all(d is not None and (d / "split.json").is_file() for d in trained_dirs):
             notes.append(f"{model}: no complete set of benchmark folds; its syntheses are not used")
             continue
-        for d, ref in zip(model_dirs, splits, strict=True):
-            if read_split(d)["test"] != ref["test"]:
-                raise InputError(d / "split.json", f"{model}'s test split differs from {PRIMARY}'s for this fold")
-        for d in model_dirs:
-            split = read_split(d)
+        for d, trained, ref in zip(model_dirs, trained_dirs, splits, strict=True):
+            split = read_split(trained)  # type: ignore[arg-type]
+            if split["test"] != ref["test"]:
+                where = d / ("split.json" if trained == d else "done.json")
+                raise InputError(where, f"{model}'s test split differs from {PRIMARY}'s for this fold")
             for target, paths in read_syntheses(d, split).items():
                 into = syntheses.setdefault((model, target), {})
                 again = set(into) & set(paths)
@@ -266,7 +276,23 @@ def benchmark_sources(bench: Path, ids: list[str]) -> tuple[Folds, dict[tuple[st
     return folds, syntheses, notes
 
 
-def run_sources(run_dir: Path, ids: list[str]) -> tuple[Folds, dict[tuple[str, str], dict[str, Path]], list[str]]:
+def _trained_run(bench: Path, fold_dir: Path) -> Path | None:
+    """The run that made fold_dir's syntheses: fold_dir itself, or the run a resynthesis model reused."""
+    from pds_mri.io.layout import inside
+
+    if (fold_dir / "split.json").is_file():
+        return fold_dir
+    done = fold_dir / "done.json"
+    try:
+        run_dir = json.loads(done.read_text()).get("run_dir")
+    except (OSError, json.JSONDecodeError):
+        return None
+    return inside(bench, str(run_dir), done) if run_dir else None
+
+
+def run_sources(
+    run_dir: Path, ids: list[str], primary: str = PRIMARY
+) -> tuple[Folds, dict[tuple[str, str], dict[str, Path]], list[str]]:
     from pds_mri.training.split import read_split
 
     split = read_split(run_dir)
@@ -280,8 +306,8 @@ def run_sources(run_dir: Path, ids: list[str]) -> tuple[Folds, dict[tuple[str, s
     model = _run_model(run_dir)
     for target, paths in read_syntheses(run_dir, split).items():
         syntheses[(model, target)] = {s: p for s, p in paths.items() if s in known}
-    if model != PRIMARY:
-        notes.append(f"the run's model is {model}, not {PRIMARY}: hybrid protocols need {PRIMARY} syntheses")
+    if model != primary:
+        notes.append(f"the run's model is {model}, not {primary}: hybrid protocols need {primary} syntheses")
     return [(train, test)], syntheses, notes
 
 
