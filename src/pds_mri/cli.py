@@ -224,6 +224,10 @@ def benchmark(
     preset: Preset = "cpu",
     config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    fold: Annotated[
+        list[int] | None,
+        typer.Option("--fold", min=0, help="Run only this fold (repeatable; default all): e.g. one process per GPU."),
+    ] = None,
 ) -> None:
     """Cross-validate every model and direction with the same splits and budget; paired statistics vs PDS.
 
@@ -232,7 +236,7 @@ def benchmark(
     from pds_mri.workflows.benchmark import BenchmarkOptions, run_benchmark
 
     names = tuple(name.strip() for value in models or () for name in value.split(",") if name.strip())
-    run_benchmark(BenchmarkOptions(prepared_dir, out_dir, folds, names, preset, config, seed))
+    run_benchmark(BenchmarkOptions(prepared_dir, out_dir, folds, names, preset, config, seed, tuple(fold or ())))
 
 
 @app.command()

@@ -38,6 +38,7 @@ def test_benchmark_results_resume_and_errors(done: dict, monkeypatch) -> None:  
     _unknown_model_and_too_few_subjects_are_clear_errors(done)
     _refiner_ablations_train_stage2_on_the_pds_stage1(done)
     _mean_of_samples_reuses_the_pds_run_without_training(done, monkeypatch)
+    _fold_option_runs_only_those_folds_and_collects_the_rest(done)
 
 
 def _results_json_has_protocol_stats_times_and_a_table(done: dict) -> None:
@@ -180,3 +181,17 @@ def _mean_of_samples_reuses_the_pds_run_without_training(done: dict, monkeypatch
     four = sorted((mean_fold / "synth-dmri2fmri").glob("*/*space-fmrigrid_desc-synth_*"))
     assert one and len(one) == len(four) and list((mean_fold / "synth-dmri2fmri").glob("*/*desc-synthstd*"))
     assert not np.allclose(nib.load(one[0]).get_fdata(), nib.load(four[0]).get_fdata())  # a mean, not one draw
+
+
+def _fold_option_runs_only_those_folds_and_collects_the_rest(done: dict) -> None:
+    from dataclasses import replace
+
+    from pds_mri.errors import PdsError
+
+    options = replace(done["options"], models=("pds", "pds-50steps"), only_folds=(1,))
+    results = run_benchmark(options)
+    assert results["per_model"]["pds-50steps"]["folds_done"] == [1] and not results["complete"]
+    assert results["per_model"]["pds"]["folds_done"] == [0, 1]  # finished folds outside --fold are collected
+    assert not (done["out"] / "runs" / "pds-50steps" / "fold-0").exists()
+    with pytest.raises(PdsError, match="--fold 2: folds are numbered 0 to 1"):
+        run_benchmark(replace(options, only_folds=(2,)))

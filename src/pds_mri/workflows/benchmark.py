@@ -9,7 +9,8 @@ benchmark's seed — same preset/config, same stage-1 budget):
 3. score them with `pds evaluate`'s code (`run_evaluate`) into .../eval-<direction>;
 4. write .../done.json (per-subject metrics, synthesis seconds per subject, training seconds).
 
-Resumable: a (model, fold) with done.json is skipped; a trained run is not retrained; a killed training
+Resumable: a (model, fold) with done.json is skipped (and collected, as are other folds' finished pairs when
+``--fold`` limits the run to some folds); a trained run is not retrained; a killed training
 continues from its last checkpoint (`resume=True`); synthesis and scoring of an unfinished (model, fold)
 are simply redone. ``pds-50steps`` reuses the ``pds`` run of the fold and only synthesises with 50 steps;
 ``pds-mean4`` (not in the default set) reuses it too and writes the voxel-wise mean of 4 samples: it measures
@@ -82,6 +83,7 @@ class BenchmarkOptions:
     preset: str = "cpu"
     config: Path | None = None
     seed: int = 0
+    only_folds: tuple[int, ...] = ()  # run just these folds (e.g. one per GPU); finished others are still collected
 
 
 def resolve_models(models: tuple[str, ...]) -> tuple[str, ...]:
@@ -104,6 +106,9 @@ def run_benchmark(options: BenchmarkOptions) -> dict[str, Any]:
     models = resolve_models(options.models)
     if options.folds < 2:
         raise PdsError(f"--folds {options.folds}: cross-validation needs at least 2 folds")
+    outside = sorted(set(options.only_folds) - set(range(options.folds)))
+    if outside:
+        raise PdsError(f"--fold {outside[0]}: folds are numbered 0 to {options.folds - 1}")
     paired = [r for r in read_cohort(options.prepared_dir) if r.get("fmri") and r.get("dmri")]
     if len(paired) < 2 * options.folds:
         raise PdsError(
@@ -119,6 +124,8 @@ def run_benchmark(options: BenchmarkOptions) -> dict[str, Any]:
             if done.is_file():
                 console.print(f"fold {fold}, {model}: done, skipped")
                 records.append(json.loads(done.read_text()))
+                continue
+            if options.only_folds and fold not in options.only_folds:
                 continue
             console.rule(f"benchmark fold {fold + 1}/{options.folds}: {model}")
             record = run_one(options, model, fold)
