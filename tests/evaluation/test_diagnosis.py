@@ -194,3 +194,28 @@ def test_classifier_errors_are_clear() -> None:
         build_classifier("pca-svm", [("fmri", 3)], np.array([0, 0, 0]))
     with pytest.raises(PdsError, match="calibration"):
         build_classifier("pca-svm", [("fmri", 3)], np.array([0, 0, 0, 1]))
+
+
+def _predictions(ids: list[str], y: np.ndarray, pred: np.ndarray) -> dict:
+    proba = np.eye(3)[pred] * 0.8 + 0.2 / 3
+    return {"participant_id": ids, "y_true": y, "y_pred": pred, "proba": proba}
+
+
+def test_paired_difference_is_zero_for_equal_protocols_and_positive_for_a_better_one() -> None:
+    rng = np.random.default_rng(0)
+    ids = [f"sub-{i:02d}" for i in range(60)]
+    y = np.repeat([0, 1, 2], 20)
+    chance = _predictions(ids, y, rng.integers(0, 3, 60))
+    same = dx.paired_difference(chance, chance, n_resamples=500)
+    assert same["n"] == 60 and same["balanced_accuracy"] == 0 and same["balanced_accuracy_ci"] == [0.0, 0.0]
+    perfect = _predictions(ids[::-1], y[::-1], y[::-1])  # another order: paired by participant_id
+    better = dx.paired_difference(perfect, chance, n_resamples=500)
+    expected = 1.0 - balanced_accuracy_score(y, chance["y_pred"])
+    assert better["balanced_accuracy"] == pytest.approx(expected)
+    assert 0 < better["balanced_accuracy_ci"][0] <= expected <= better["balanced_accuracy_ci"][1]
+    assert better["auc_ovr"] > 0
+    half = dx.paired_difference(perfect, chance, subjects=frozenset(ids[:30]), n_resamples=200)
+    assert half["n"] == 30
+    wrong = _predictions(ids, (y + 1) % 3, y)
+    with pytest.raises(PdsError, match="disagree"):
+        dx.paired_difference(wrong, chance)

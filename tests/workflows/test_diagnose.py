@@ -141,8 +141,17 @@ def test_benchmark_mode_runs_every_protocol_with_the_benchmark_folds(tiny: dict)
     drop = rows["missing-dmri: drop"]
     assert drop["n"] < 24 and drop["on_complete_subjects"]["n"] == drop["n"]
     assert rows["missing-dmri: impute-pds"]["n"] == 24
+    pairs = {(c["a"], c["b"]): c for c in result["comparisons"]}
+    hybrid = pairs[("hybrid(pds dMRI)->real", "real->real")]
+    assert hybrid["subjects"] == "all" and hybrid["n"] == 24
+    assert hybrid["balanced_accuracy"] == pytest.approx(
+        rows["hybrid(pds dMRI)->real"]["balanced_accuracy"] - rr["balanced_accuracy"]
+    )
+    versus_drop = pairs[("missing-dmri: impute-pds", "missing-dmri: drop")]
+    assert versus_drop["subjects"] == "complete" and versus_drop["n"] == drop["n"]
+    assert ("missing-fmri: impute-pds", "missing-fmri: impute-unet") in pairs and len(pairs) == 5 + 2 * 3
     md = (out / "diagnosis.md").read_text()
-    assert "| real->real | 24 |" in md and "missing-fmri: single-dmri" in md
+    assert "| real->real | 24 |" in md and "missing-fmri: single-dmri" in md and "Paired differences" in md
     assert json.loads((out / "diagnosis.json").read_text())["table"][0]["protocol"] == "real->real"
 
 

@@ -177,3 +177,19 @@ def test_diagnosis_outputs_inside_a_directory_become_diagnosis_sections(tmp_path
     ci = first["balanced_accuracy_ci"]
     assert f"{first['balanced_accuracy']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" in text
     assert "balanced accuracy" in text and expected["classifier"] in text
+
+
+def test_diagnosis_section_shows_like_for_like_and_paired_differences(tmp_path: Path) -> None:
+    measured = Path(__file__).parents[2] / "benchmarks" / "results" / "diagnosis90" / "diagnosis.json"
+    bench = tmp_path / "bench"
+    (bench / "diagnosis").mkdir(parents=True)
+    shutil.copy(measured, bench / "diagnosis" / "diagnosis.json")
+    (bench / "results.json").write_text(json.dumps({"table": [{"model": "pds"}]}))
+    text = " ".join(parse(run_report(bench)).text)
+    expected = json.loads(measured.read_text())
+    assert "Missing-modality strategies scored on the same complete subjects" in text
+    assert "Paired differences" in text
+    pair = expected["comparisons"][0]
+    ci = pair["balanced_accuracy_ci"]
+    assert f"{pair['a']} − {pair['b']}" in text
+    assert f"{pair['balanced_accuracy']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]" in text

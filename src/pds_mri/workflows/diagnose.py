@@ -119,7 +119,7 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
             block[table.index[s]] = _features(spaces[target], [path])[0]
         table.blocks[target][model] = block
 
-    protocol_rows, not_run = run_protocols(table, folds, options)
+    protocol_rows, not_run, comparisons = run_protocols(table, folds, options)
     if options.missing > 0 and syntheses:
         notes.append(
             "missing-modality scenario: the modality is hidden from the diagnosis only; the synthesis models were "
@@ -146,6 +146,7 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
         "protocol": _PROTOCOL_TEXT,
         "notes": notes,
         "table": protocol_rows,
+        "comparisons": comparisons,
         "not_run": not_run,
     }
     out_dir = Path(options.out_dir)
@@ -169,7 +170,8 @@ def _features(space: Any, paths: list[Path]) -> np.ndarray:
     return np.stack([space.extract(read_grid_map(Path(p), space.shape)) for p in paths])
 
 
-def run_protocols(table: Any, folds: Folds, options: DiagnoseOptions) -> tuple[list[dict], list[dict]]:
+def run_protocols(table: Any, folds: Folds, options: DiagnoseOptions) -> tuple[list[dict], list[dict], list[dict]]:
+    """(rows of the table, protocols not run with the reason, paired comparisons)."""
     from pds_mri.evaluation.diagnosis import classification_metrics, cross_validate, subset
     from pds_mri.evaluation.protocols import choose_missing, main_protocols, missing_protocols, unavailable
 
@@ -181,6 +183,7 @@ def run_protocols(table: Any, folds: Folds, options: DiagnoseOptions) -> tuple[l
         protocols += missing_protocols(missing, complete, options.models)
     rows: list[dict] = []
     not_run: list[dict] = []
+    done: dict[str, tuple[Any, dict]] = {}  # protocol name -> (protocol, its pooled predictions)
     for protocol in protocols:
         reason = unavailable(table, folds, protocol)
         if reason is None:
@@ -213,7 +216,37 @@ def run_protocols(table: Any, folds: Folds, options: DiagnoseOptions) -> tuple[l
             )
         console.print(f"  {protocol.name}: balanced accuracy {row['balanced_accuracy']:.3f} (n={row['n']})")
         rows.append(row)
-    return rows, not_run
+        done[protocol.name] = (protocol, cv)
+    complete = frozenset(table.ids) - missing
+    return rows, not_run, paired_comparisons(done, complete, options.models[0], options.seed)
+
+
+def paired_comparisons(
+    done: dict[str, tuple[Any, dict]], complete: frozenset[str], imputer: str, seed: int
+) -> list[dict[str, Any]]:
+    """The differences the targets are about, each with a paired bootstrap CI over subjects.
+
+    Every main protocol against real->real (all subjects); in each missing-modality group, imputation with
+    `imputer` against every other strategy, on the complete subjects that all strategies predict.
+    """
+    from pds_mri.evaluation.diagnosis import paired_difference
+
+    out: list[dict[str, Any]] = []
+    reference = "real->real"
+    pairs: list[tuple[str, str, frozenset[str] | None, str]] = []
+    if reference in done:
+        pairs += [(n, reference, None, "all") for n, (p, _) in done.items() if p.group == "main" and n != reference]
+    for name, (protocol, _) in done.items():
+        if protocol.group != "main" and name.endswith(f": impute-{imputer}"):
+            pairs += [
+                (name, other, complete, "complete")
+                for other, (p, _) in done.items()
+                if p.group == protocol.group and other != name
+            ]
+    for a, b, subjects, scope in pairs:
+        diff = paired_difference(done[a][1], done[b][1], subjects, seed=seed)
+        out.append({"a": a, "b": b, "subjects": scope, **diff})
+    return out
 
 
 # ------------------------------------------------------------------------------------------ sources
@@ -353,12 +386,13 @@ def read_syntheses(fold_dir: Path, split: dict[str, list[str]]) -> dict[str, dic
 # ------------------------------------------------------------------------------------------ markdown
 
 
-def _ci(row: dict, metric: str) -> str:
+def _ci(row: dict, metric: str, signed: bool = False) -> str:
     value = row.get(metric)
     if value is None:
         return "n/a"
     ci = row.get(f"{metric}_ci")
-    return f"{value:.3f}" + ("" if ci is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
+    f = "+.3f" if signed else ".3f"
+    return f"{value:{f}}" + ("" if ci is None else f" [{ci[0]:{f}}, {ci[1]:{f}}]")
 
 
 def diagnosis_markdown(result: dict[str, Any]) -> str:
@@ -395,6 +429,19 @@ def diagnosis_markdown(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {row['protocol']} | {s['n']} | {_ci(s, 'accuracy')} | {_ci(s, 'balanced_accuracy')} | "
                 f"{_ci(s, 'macro_f1')} | {_ci(s, 'auc_ovr')} |"
+            )
+    if result.get("comparisons"):
+        lines += [
+            "",
+            "Paired differences a − b (the same subjects resampled for both; 95 % bootstrap CI):",
+            "",
+            "| a | b | subjects | n | Δ balanced accuracy | Δ AUC (OvR) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for c in result["comparisons"]:
+            lines.append(
+                f"| {c['a']} | {c['b']} | {c['subjects']} | {c['n']} | {_ci(c, 'balanced_accuracy', signed=True)} | "
+                f"{_ci(c, 'auc_ovr', signed=True)} |"
             )
     if result["not_run"]:
         lines += ["", "Not run:", ""] + [f"- {r['protocol']}: {r['reason']}" for r in result["not_run"]]

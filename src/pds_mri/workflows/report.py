@@ -407,16 +407,13 @@ def diagnosis_section(path: Path) -> str:
     result = _read_json(path)
     if not isinstance(result, dict) or not _is_table(result.get("table")):
         return note(f"{path.name} is not a readable `pds diagnose` output")
-    rows = []
-    for row in result["table"]:
-        out: dict[str, Any] = {"protocol": row.get("protocol"), "n": row.get("n")}
-        for metric in DIAGNOSIS_COLUMNS:
-            value, ci = row.get(metric), row.get(f"{metric}_ci")
-            text = _fmt3(value)
-            if isinstance(ci, list) and len(ci) == 2 and None not in ci:
-                text += f" [{_fmt3(ci[0])}, {_fmt3(ci[1])}]"
-            out[metric.replace("_", " ")] = text
-        rows.append(out)
+
+    def metrics_row(head: dict[str, Any], row: dict, metrics: tuple[str, ...], signed: bool = False) -> dict[str, Any]:
+        return head | {m.replace("_", " "): _with_ci(row, m, signed) for m in metrics}
+
+    rows = [
+        metrics_row({"protocol": r.get("protocol"), "n": r.get("n")}, r, DIAGNOSIS_COLUMNS) for r in result["table"]
+    ]
     parts = [
         paragraph(
             f"Classifier {result.get('classifier')} on {result.get('subjects')} subjects "
@@ -424,6 +421,24 @@ def diagnosis_section(path: Path) -> str:
         ),
         table(rows, caption="Out-of-fold NC / MCI / AD classification, 95 % bootstrap CIs over subjects"),
     ]
+    complete = [r for r in result["table"] if isinstance(r.get("on_complete_subjects"), dict)]
+    if complete:
+        like = [
+            metrics_row({"protocol": r.get("protocol")}, r["on_complete_subjects"], DIAGNOSIS_COLUMNS) for r in complete
+        ]
+        parts.append(table(like, caption="Missing-modality strategies scored on the same complete subjects"))
+    comparisons = result.get("comparisons")
+    if _is_table(comparisons):
+        pairs = [
+            metrics_row(
+                {"a − b": f"{c.get('a')} − {c.get('b')}", "subjects": c.get("subjects"), "n": c.get("n")},
+                c,
+                ("balanced_accuracy", "auc_ovr"),
+                signed=True,
+            )
+            for c in comparisons
+        ]
+        parts.append(table(pairs, caption="Paired differences (same subjects resampled for both), 95 % bootstrap CIs"))
     not_run = result.get("not_run")
     if _is_table(not_run) and not_run:
         parts.append(table(not_run, ["protocol", "reason"], caption="Protocols that could not run"))
@@ -435,8 +450,18 @@ def diagnosis_section(path: Path) -> str:
     return "\n".join(parts)
 
 
-def _fmt3(value: Any) -> str:
-    return "n/a" if not isinstance(value, (int, float)) or value != value else f"{value:.3f}"
+def _fmt3(value: Any, signed: bool = False) -> str:
+    if not isinstance(value, (int, float)) or value != value:
+        return "n/a"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def _with_ci(row: dict, metric: str, signed: bool = False) -> str:
+    """'0.812 [0.700, 0.900]': the value and, when present, its CI (a list of two numbers)."""
+    text, ci = _fmt3(row.get(metric), signed), row.get(f"{metric}_ci")
+    if isinstance(ci, list) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci):
+        text += f" [{_fmt3(ci[0], signed)}, {_fmt3(ci[1], signed)}]"
+    return text
 
 
 def _counts(counts: Any) -> str:
