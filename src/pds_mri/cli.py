@@ -26,6 +26,11 @@ _state = {"debug": False}
 Preset = Annotated[str, typer.Option("--preset", help="Grid and acquisition preset: cpu (small, fast) or paper.")]
 
 
+def _split_names(values: list[str] | None) -> tuple[str, ...]:
+    """`--models a,b --models c` -> ("a", "b", "c")."""
+    return tuple(name.strip() for value in values or () for name in value.split(",") if name.strip())
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"pds-mri {__version__}")
@@ -235,7 +240,7 @@ def benchmark(
     """
     from pds_mri.workflows.benchmark import BenchmarkOptions, run_benchmark
 
-    names = tuple(name.strip() for value in models or () for name in value.split(",") if name.strip())
+    names = _split_names(models)
     run_benchmark(BenchmarkOptions(prepared_dir, out_dir, folds, names, preset, config, seed, tuple(fold or ())))
 
 
@@ -256,20 +261,21 @@ def diagnose(
     ] = 0.3,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     models: Annotated[
-        str,
+        list[str] | None,
         typer.Option(
             "--models",
-            help="Benchmark synthesis models, comma-separated: the first for the hybrid rows, all as imputers.",
+            help="Benchmark synthesis models (repeat or comma-separate; default pds,unet): the first for the "
+            "hybrid rows, all as imputers.",
         ),
-    ] = "pds,unet",
+    ] = None,
 ) -> None:
     """NC / MCI / AD classification with real, hybrid and imputed maps (subject-level CV, no leakage).
 
     Example: pds diagnose prepared diag --benchmark bench --classifier pca-svm
     """
-    from pds_mri.workflows.diagnose import DiagnoseOptions, run_diagnose
+    from pds_mri.workflows.diagnose import SYNTH_MODELS, DiagnoseOptions, run_diagnose
 
-    names = tuple(name.strip() for name in models.split(",") if name.strip())
+    names = _split_names(models) or SYNTH_MODELS
     run_diagnose(DiagnoseOptions(prepared_dir, out_dir, run, benchmark_dir, classifier, folds, missing, seed, names))
 
 

@@ -216,6 +216,9 @@ def test_paired_difference_is_zero_for_equal_protocols_and_positive_for_a_better
     assert better["auc_ovr"] > 0
     half = dx.paired_difference(perfect, chance, subjects=frozenset(ids[:30]), n_resamples=200)
     assert half["n"] == 30
+    assert half["balanced_accuracy"] == pytest.approx(1.0 - balanced_accuracy_score(y[:30], chance["y_pred"][:30]))
+    one = dx.paired_difference(perfect, chance, subjects=frozenset(ids[:1]))
+    assert one["n"] == 1 and one["balanced_accuracy"] is None and one["balanced_accuracy_ci"] is None
     wrong = _predictions(ids, (y + 1) % 3, y)
     with pytest.raises(PdsError, match="disagree"):
         dx.paired_difference(wrong, chance)

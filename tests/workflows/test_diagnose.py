@@ -149,7 +149,10 @@ def test_benchmark_mode_runs_every_protocol_with_the_benchmark_folds(tiny: dict)
     )
     versus_drop = pairs[("missing-dmri: impute-pds", "missing-dmri: drop")]
     assert versus_drop["subjects"] == "complete" and versus_drop["n"] == drop["n"]
-    assert ("missing-fmri: impute-pds", "missing-fmri: impute-unet") in pairs and len(pairs) == 5 + 2 * 3
+    versus_unet = pairs[("missing-fmri: impute-pds", "missing-fmri: impute-unet")]
+    assert versus_unet["subjects"] == "all" and versus_unet["n"] == 24  # imputation acts on the incomplete ones
+    assert pairs[("missing-dmri: impute-pds", "missing-dmri: single-fmri")]["subjects"] == "all"
+    assert len(pairs) == 5 + 2 * 3
     md = (out / "diagnosis.md").read_text()
     assert "| real->real | 24 |" in md and "missing-fmri: single-dmri" in md and "Paired differences" in md
     assert json.loads((out / "diagnosis.json").read_text())["table"][0]["protocol"] == "real->real"
@@ -225,3 +228,13 @@ def test_models_option_uses_a_resynthesis_model_checked_against_the_run_it_reuse
         run_diagnose(mean)
     with pytest.raises(PdsError, match="distinct"):
         run_diagnose(replace(mean, models=("pds", "pds")))
+    with pytest.raises(PdsError, match="--models pds-mean5"):
+        run_diagnose(replace(mean, models=("pds-mean5",)))
+    with pytest.raises(InputError, match="no complete set of pds-50steps folds"):
+        run_diagnose(replace(mean, models=("pds-50steps", "unet")))  # the hybrid rows' model must be there
+    write_json(done, {"model": "pds-mean4", "run_dir": "../../../.."})  # outside the benchmark
+    with pytest.raises(InputError, match="leads outside"):
+        run_diagnose(mean)
+    write_json(done, [1, 2])  # not a record: pds-mean4 has no complete set of folds
+    with pytest.raises(InputError, match="no complete set of pds-mean4 folds"):
+        run_diagnose(mean)

@@ -17,7 +17,7 @@ numpy default_rng(seed), N_RESAMPLES resamples), the metric recomputed on every 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,24 +224,32 @@ def classification_metrics(
         out[m] = None if np.isnan(value) else value
     out["confusion"] = point["confusion"][0].astype(int).tolist()
     out["confusion_labels"] = list(CLASSES)
+    draws = _bootstrap(n, n_resamples, seed, lambda idx: _metrics_batch(y_true[idx], y_pred[idx], proba[idx]))
+    for m in METRIC_NAMES:
+        out[f"{m}_ci"] = None if n < 2 or out[m] is None else _percentile_ci(draws[m], confidence)
+    return out
+
+
+def _bootstrap(
+    n: int, n_resamples: int, seed: int, statistic: Callable[[np.ndarray], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """`statistic` of n_resamples resamples of n subjects (index arrays (B, n)), in memory-bounded chunks."""
     rng = np.random.default_rng(seed)
-    draws: dict[str, list[np.ndarray]] = {m: [] for m in METRIC_NAMES}
+    draws: dict[str, list[np.ndarray]] = {}
     chunk = max(1, min(n_resamples, 1_000_000 // max(n, 1)))
     for start in range(0, n_resamples, chunk):
         idx = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
-        batch = _metrics_batch(y_true[idx], y_pred[idx], proba[idx])
-        for m in METRIC_NAMES:
-            draws[m].append(batch[m])
+        for m, values in statistic(idx).items():
+            draws.setdefault(m, []).append(values)
+    return {m: np.concatenate(v) for m, v in draws.items()}
+
+
+def _percentile_ci(values: np.ndarray, confidence: float) -> list[float] | None:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
     alpha = (1.0 - confidence) / 2.0
-    for m in METRIC_NAMES:
-        values = np.concatenate(draws[m])
-        values = values[np.isfinite(values)]
-        if n < 2 or values.size == 0 or out[m] is None:
-            out[f"{m}_ci"] = None
-        else:
-            low, high = np.quantile(values, [alpha, 1.0 - alpha])
-            out[f"{m}_ci"] = [float(low), float(high)]
-    return out
+    return [float(q) for q in np.quantile(values, [alpha, 1.0 - alpha])]
 
 
 def subset(result: Mapping[str, Any], subjects: frozenset[str]) -> dict[str, Any]:
@@ -284,21 +292,14 @@ def paired_difference(
     pa, pb = np.asarray(a["y_pred"], int)[ia], np.asarray(b["y_pred"], int)[ib]
     qa, qb = np.asarray(a["proba"], float)[ia], np.asarray(b["proba"], float)[ib]
     point_a, point_b = _metrics_batch(y[None], pa[None], qa[None]), _metrics_batch(y[None], pb[None], qb[None])
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
-    chunk = max(1, min(n_resamples, 1_000_000 // n))
-    for start in range(0, n_resamples, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
+
+    def differences(idx: np.ndarray) -> dict[str, np.ndarray]:
         draw_a, draw_b = _metrics_batch(y[idx], pa[idx], qa[idx]), _metrics_batch(y[idx], pb[idx], qb[idx])
-        for m in metrics:
-            draws[m].append(draw_a[m] - draw_b[m])
-    alpha = (1.0 - confidence) / 2.0
+        return {m: draw_a[m] - draw_b[m] for m in metrics}
+
+    draws = _bootstrap(n, n_resamples, seed, differences)
     for m in metrics:
         diff = float(point_a[m][0] - point_b[m][0])
-        values = np.concatenate(draws[m])
-        values = values[np.isfinite(values)]
         out[m] = None if np.isnan(diff) else diff
-        out[f"{m}_ci"] = (
-            None if values.size == 0 or out[m] is None else [float(q) for q in np.quantile(values, [alpha, 1 - alpha])]
-        )
+        out[f"{m}_ci"] = None if out[m] is None else _percentile_ci(draws[m], confidence)
     return out

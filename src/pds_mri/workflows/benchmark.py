@@ -132,6 +132,9 @@ def run_benchmark(options: BenchmarkOptions) -> dict[str, Any]:
             write_json(done, record)
             records.append(record)
             write_results(options, models, records, len(paired))
+    # re-read: processes running other folds (--fold) or models may have finished pairs meanwhile
+    finished = [fold_dir(out_dir, m, k) / DONE for k in range(options.folds) for m in models]
+    records = [json.loads(done.read_text()) for done in finished if done.is_file()]
     return write_results(options, models, records, len(paired))
 
 

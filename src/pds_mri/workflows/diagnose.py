@@ -65,12 +65,14 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
     from pds_mri.evaluation.features import build_feature_space
     from pds_mri.io.layout import MODALITIES, inside
     from pds_mri.training.data import COHORT_FILE, diagnosis_code, read_cohort
+    from pds_mri.workflows.benchmark import resolve_models
 
     check_classifier(options.classifier)
     if options.run_dir is not None and options.benchmark_dir is not None:
         raise PdsError("give --run or --benchmark, not both")
     if not options.models or len(set(options.models)) != len(options.models):
         raise PdsError(f"--models {','.join(options.models)}: give one or more distinct synthesis models")
+    resolve_models(options.models)  # unknown names are an error, not a silently empty source
     if not 0.0 <= options.missing < 1.0:
         raise PdsError(f"--missing {options.missing}: must be in [0, 1)")
     prepared = Path(options.prepared_dir)
@@ -93,6 +95,8 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
     elif options.run_dir is not None:
         folds, syntheses, fold_notes = run_sources(Path(options.run_dir), ids, options.models[0])
         notes += fold_notes
+        if len(options.models) > 1:
+            notes.append(f"--run: one run's syntheses only; --models {','.join(options.models[1:])} not used")
         fold_source = f"run {Path(options.run_dir).resolve()} (split.json: train+val -> test)"
     else:
         folds = own_folds(ids, y, options.folds, options.seed)
@@ -179,7 +183,8 @@ def run_protocols(table: Any, folds: Folds, options: DiagnoseOptions) -> tuple[l
     missing: frozenset[str] = frozenset()
     if options.missing > 0:
         missing = choose_missing(table.ids, table.y, options.missing, options.seed)
-        complete = frozenset(table.ids) - missing
+    complete = frozenset(table.ids) - missing
+    if missing:
         protocols += missing_protocols(missing, complete, options.models)
     rows: list[dict] = []
     not_run: list[dict] = []
@@ -210,14 +215,13 @@ def run_protocols(table: Any, folds: Folds, options: DiagnoseOptions) -> tuple[l
             ],
         }
         if protocol.group != "main":  # like-for-like: every strategy scored on the complete test subjects too
-            sub = subset(cv, frozenset(table.ids) - missing)
+            sub = subset(cv, complete)
             row["on_complete_subjects"] = classification_metrics(
                 sub["y_true"], sub["y_pred"], sub["proba"], seed=options.seed
             )
         console.print(f"  {protocol.name}: balanced accuracy {row['balanced_accuracy']:.3f} (n={row['n']})")
         rows.append(row)
         done[protocol.name] = (protocol, cv)
-    complete = frozenset(table.ids) - missing
     return rows, not_run, paired_comparisons(done, complete, options.models[0], options.seed)
 
 
@@ -227,7 +231,8 @@ def paired_comparisons(
     """The differences the targets are about, each with a paired bootstrap CI over subjects.
 
     Every main protocol against real->real (all subjects); in each missing-modality group, imputation with
-    `imputer` against every other strategy, on the complete subjects that all strategies predict.
+    `imputer` against dropping the incomplete subjects on the complete ones (the only subjects `drop` predicts),
+    and against every other strategy on all subjects (imputation only acts on the incomplete ones).
     """
     from pds_mri.evaluation.diagnosis import paired_difference
 
@@ -238,11 +243,10 @@ def paired_comparisons(
         pairs += [(n, reference, None, "all") for n, (p, _) in done.items() if p.group == "main" and n != reference]
     for name, (protocol, _) in done.items():
         if protocol.group != "main" and name.endswith(f": impute-{imputer}"):
-            pairs += [
-                (name, other, complete, "complete")
-                for other, (p, _) in done.items()
-                if p.group == protocol.group and other != name
-            ]
+            for other, (p, _) in done.items():
+                if p.group == protocol.group and other != name:
+                    dropped = other.endswith(": drop")
+                    pairs.append((name, other, complete if dropped else None, "complete" if dropped else "all"))
     for a, b, subjects, scope in pairs:
         diff = paired_difference(done[a][1], done[b][1], subjects, seed=seed)
         out.append({"a": a, "b": b, "subjects": scope, **diff})
@@ -291,12 +295,17 @@ def benchmark_sources(
     syntheses: dict[tuple[str, str], dict[str, Path]] = {}
     for model in models:
         model_dirs = [bench / "runs" / model / d.name for d in fold_dirs]
-        trained_dirs = [_trained_run(bench, d) for d in model_dirs]
-        if not all(d is not None and (d / "split.json").is_file() for d in trained_dirs):
+        found = [_trained_run(bench, d) for d in model_dirs]
+        trained_dirs = [d for d in found if d is not None and (d / "split.json").is_file()]
+        if len(trained_dirs) != len(model_dirs):
             notes.append(f"{model}: no complete set of benchmark folds; its syntheses are not used")
+            if model == models[0]:
+                raise InputError(
+                    bench / "runs" / model, f"no complete set of {model} folds for the hybrid rows (see --models)"
+                )
             continue
         for d, trained, ref in zip(model_dirs, trained_dirs, splits, strict=True):
-            split = read_split(trained)  # type: ignore[arg-type]
+            split = read_split(trained)
             if split["test"] != ref["test"]:
                 where = d / ("split.json" if trained == d else "done.json")
                 raise InputError(where, f"{model}'s test split differs from {PRIMARY}'s for this fold")
@@ -317,10 +326,11 @@ def _trained_run(bench: Path, fold_dir: Path) -> Path | None:
         return fold_dir
     done = fold_dir / "done.json"
     try:
-        run_dir = json.loads(done.read_text()).get("run_dir")
+        record = json.loads(done.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return inside(bench, str(run_dir), done) if run_dir else None
+    run_dir = record.get("run_dir") if isinstance(record, dict) else None
+    return inside(bench, str(run_dir), done) if isinstance(run_dir, str) and run_dir else None
 
 
 def run_sources(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -408,11 +408,8 @@ def diagnosis_section(path: Path) -> str:
     if not isinstance(result, dict) or not _is_table(result.get("table")):
         return note(f"{path.name} is not a readable `pds diagnose` output")
 
-    def metrics_row(head: dict[str, Any], row: dict, metrics: tuple[str, ...], signed: bool = False) -> dict[str, Any]:
-        return head | {m.replace("_", " "): _with_ci(row, m, signed) for m in metrics}
-
     rows = [
-        metrics_row({"protocol": r.get("protocol"), "n": r.get("n")}, r, DIAGNOSIS_COLUMNS) for r in result["table"]
+        _metrics_row({"protocol": r.get("protocol"), "n": r.get("n")}, r, DIAGNOSIS_COLUMNS) for r in result["table"]
     ]
     parts = [
         paragraph(
@@ -424,13 +421,18 @@ def diagnosis_section(path: Path) -> str:
     complete = [r for r in result["table"] if isinstance(r.get("on_complete_subjects"), dict)]
     if complete:
         like = [
-            metrics_row({"protocol": r.get("protocol")}, r["on_complete_subjects"], DIAGNOSIS_COLUMNS) for r in complete
+            _metrics_row(
+                {"protocol": r.get("protocol"), "n": r["on_complete_subjects"].get("n")},
+                r["on_complete_subjects"],
+                DIAGNOSIS_COLUMNS,
+            )
+            for r in complete
         ]
         parts.append(table(like, caption="Missing-modality strategies scored on the same complete subjects"))
     comparisons = result.get("comparisons")
     if _is_table(comparisons):
         pairs = [
-            metrics_row(
+            _metrics_row(
                 {"a − b": f"{c.get('a')} − {c.get('b')}", "subjects": c.get("subjects"), "n": c.get("n")},
                 c,
                 ("balanced_accuracy", "auc_ovr"),
@@ -450,13 +452,19 @@ def diagnosis_section(path: Path) -> str:
     return "\n".join(parts)
 
 
+def _metrics_row(
+    head: dict[str, Any], row: Mapping[str, Any], metrics: tuple[str, ...], signed: bool = False
+) -> dict[str, Any]:
+    return head | {m.replace("_", " "): _with_ci(row, m, signed) for m in metrics}
+
+
 def _fmt3(value: Any, signed: bool = False) -> str:
     if not isinstance(value, (int, float)) or value != value:
         return "n/a"
     return f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
-def _with_ci(row: dict, metric: str, signed: bool = False) -> str:
+def _with_ci(row: Mapping[str, Any], metric: str, signed: bool = False) -> str:
     """'0.812 [0.700, 0.900]': the value and, when present, its CI (a list of two numbers)."""
     text, ci = _fmt3(row.get(metric), signed), row.get(f"{metric}_ci")
     if isinstance(ci, list) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci):
