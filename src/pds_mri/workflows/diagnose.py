@@ -222,12 +222,10 @@ def run_protocols(table: Any, folds: Folds, options: DiagnoseOptions) -> tuple[l
         console.print(f"  {protocol.name}: balanced accuracy {row['balanced_accuracy']:.3f} (n={row['n']})")
         rows.append(row)
         done[protocol.name] = (protocol, cv)
-    return rows, not_run, paired_comparisons(done, complete, options.models[0], options.seed)
+    return rows, not_run, paired_comparisons(done, options.models[0], options.seed)
 
 
-def paired_comparisons(
-    done: dict[str, tuple[Any, dict]], complete: frozenset[str], imputer: str, seed: int
-) -> list[dict[str, Any]]:
+def paired_comparisons(done: dict[str, tuple[Any, dict]], imputer: str, seed: int) -> list[dict[str, Any]]:
     """The differences the targets are about, each with a paired bootstrap CI over subjects.
 
     Every main protocol against real->real (all subjects); in each missing-modality group, imputation with
@@ -244,9 +242,9 @@ def paired_comparisons(
     for name, (protocol, _) in done.items():
         if protocol.group != "main" and name.endswith(f": impute-{imputer}"):
             for other, (p, _) in done.items():
-                if p.group == protocol.group and other != name:
-                    dropped = other.endswith(": drop")
-                    pairs.append((name, other, complete if dropped else None, "complete" if dropped else "all"))
+                if p.group == protocol.group and other != name:  # compared where `other` predicts (drop: complete)
+                    only = p.test_subjects
+                    pairs.append((name, other, only, "all" if only is None else "complete"))
     for a, b, subjects, scope in pairs:
         diff = paired_difference(done[a][1], done[b][1], subjects, seed=seed)
         out.append({"a": a, "b": b, "subjects": scope, **diff})
