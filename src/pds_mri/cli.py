@@ -177,8 +177,18 @@ def synthesize(
     participant_label: Annotated[
         list[str] | None, typer.Option("--participant-label", help="Only these subjects (repeatable).")
     ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            help="mean: the best estimate of the posterior mean (1 network evaluation; the default of the run's "
+            "config); sample: a stochastic posterior sample (--steps sampler steps; --samples N averages N).",
+        ),
+    ] = None,
 ) -> None:
     """Synthesise the missing modality: model-grid and native-space NIfTI, uncertainty, provenance JSON.
+
+    With --samples N > 1 the voxel-wise std of N posterior samples is written beside the estimate.
 
     Example: pds synthesize runs/pds prepared synth --samples 8
     """
@@ -196,6 +206,7 @@ def synthesize(
             seed,
             use_diagnosis,
             tuple(participant_label or ()),
+            mode,
         )
     )
 
@@ -224,7 +235,9 @@ def benchmark(
     folds: Annotated[int, typer.Option("--folds", min=2, help="Subject-level stratified folds.")] = 5,
     models: Annotated[
         list[str] | None,
-        typer.Option("--models", help="Models to compare, repeated or comma-separated; default all but pds-mean4."),
+        typer.Option(
+            "--models", help="Models to compare, repeated or comma-separated; default all but pds-mean4 and pds-sample."
+        ),
     ] = None,
     preset: Preset = "cpu",
     config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,

@@ -47,9 +47,12 @@ def _train_and_synthesize(tiny: dict[str, Path], model: str) -> None:
     assert read_model_name(run) == model
     info = json.loads((run / "model.json").read_text())
     assert (run / "stage1" / "checkpoints" / "last" / "state.json").is_file()
-    assert not (run / "stage2").exists()  # one stage: the stage-1 budget
+    assert not (run / "stage2").exists()  # one stage
     state = json.loads((run / "stage1" / "checkpoints" / "last" / "state.json").read_text())
-    assert state["trainer"]["step"] == TINY["training"]["stage1"]["steps"]
+    stages = TINY["training"]
+    # equal budgets: a one-stage baseline trains PDS's stage-1 + stage-2 steps; ddpm is PDS code with no stage 2
+    expected = stages["stage1"]["steps"] + (0 if model == "ddpm" else stages["stage2"]["steps"])
+    assert state["trainer"]["step"] == expected
     config = load_run_config(run)
     if model == "ddpm":  # PDS code with every PDS component off, eps, DDIM 50
         m = config.model

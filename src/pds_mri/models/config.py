@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pds_mri.diffusion.samplers import Sampler, build_sampler
 from pds_mri.diffusion.schedule import NoiseSchedule
+from pds_mri.diffusion.training_timesteps import TrainingTimesteps
 from pds_mri.models.conditioning import Conditioning
 from pds_mri.models.denoiser import ConditionalDenoiser3D
 from pds_mri.models.micro_refiner import MicrostructureRefiner
@@ -64,7 +65,20 @@ class DiffusionConfig(_Strict):
     clip_x0: float | None = Field(1.0, gt=0, description="clamp x0 predictions to ±this (data is in [-1, 1])")
     guidance: float = Field(1.0, ge=0.0, description="classifier-free guidance scale on the diagnosis")
     stage2_steps: int = Field(
-        4, ge=1, description="sampler steps used to produce stage-1 estimates for stage-2 training"
+        4, ge=1, description="sampler steps of the stage-1 samples stage 2 trains on (stage2_estimate: sample)"
+    )
+    mode: Literal["mean", "sample"] = Field(
+        "mean", description="synthesis: mean = posterior-mean readout (mean_steps evaluations); sample = one draw"
+    )
+    mean_steps: int = Field(1, ge=1, description="denoiser evaluations of the mean readout (1 = x0 at t = T-1)")
+    train_timesteps: Literal["uniform", "sampler"] = Field(
+        "sampler", description="stage-1 timesteps: uniform over T, or the sampler's `steps` grid (Fast-DDPM)"
+    )
+    terminal_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="share of stage-1 draws at t = T-1, the mean readout's timestep"
+    )
+    stage2_estimate: Literal["synthesis", "sample"] = Field(
+        "synthesis", description="stage 2 trains on the estimate synthesis makes (mode, steps) or on a sample"
     )
 
 
@@ -125,6 +139,7 @@ def build_pds(cfg: PDSConfig, roi_network: Sequence[int]) -> PDS:
     """Instantiate PDS from its config; ``roi_network`` maps each Dosenbach ROI (label r → entry r−1)
     to its network index, so the model never loads atlases itself."""
     emb = cfg.emb_dim
+    d = cfg.diffusion
     return PDS(
         denoiser=ConditionalDenoiser3D(emb, **denoiser_options(cfg)),
         conditioning=Conditioning(emb, cfg.use_direction, cfg.use_diagnosis, cfg.use_pattern),
@@ -140,6 +155,7 @@ def build_pds(cfg: PDSConfig, roi_network: Sequence[int]) -> PDS:
         contrast_weight=cfg.contrast_weight,
         micro_grad_weight=cfg.micro_grad_weight,
         micro_ssim_weight=cfg.micro_ssim_weight,
+        timesteps=TrainingTimesteps(build_schedule(d), d.train_timesteps, d.steps, d.spacing, d.terminal_weight),
     )
 
 

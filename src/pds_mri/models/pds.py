@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from pds_mri.diffusion.samplers import ModelFn, Sampler, guided
 from pds_mri.diffusion.schedule import NoiseSchedule
+from pds_mri.diffusion.training_timesteps import TrainingTimesteps
 from pds_mri.models.conditioning import Conditioning
 from pds_mri.models.denoiser import ConditionalDenoiser3D, parameter_count
 from pds_mri.models.losses import (
@@ -45,6 +46,9 @@ from pds_mri.models.tissue_refiner import TissueRefiner
 
 Batch = Mapping[str, Tensor]
 BACKGROUND = -1.0
+#: synthesis modes: ``mean`` = the posterior-mean estimate (the x0 readout after ``mean_steps`` evaluations from
+#: pure noise, 1 by default), ``sample`` = a stochastic posterior sample (``steps`` sampler steps)
+SYNTHESIS_MODES = ("mean", "sample")
 
 
 def _randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -74,8 +78,10 @@ class PDS(nn.Module):
         contrast_weight: float = 0.1,
         micro_grad_weight: float = 1.0,
         micro_ssim_weight: float = 0.5,
+        timesteps: TrainingTimesteps | None = None,
     ) -> None:
         super().__init__()
+        self.training_timesteps = timesteps
         if conditioning.use_pattern != (pattern_encoder is not None):
             raise ValueError("conditioning.use_pattern must match whether a pattern encoder is given")
         self.denoiser = denoiser
@@ -187,12 +193,15 @@ class PDS(nn.Module):
     ) -> dict[str, Tensor]:
         """Masked L1 on the ε/v/x0 prediction + ``pattern_loss_weight`` × the same L1 on ROI voxels.
 
-        Draws t ~ U{0..T−1} and ε ~ N(0, I) from ``generator``; drops the diagnosis with
-        ``diagnosis_drop_prob`` only in training mode. Returns ``loss`` (to backprop) and its parts.
+        Draws t from ``training_timesteps`` (U{0..T−1} when None) and ε ~ N(0, I) from ``generator``; drops
+        the diagnosis with ``diagnosis_drop_prob`` only in training mode. Returns ``loss`` (to backprop) and its parts.
         """
         target, source = batch["target"], batch["source"]
         mask = batch.get("mask")
-        t = schedule.sample_timesteps(target.shape[0], generator, target.device)
+        if self.training_timesteps is not None:
+            t = self.training_timesteps(target.shape[0], generator, target.device)
+        else:
+            t = schedule.sample_timesteps(target.shape[0], generator, target.device)
         noise = _randn_like(target, generator)
         x_t = schedule.add_noise(target, noise, t)
         drop = self.diagnosis_drop_prob if self.training else 0.0
@@ -256,6 +265,22 @@ class PDS(nn.Module):
         x_T = sampler.initial_noise(tuple(source.shape), generator, source.device, source.dtype)
         return sampler.sample(self.model_fn(batch, sampler.schedule, guidance), x_T, steps, generator)
 
+    @torch.no_grad()
+    def estimate_stage1(
+        self,
+        batch: Batch,
+        sampler: Sampler,
+        steps: int,
+        mode: str = "sample",
+        mean_steps: int = 1,
+        guidance: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """The stage-1 estimate that synthesis refines: a posterior sample (``steps``) or the mean readout."""
+        if mode not in SYNTHESIS_MODES:
+            raise ValueError(f"mode must be one of {SYNTHESIS_MODES}, got {mode!r}")
+        return self.sample_stage1(batch, sampler, mean_steps if mode == "mean" else steps, guidance, generator)
+
     # -- stage 2 --------------------------------------------------------------------------------------
     def refine(self, batch: Batch, stage1_estimate: Tensor) -> Tensor:
         """Tissue refinement then microstructure refinement (each skipped when switched off)."""
@@ -273,11 +298,14 @@ class PDS(nn.Module):
         sampler: Sampler | None = None,
         steps: int = 4,
         generator: torch.Generator | None = None,
+        mode: str = "sample",
+        mean_steps: int = 1,
     ) -> dict[str, Tensor]:
         """Tissue loss on the tissue-refined volume + micro loss on the final volume (trained jointly).
 
-        ``stage1_estimate`` is treated as a constant; when None it is sampled with ``sampler`` in
-        ``steps`` steps (a cheap estimate with the same character as the one seen at synthesis).
+        ``stage1_estimate`` is treated as a constant; when None it is made with ``sampler`` as synthesis makes
+        it (:meth:`estimate_stage1` with ``mode``, ``steps``, ``mean_steps``), so the refiners learn to correct
+        the estimate they will receive.
         Tissue loss: GM/WM/CSF-weighted L1 + ``contrast_weight`` × tissue-contrast term. Micro loss:
         masked L1 + ``micro_grad_weight`` × multi-scale gradient + ``micro_ssim_weight`` × tri-planar SSIM.
         """
@@ -286,7 +314,7 @@ class PDS(nn.Module):
         if stage1_estimate is None:
             if sampler is None:
                 raise ValueError("pass stage1_estimate or a sampler to produce it")
-            stage1_estimate = self.sample_stage1(batch, sampler, steps, generator=generator)
+            stage1_estimate = self.estimate_stage1(batch, sampler, steps, mode, mean_steps, generator=generator)
         target, mask = batch["target"], batch.get("mask")
         y = stage1_estimate.detach()
         loss = target.new_zeros(())
@@ -318,22 +346,38 @@ class PDS(nn.Module):
         samples: int = 1,
         guidance: float = 1.0,
         generator: torch.Generator | None = None,
+        mode: str = "sample",
+        mean_steps: int = 1,
     ) -> tuple[Tensor, Tensor]:
-        """Stage 1 by ``sampler`` then the refiners, ``samples`` times → voxel-wise (mean, std).
+        """The refined estimate of ``mode`` and a voxel-wise std over ``samples`` posterior samples.
 
-        Samples are drawn one after another (memory stays that of one sample at the paper grid); the
-        outputs are clamped to [−1, 1]; outside the mask the mean is −1 and the std 0. With one sample the
-        std is all zeros.
+        ``mode="sample"``: the estimate is the voxel-wise mean of ``samples`` refined posterior samples
+        (``steps`` sampler steps each) and the std is theirs. ``mode="mean"``: the estimate is the refined
+        posterior-mean readout (``mean_steps`` evaluations); with ``samples`` > 1 the std of that many refined
+        posterior samples is drawn beside it (the estimate stays the readout). Samples are drawn one after
+        another (memory of one sample at the paper grid); outputs are clamped to [−1, 1]; outside the mask
+        the estimate is −1 and the std 0. Without several samples the std is all zeros.
         """
         if samples < 1:
             raise ValueError(f"samples must be >= 1, got {samples}")
+        if mode not in SYNTHESIS_MODES:
+            raise ValueError(f"mode must be one of {SYNTHESIS_MODES}, got {mode!r}")
+        estimate = None
+        if mode == "mean":
+            est = self.estimate_stage1(batch, sampler, steps, "mean", mean_steps, guidance, generator)
+            estimate = self.refine(batch, est).clamp(-1.0, 1.0)
+        draws = samples if (mode == "sample" or samples > 1) else 0
         outs = []
-        for _ in range(samples):
+        for _ in range(draws):
             est = self.sample_stage1(batch, sampler, steps, guidance, generator)
             outs.append(self.refine(batch, est).clamp(-1.0, 1.0))
-        stack = torch.stack(outs)
-        mean = stack.mean(0)
-        std = stack.std(0, unbiased=False) if samples > 1 else torch.zeros_like(mean)
+        if outs:
+            stack = torch.stack(outs)
+            std = stack.std(0, unbiased=False) if len(outs) > 1 else torch.zeros_like(outs[0])
+            mean = stack.mean(0) if estimate is None else estimate
+        else:
+            assert estimate is not None
+            mean, std = estimate, torch.zeros_like(estimate)
         mask = batch.get("mask")
         if mask is not None:
             inside = mask > 0

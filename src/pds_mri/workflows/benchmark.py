@@ -54,17 +54,20 @@ class Resynthesis:
     trained: str
     steps: int | None = None
     samples: int = 1
+    mode: str | None = None  # None: the run's configured synthesis mode
 
     def describe(self) -> str:
         steps = "its configured steps" if self.steps is None else f"{self.steps} steps"
         mean = "" if self.samples == 1 else f", voxel-wise mean of {self.samples} samples"
-        return f"the {self.trained} run of the fold, sampled with {steps}{mean}"
+        how = "in its configured mode" if self.mode is None else f"in {self.mode} mode"
+        return f"the {self.trained} run of the fold, synthesised {how} with {steps}{mean}"
 
 
 #: models that reuse another model's trained run and only change the synthesis
 SHARED_TRAINING: dict[str, Resynthesis] = {
-    "pds-50steps": Resynthesis("pds", steps=50),
-    "pds-mean4": Resynthesis("pds", samples=4),
+    "pds-50steps": Resynthesis("pds", steps=50, mode="sample"),
+    "pds-mean4": Resynthesis("pds", samples=4, mode="sample"),
+    "pds-sample": Resynthesis("pds", mode="sample"),
 }
 #: ablations of a stage-2 component: they train stage 2 only, on the stage-1 weights of the named model's run
 SHARED_STAGE1: dict[str, str] = {"pds-no-tissue": "pds", "pds-no-micro": "pds"}
@@ -164,6 +167,7 @@ def run_one(options: BenchmarkOptions, model: str, fold: int) -> dict[str, Any]:
                 direction=direction,
                 steps=resynthesis.steps,
                 samples=resynthesis.samples,
+                mode=resynthesis.mode,
                 seed=options.seed,
                 use_diagnosis=False,
                 participant_labels=tuple(test),
@@ -183,6 +187,7 @@ def run_one(options: BenchmarkOptions, model: str, fold: int) -> dict[str, Any]:
         "run_dir": os.path.relpath(run_dir, options.out_dir),
         "synthesis_steps": resynthesis.steps,
         "synthesis_samples": resynthesis.samples,
+        "synthesis_mode": resynthesis.mode,
         "test_subjects": list(test),
         "train_seconds": trained["train_seconds"],
         "rows": rows,

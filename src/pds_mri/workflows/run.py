@@ -35,6 +35,7 @@ from pds_mri.io import layout
 from pds_mri.models.config import build_config_sampler, build_pds, build_schedule
 from pds_mri.models.pds import PDS
 from pds_mri.training.data import DIRECTIONS
+from pds_mri.training.trainer import TrainerConfig
 
 #: Dosenbach-160 networks, in a fixed order: the index is what the pattern encoder sees.
 NETWORKS = ("default", "fronto-parietal", "cingulo-opercular", "sensorimotor", "occipital", "cerebellum")
@@ -53,6 +54,9 @@ _DDPM = {
         "steps": 50,
         "eta": 0.0,
         "spacing": "leading",
+        "mode": "sample",
+        "train_timesteps": "uniform",
+        "terminal_weight": 0.0,
     },
 }
 
@@ -71,14 +75,15 @@ MODEL_SPECS: dict[str, ModelSpec] = {
     s.name: s
     for s in (
         ModelSpec("pds", "pds", "PDS (pattern-aware diffusion + tissue and microstructure refinement)"),
-        ModelSpec("unet", "unet", "3D U-Net regression, masked L1 (PDS denoiser architecture, one pass)"),
+        ModelSpec("unet", "unet", "3D U-Net regression, masked L1 or L2 (PDS denoiser architecture, one pass)"),
         ModelSpec("pix2pix3d", "pix2pix3d", "pix2pix-3D: the unet generator + 3D PatchGAN (L1 x100 + LSGAN)"),
         ModelSpec("ddpm", "pds", "plain conditional DDPM: concat conditioning, eps, linear schedule, DDIM 50", _DDPM),
         ModelSpec("pds-no-pattern", "pds", "PDS without the pattern embedding and ROI loss", {"use_pattern": False}),
         ModelSpec("pds-no-tissue", "pds", "PDS without tissue refinement", {"use_tissue": False}),
         ModelSpec("pds-no-micro", "pds", "PDS without microstructure refinement", {"use_micro": False}),
-        ModelSpec("pds-50steps", "pds", "PDS sampled with 50 steps", {"diffusion": {"steps": 50}}),
+        ModelSpec("pds-50steps", "pds", "PDS, one 50-step sample", {"diffusion": {"steps": 50, "mode": "sample"}}),
         ModelSpec("pds-mean4", "pds", "PDS, voxel-wise mean of 4 samples (trained as pds; benchmark only)"),
+        ModelSpec("pds-sample", "pds", "PDS, one posterior sample of its 8 steps (trained as pds; benchmark only)"),
     )
 }
 
@@ -106,6 +111,15 @@ def baseline_config(config: Config):  # type: ignore[no-untyped-def]
 
     section = getattr(config, "baselines", None)
     return section if isinstance(section, BaselineConfig) else BaselineConfig()
+
+
+def baseline_training(config: Config) -> TrainerConfig:
+    """A one-stage baseline's trainer settings: stage 1's, with PDS's stage-1 + stage-2 steps by default, so
+    every model gets the same optimiser steps × batch (``baselines.budget: stage1`` for stage 1's only)."""
+    stage1 = config.training.stage1
+    if baseline_config(config).budget == "stage1":
+        return stage1
+    return stage1.model_copy(update={"steps": stage1.steps + config.training.stage2.steps})
 
 
 def write_model_file(run_dir: Path, spec: ModelSpec, config: Config) -> None:
@@ -166,19 +180,35 @@ class Stage1Objective(nn.Module):
 
 
 class Stage2Objective(nn.Module):
-    """Refiner losses on cheap stage-1 estimates sampled from the frozen stage-1 EMA weights."""
+    """Refiner losses on stage-1 estimates of the frozen stage-1 EMA weights.
+
+    ``stage2_estimate: synthesis`` (default) makes them exactly as synthesis does (mode, steps, mean_steps),
+    so the refiners learn to correct the estimate they will be given; ``sample`` draws ``stage2_steps``-step
+    posterior samples instead (the behaviour before synthesis modes existed).
+    """
 
     def __init__(self, pds: PDS, config: Config) -> None:
         super().__init__()
+        d = config.model.diffusion
         self.pds = pds
-        self.sampler = build_config_sampler(config.model.diffusion)
-        self.steps = config.model.diffusion.stage2_steps
+        self.sampler = build_config_sampler(d)
+        if d.stage2_estimate == "synthesis":
+            self.mode, self.steps, self.mean_steps = d.mode, d.steps, d.mean_steps
+        else:
+            self.mode, self.steps, self.mean_steps = "sample", d.stage2_steps, d.mean_steps
 
     def forward(self, batch: Mapping, generator: torch.Generator) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         total = 0
         for direction in DIRECTIONS:
-            terms = self.pds.stage2_loss(batch[direction], sampler=self.sampler, steps=self.steps, generator=generator)
+            terms = self.pds.stage2_loss(
+                batch[direction],
+                sampler=self.sampler,
+                steps=self.steps,
+                generator=generator,
+                mode=self.mode,
+                mean_steps=self.mean_steps,
+            )
             total = total + terms["loss"]
             out |= {f"{direction}/{k}": v.detach() for k, v in terms.items() if k != "loss"}
         out["loss"] = total
@@ -202,7 +232,7 @@ def build_objective(spec: ModelSpec, config: Config, prepared_dir: Path, stage: 
     )
 
     if spec.family == "unet":
-        return RegressionObjective(build_generator(config.model))
+        return RegressionObjective(build_generator(config.model), baseline_config(config).loss)
     if spec.family == "pix2pix3d":
         cfg = baseline_config(config)
         return Pix2PixObjective(

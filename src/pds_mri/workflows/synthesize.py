@@ -27,6 +27,7 @@ from pds_mri import __version__
 from pds_mri.config import dump_config
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import save_nifti, write_json, write_tsv
+from pds_mri.models.pds import SYNTHESIS_MODES
 from pds_mri.progress import console, progress_bar
 
 SYNTH_COLUMNS = (
@@ -39,6 +40,7 @@ SYNTH_COLUMNS = (
     "uncertainty",
     "uncertainty_native",
     "sidecar",
+    "mode",
 )
 DIRECTION_CHOICES = ("auto", "fmri2dmri", "dmri2fmri")
 
@@ -55,6 +57,7 @@ class SynthesizeOptions:
     seed: int = 0
     use_diagnosis: bool = True
     participant_labels: tuple[str, ...] = ()
+    mode: str | None = None  # mean | sample; None = the run's config (model.diffusion.mode)
 
 
 def plan(rows: list[dict], direction: str) -> list[tuple[dict, str]]:
@@ -108,7 +111,12 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
         model, config, stage, sha, model_name = load_trained_model(options.run_dir, options.input_dir, info.device)
         diffusion = config.model.diffusion
         one_pass = model_spec(model_name).family != "pds"  # baselines: one deterministic forward pass
+        mode = options.mode or diffusion.mode
+        if mode not in SYNTHESIS_MODES:
+            raise PdsError(f"--mode {mode}: choose one of {', '.join(SYNTHESIS_MODES)}")
         steps = 1 if one_pass else options.steps or diffusion.steps
+        mean_steps = diffusion.mean_steps
+        evaluations = 1 if one_pass else synthesis_evaluations(mode, steps, mean_steps, options.samples)
         guidance = diffusion.guidance if options.guidance is None else options.guidance
         sampler = None if one_pass else build_config_sampler(diffusion)
         norms = json.loads((Path(options.run_dir) / "normalisation.json").read_text())
@@ -136,7 +144,9 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
                     subject_seed(options.seed, row["participant_id"], direction)
                 )
                 started = time.perf_counter()
-                mean, std = model.synthesize(batch, sampler, steps, options.samples, guidance, generator)
+                mean, std = model.synthesize(
+                    batch, sampler, steps, options.samples, guidance, generator, mode=mode, mean_steps=mean_steps
+                )
                 if mean.is_cuda:
                     torch.cuda.synchronize(mean.device)
                 seconds = time.perf_counter() - started
@@ -147,8 +157,12 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
                     "Model": model_name,
                     "Checkpoint": {"run_dir": str(options.run_dir), "stage": stage, "sha256": sha},
                     "Sampler": "none (one forward pass)" if one_pass else diffusion.sampler,
+                    "Mode": "one pass" if one_pass else mode,
+                    "Estimate": _estimate_text(one_pass, mode, mean_steps, steps, options.samples),
                     "Steps": steps,
+                    "MeanSteps": None if one_pass else mean_steps,
                     "Samples": options.samples,
+                    "NetworkEvaluations": evaluations,
                     "Guidance": guidance,
                     "Seed": options.seed,
                     "SubjectSeed": subject_seed(options.seed, row["participant_id"], direction),
@@ -184,6 +198,22 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
         locks.close()
         cleanup(info)
     return everything
+
+
+def synthesis_evaluations(mode: str, steps: int, mean_steps: int, samples: int) -> int:
+    """Denoiser evaluations of one synthesis (guidance doubles them): the readout, then any samples."""
+    if mode == "mean":
+        return mean_steps + (samples * steps if samples > 1 else 0)
+    return samples * steps
+
+
+def _estimate_text(one_pass: bool, mode: str, mean_steps: int, steps: int, samples: int) -> str:
+    if one_pass:
+        return "one deterministic forward pass"
+    if mode == "mean":
+        std = f"; std over {samples} posterior samples of {steps} steps" if samples > 1 else ""
+        return f"posterior-mean readout after {mean_steps} denoiser evaluation(s), refined{std}"
+    return f"mean of {samples} refined posterior sample(s), {steps} sampler steps each"
 
 
 def _lock_out_dir(locks: contextlib.ExitStack, out_dir: Path, info: Any) -> None:
@@ -251,7 +281,8 @@ def write_subject(
         "Normalisation": {**norm.to_json(), "origin": origin},
     }
     write_json(out_dir / names["sidecar"], provenance)
-    return {"participant_id": sub, "direction": direction, "source": source, "target": target, **names}
+    mode = provenance.get("Mode", "")
+    return {"participant_id": sub, "direction": direction, "source": source, "target": target, **names, "mode": mode}
 
 
 def _like(data: np.ndarray, reference: nib.Nifti1Image) -> nib.Nifti1Image:

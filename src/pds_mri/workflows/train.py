@@ -85,6 +85,7 @@ def run_train(options: TrainOptions) -> Path:
     from pds_mri.workflows.run import (
         Stage1Objective,
         Stage2Objective,
+        baseline_training,
         build_model,
         build_objective,
         freeze_for_stage,
@@ -147,7 +148,7 @@ def run_train(options: TrainOptions) -> Path:
                     _load_stage1_weights(pds, schedule, run_dir, options.stage1_from)
                 freeze_for_stage(pds, stage)
                 objective = Stage1Objective(pds, schedule) if stage == "stage1" else Stage2Objective(pds, config)
-            stage_cfg = getattr(config.training, stage)
+            stage_cfg = getattr(config.training, stage) if spec.family == "pds" else baseline_training(config)
             validate = make_validate(val_set, config, stage if spec.family == "pds" else "baseline")
             trainer = Trainer(
                 objective,
@@ -181,8 +182,9 @@ def make_validate(val_set: PreparedCohort, config: Config, stage: str) -> Callab
     from pds_mri.models.config import build_config_sampler
     from pds_mri.training.data import DIRECTIONS, collate_direction
 
-    sampler = build_config_sampler(config.model.diffusion)
-    steps, guidance = config.model.diffusion.steps, config.model.diffusion.guidance
+    d = config.model.diffusion
+    sampler = build_config_sampler(d)
+    steps, guidance = d.steps, d.guidance
 
     @torch.no_grad()
     def validate(model: nn.Module, step: int) -> dict[str, float]:
@@ -198,9 +200,12 @@ def make_validate(val_set: PreparedCohort, config: Config, stage: str) -> Callab
                 }
                 generator = torch.Generator(device=device).manual_seed(index)
                 if stage == "stage1":
-                    pred = net.sample_stage1(batch, sampler, steps, guidance, generator).clamp(-1, 1)
-                else:  # stage 2 (PDS) or a one-pass baseline: the full synthesis
-                    pred, _ = net.synthesize(batch, sampler, steps, 1, guidance, generator)
+                    est = net.estimate_stage1(batch, sampler, steps, d.mode, d.mean_steps, guidance, generator)
+                    pred = est.clamp(-1, 1)
+                else:  # stage 2 (PDS) or a one-pass baseline: the full synthesis, as `pds synthesize` makes it
+                    pred, _ = net.synthesize(
+                        batch, sampler, steps, 1, guidance, generator, mode=d.mode, mean_steps=d.mean_steps
+                    )
                 scores.append((psnr(pred, batch["target"], batch["mask"]), ssim(pred, batch["target"], batch["mask"])))
             out[f"{direction}/psnr"] = statistics.fmean(s[0] for s in scores)
             out[f"{direction}/ssim"] = statistics.fmean(s[1] for s in scores)

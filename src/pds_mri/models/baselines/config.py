@@ -22,6 +22,11 @@ from pds_mri.models.config import PDSConfig, denoiser_options
 class BaselineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    loss: Literal["l1", "l2"] = Field("l1", description="unet: masked regression loss (L2 = conditional mean)")
+    budget: Literal["pds-total", "stage1"] = Field(
+        "pds-total",
+        description="optimiser steps of a one-stage baseline: PDS's stage 1 + stage 2 (equal budget) or stage 1 only",
+    )
     l1_weight: float = Field(100.0, ge=0.0, description="pix2pix3d: weight of the masked L1 term")
     adversarial: Literal["lsgan", "bce"] = "lsgan"
     disc_channels: int | None = Field(None, ge=1, description="PatchGAN width; default: the denoiser's base_channels")

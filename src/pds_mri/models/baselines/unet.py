@@ -1,4 +1,4 @@
-"""``unet`` baseline: 3D U-Net regression source → target with a masked L1 loss.
+"""``unet`` baseline: 3D U-Net regression source → target with a masked L1 (or L2) loss.
 
 One network for both directions (like PDS): the PDS denoiser architecture
 (:class:`~pds_mri.models.denoiser.ConditionalDenoiser3D`, same channels) whose FiLM conditioning is a learned
@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from pds_mri.models.conditioning import NUM_DIRECTIONS
 from pds_mri.models.denoiser import ConditionalDenoiser3D, parameter_count
-from pds_mri.models.losses import masked_l1
+from pds_mri.models.losses import STAGE1_LOSSES
 
 BACKGROUND = -1.0
 DIRECTIONS = ("fmri2dmri", "dmri2fmri")
@@ -52,8 +52,10 @@ class RegressionUNet3D(nn.Module):
         samples: int = 1,
         guidance: float = 1.0,
         generator: torch.Generator | None = None,
+        mode: str = "mean",
+        mean_steps: int = 1,
     ) -> tuple[Tensor, Tensor]:
-        """PDS's synthesis signature: (mean, std); deterministic, so std is 0 whatever ``samples`` is."""
+        """PDS's synthesis signature: (mean, std); deterministic, so std is 0 whatever ``samples`` or ``mode``."""
         out = self(batch).clamp(-1.0, 1.0)
         mask = batch.get("mask")
         if mask is not None:
@@ -62,19 +64,26 @@ class RegressionUNet3D(nn.Module):
 
 
 class RegressionObjective(nn.Module):
-    """Both directions' masked L1 in one forward (the Trainer's model; DDP-safe like PDS's objectives)."""
+    """Both directions' masked L1 or L2 in one forward (the Trainer's model; DDP-safe like PDS's objectives).
 
-    def __init__(self, generator: RegressionUNet3D) -> None:
+    L2 estimates the conditional mean (what PSNR rewards), L1 the conditional median.
+    """
+
+    def __init__(self, generator: RegressionUNet3D, loss: str = "l1") -> None:
         super().__init__()
+        if loss not in STAGE1_LOSSES:
+            raise ValueError(f"loss must be one of {sorted(STAGE1_LOSSES)}, got {loss!r}")
         self.generator = generator
+        self.loss_name = loss
+        self.loss_fn = STAGE1_LOSSES[loss]
 
     def forward(self, batch: Mapping[str, Mapping[str, Tensor]], generator: torch.Generator | None = None) -> dict:
         out: dict[str, Tensor] = {}
         total: Tensor | float = 0.0
         for direction in DIRECTIONS:
             item = batch[direction]
-            l1 = masked_l1(self.generator(item), item["target"], item.get("mask"))
-            total = total + l1
-            out[f"{direction}/l1"] = l1.detach()
+            value = self.loss_fn(self.generator(item), item["target"], item.get("mask"))
+            total = total + value
+            out[f"{direction}/{self.loss_name}"] = value.detach()
         out["loss"] = total  # type: ignore[assignment]
         return out
