@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 import torch
 from pds_testdata import GRIDS, ROI_NETWORK, make_batch, tiny_config
 
@@ -124,3 +125,17 @@ def test_pix2pix_resume_is_exact_with_the_generic_trainer(tmp_path) -> None:  # 
     Trainer(resumed, loss_fn, _Pairs(), tmp_path / "b", cfg, collate_fn=collate).train(resume=True)
     assert _hash(resumed) == _hash(straight)
     assert int(resumed.d_optimizer.step_count) == 4
+
+
+def test_regression_objective_l2_is_the_masked_mse() -> None:
+    from pds_mri.models.losses import masked_mse
+
+    torch.manual_seed(0)
+    gen = build_generator(tiny_config())
+    pair = _pair()
+    l2 = RegressionObjective(gen, "l2")(pair)
+    expected = sum(masked_mse(gen(pair[d]), pair[d]["target"], pair[d]["mask"]) for d in pair)
+    assert set(l2) == {"loss", "fmri2dmri/l2", "dmri2fmri/l2"}
+    assert torch.allclose(l2["loss"], expected)
+    with pytest.raises(ValueError, match="loss"):
+        RegressionObjective(gen, "huber")

@@ -211,3 +211,43 @@ def test_stage1_loss_is_configurable(batch: dict[str, torch.Tensor]) -> None:
         assert set(out) == {"loss", name, f"pattern_{name}"}
         losses[name] = float(out[name])
     assert losses["l1"] != pytest.approx(losses["l2"])
+
+
+def test_mean_mode_is_one_evaluation_at_the_last_timestep(pds: PDS, batch: dict[str, torch.Tensor]) -> None:
+    """`mode="mean"` is the refined x0 readout at t = T-1: one denoiser call, whatever `steps` says."""
+    sampler = build_config_sampler(DiffusionConfig())
+    seen: list[int] = []
+    original = pds.denoiser.forward
+
+    def counting(x_t: torch.Tensor, source: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        seen.append(1)
+        return original(x_t, source, cond)
+
+    pds.denoiser.forward = counting  # type: ignore[method-assign]
+    try:
+        mean, std = pds.synthesize(batch, sampler, steps=8, mode="mean", generator=torch.Generator().manual_seed(0))
+        assert len(seen) == 1
+        assert torch.all(std == 0)
+        seen.clear()
+        _, std4 = pds.synthesize(
+            batch, sampler, steps=2, samples=3, mode="mean", generator=torch.Generator().manual_seed(0)
+        )
+        assert len(seen) == 1 + 3 * 2  # the readout, then three 2-step samples for the std
+        assert std4[batch["mask"] > 0].abs().sum() > 0
+    finally:
+        del pds.denoiser.forward
+    readout = pds.sample_stage1(batch, sampler, 1, generator=torch.Generator().manual_seed(0))
+    expected = pds.refine(batch, readout).clamp(-1, 1)
+    inside = batch["mask"] > 0
+    assert torch.allclose(mean[inside], expected[inside])
+    with pytest.raises(ValueError, match="mode"):
+        pds.synthesize(batch, sampler, steps=2, mode="median")
+
+
+def test_stage2_trains_on_the_estimate_of_the_synthesis_mode(pds: PDS, batch: dict[str, torch.Tensor]) -> None:
+    sampler = build_config_sampler(DiffusionConfig())
+    g = torch.Generator().manual_seed(0)
+    by_mode = pds.stage2_loss(batch, sampler=sampler, steps=4, mode="mean", generator=g)["loss"]
+    readout = pds.sample_stage1(batch, sampler, 1, generator=torch.Generator().manual_seed(0))
+    explicit = pds.stage2_loss(batch, readout)["loss"]
+    assert torch.allclose(by_mode, explicit)

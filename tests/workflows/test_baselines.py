@@ -76,3 +76,14 @@ def _train_and_synthesize(tiny: dict[str, Path], model: str) -> None:
     assert main([*args, "--resume"]) == 0
     other = "unet" if model != "unet" else "pds"
     assert main([*args[:-4], "--model", other, "--resume"]) == 2
+
+
+def test_baseline_budget_stage1_only_when_asked() -> None:
+    from pds_mri.config import Config, preset
+    from pds_mri.workflows.run import baseline_training
+
+    base = preset("cpu")
+    assert baseline_training(base).steps == base.training.stage1.steps + base.training.stage2.steps
+    values = base.model_dump(mode="json")
+    values["baselines"]["budget"] = "stage1"
+    assert baseline_training(Config.model_validate(values)).steps == base.training.stage1.steps

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from pds_mri.cli import main
+from pds_mri.errors import PdsError
 from pds_mri.workflows.prepare import PrepareOptions, run_prepare
 from pds_mri.workflows.synthesize import SynthesizeOptions, run_synthesize
 from pds_mri.workflows.train import TrainOptions, run_train
@@ -175,3 +176,20 @@ def test_a_second_synthesize_into_a_busy_out_dir_is_refused(tiny: dict[str, Path
     with output_lock(out, "synthesize"), pytest.raises(PdsError, match="in use"):
         run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], out))
     assert not (out / "synthesized.tsv").exists()
+
+
+def test_synthesis_mode_is_recorded_and_mean_is_the_default(tiny: dict[str, Path]) -> None:
+    modes = {}
+    for mode in (None, "mean", "sample"):
+        out = tiny["root"] / f"mode-{mode}"
+        run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], out, direction="fmri2dmri", mode=mode))
+        rows = _tsv(out / "synthesized.tsv")
+        sidecar = json.loads((out / rows[0]["sidecar"]).read_text())
+        assert {r["mode"] for r in rows} == {sidecar["Mode"]}
+        assert sidecar["NetworkEvaluations"] == (1 if sidecar["Mode"] == "mean" else sidecar["Steps"])
+        modes[mode] = (sidecar["Mode"], {p.name: p.read_bytes() for p in out.rglob("*grid_desc-synth_*.nii.gz")})
+    assert modes[None] == modes["mean"] and modes["mean"][0] == "mean"
+    assert modes["sample"][0] == "sample" and modes["sample"][1] != modes["mean"][1]
+    with pytest.raises(PdsError, match="--mode"):
+        run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], tiny["root"] / "bad", mode="median"))
+    assert not (tiny["root"] / "bad").exists()  # refused before anything is written

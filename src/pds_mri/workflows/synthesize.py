@@ -104,6 +104,8 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
 
     if options.samples < 1:
         raise PdsError("--samples must be >= 1")
+    if options.mode is not None and options.mode not in SYNTHESIS_MODES:
+        raise PdsError(f"--mode {options.mode}: choose one of {', '.join(SYNTHESIS_MODES)}")
     info = init_distributed()
     locks = contextlib.ExitStack()
     try:
@@ -112,8 +114,6 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
         diffusion = config.model.diffusion
         one_pass = model_spec(model_name).family != "pds"  # baselines: one deterministic forward pass
         mode = options.mode or diffusion.mode
-        if mode not in SYNTHESIS_MODES:
-            raise PdsError(f"--mode {mode}: choose one of {', '.join(SYNTHESIS_MODES)}")
         steps = 1 if one_pass else options.steps or diffusion.steps
         mean_steps = diffusion.mean_steps
         evaluations = 1 if one_pass else synthesis_evaluations(mode, steps, mean_steps, options.samples)
