@@ -2,8 +2,11 @@
 
 Side by side in one run, on the same grids, with stage-1 networks of matched size (within 10 %):
 
-* **PDS** with its defaults (``PDSConfig()``: DPM-Solver++(2M) 8 steps, 32 base channels, 4 levels,
-  tissue + microstructure refiners), random weights (time does not depend on training).
+* **PDS** with its defaults (``PDSConfig()``: the ``mean`` synthesis mode — one denoiser evaluation, the
+  posterior-mean readout — 32 base channels, 4 levels, tissue + microstructure refiners), random weights
+  (time does not depend on training).
+* **unet** baseline (the PDS denoiser architecture, one pass), to check PDS's synthesis time per subject
+  against the regression model a user would otherwise pick (target ≤ 3×).
 * **MONAI reference**: ``DiffusionModelUNet`` (3D, 2 input channels = noisy target + source, concat
   conditioning) + ``DDIMScheduler`` 50 steps + ``DiffusionInferer.sample(mode="concat")``. MONAI's U-Net
   needs every spatial size divisible by 8 (4 levels), so source and noise are padded (replicate) to a
@@ -50,6 +53,7 @@ TARGET_MODALITY = {"fmri2dmri": "dmri", "dmri2fmri": "fmri"}
 MONAI_STEPS = 50
 MONAI_MULTIPLE = 8  # 2 ** (len(channels) - 1)
 SPEEDUP_TARGET = 5.0
+UNET_RATIO_TARGET = 3.0
 PEAK_TARGET_GB = 4.0
 PSNR_NOTE = "not measured here (random weights); see the evaluation issue"
 
@@ -152,11 +156,16 @@ def pds_pipeline(grid: str, repeats: int) -> tuple[dict, Callable[[str, int], fl
         log(f"pds {grid} components {d}")
         components[d] = pds_component_costs(pds, batch, repeats=3 if grid == "paper" else 5, flops=True)
 
+    d = cfg.diffusion
+    evaluations = d.mean_steps if d.mode == "mean" else d.steps
+
     def run(direction: str, seed: int) -> float:
         batch = batches[direction]
         g = torch.Generator().manual_seed(seed)
         start = time.perf_counter()
-        mean, _ = pds.synthesize(batch, sampler, cfg.diffusion.steps, samples=1, guidance=1.0, generator=g)
+        mean, _ = pds.synthesize(
+            batch, sampler, d.steps, samples=1, guidance=1.0, generator=g, mode=d.mode, mean_steps=d.mean_steps
+        )
         seconds = time.perf_counter() - start
         assert mean.shape == batch["source"].shape
         return seconds
@@ -168,12 +177,37 @@ def pds_pipeline(grid: str, repeats: int) -> tuple[dict, Callable[[str, int], fl
         "params": counts,
         "stage1_params": counts["denoiser"] + counts["conditioning"] + counts["pattern_encoder"],
         "sampler": cfg.diffusion.sampler,
-        "steps": cfg.diffusion.steps,
-        "network_evals_per_direction": cfg.diffusion.steps,
+        "mode": d.mode,
+        "steps": evaluations,
+        "network_evals_per_direction": evaluations,
         "repeats": repeats,
         "extrapolated": False,
         "components": components,
     }
+    return info, run
+
+
+def unet_pipeline(grid: str, repeats: int) -> tuple[dict, Callable[[str, int], float]]:
+    """The unet baseline (PDS denoiser architecture, default size), one deterministic pass per direction."""
+
+    from pds_mri.models.baselines import build_generator
+    from pds_mri.models.config import PDSConfig
+
+    gen = build_generator(PDSConfig()).eval()
+    batches = {d: make_subject(s, i) for i, (d, s) in enumerate(grid_shapes(grid).items())}
+    for d, batch in batches.items():  # warm-up
+        log(f"unet {grid} warm-up {d}")
+        gen.synthesize(batch)
+
+    def run(direction: str, seed: int) -> float:
+        batch = batches[direction]
+        start = time.perf_counter()
+        mean, _ = gen.synthesize(batch)
+        seconds = time.perf_counter() - start
+        assert mean.shape == batch["source"].shape
+        return seconds
+
+    info = {"pipeline": "unet", "grid": grid, "params": gen.num_parameters(), "repeats": repeats}
     return info, run
 
 
@@ -239,7 +273,11 @@ def monai_pipeline(grid: str, repeats: int, measured_steps: int) -> tuple[dict, 
 def synthesis(grid: str, repeats: int, monai_steps: int) -> dict:
     """Both pipelines in one process, interleaved per repeat (alternating order) so that load from other
     jobs on a shared machine hits both alike; per direction the median and min over repeats."""
-    pipelines = {"pds": pds_pipeline(grid, repeats), "monai": monai_pipeline(grid, repeats, monai_steps)}
+    pipelines = {
+        "pds": pds_pipeline(grid, repeats),
+        "unet": unet_pipeline(grid, repeats),
+        "monai": monai_pipeline(grid, repeats, monai_steps),
+    }
     times: dict[str, dict[str, list[float]]] = {p: {d: [] for d in DIRECTIONS} for p in pipelines}
     for r in range(repeats):
         for p in list(pipelines)[:: 1 if r % 2 == 0 else -1]:
@@ -386,7 +424,8 @@ def synthesis_rows(pds: dict, monai: dict) -> list[dict]:
             {
                 "grid": grid,
                 "pipeline": (
-                    f"PDS: {r['sampler']} {r['steps']} steps + tissue + micro refiners"
+                    f"PDS ({r.get('mode', 'sample')} mode): {r['steps']} denoiser evaluation(s) + tissue + micro "
+                    "refiners"
                     if is_pds
                     else f"MONAI: DiffusionModelUNet + DDIM {MONAI_STEPS} steps, concat"
                 ),
@@ -404,6 +443,23 @@ def synthesis_rows(pds: dict, monai: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def unet_rows(pds: dict, unet: dict) -> list[dict]:
+    """PDS's synthesis time per subject against the unet baseline's, from the same interleaved run."""
+    ratio = sum(pds["seconds"].values()) / sum(unet["seconds"].values())
+    ratio_min = sum(pds["seconds_min"].values()) / sum(unet["seconds_min"].values())
+    return [
+        {
+            "grid": pds["grid"],
+            "PDS s / subject (median)": f"{sum(pds['seconds'].values()):.3f}",
+            "unet s / subject (median)": f"{sum(unet['seconds'].values()):.3f}",
+            "PDS ÷ unet (median)": f"{ratio:.2f}×",
+            "PDS ÷ unet (min)": f"{ratio_min:.2f}×",
+            f"≤ {UNET_RATIO_TARGET:.0f}×": "yes" if ratio <= UNET_RATIO_TARGET else "no",
+            "PDS denoiser evaluations": pds["network_evals_per_direction"],
+        }
+    ]
 
 
 def component_rows(pds: dict, monai: dict) -> list[dict]:
@@ -489,6 +545,7 @@ def main() -> None:
     start = time.perf_counter()
     load_start = os.getloadavg()
     synthesis: list[dict] = []
+    versus_unet: list[dict] = []
     components: list[dict] = []
     training: list[dict] = []
     raw: dict = {"synthesis": {}, "training": []}
@@ -500,6 +557,7 @@ def main() -> None:
         raw["synthesis"][grid] = run_worker(spec)
         pds, monai = raw["synthesis"][grid]["pds"], raw["synthesis"][grid]["monai"]
         synthesis.extend(synthesis_rows(pds, monai))
+        versus_unet.extend(unet_rows(pds, raw["synthesis"][grid]["unet"]))
         components.extend(component_rows(pds, monai))
         log(f"synthesis {grid}: {sum(pds['seconds'].values()):.1f} s (PDS) vs {sum(monai['seconds'].values()):.1f} s")
 
@@ -519,13 +577,14 @@ def main() -> None:
         tasks += [lambda: train_task("monai")]
     for task in tasks:
         task()
-        emit(args, raw, synthesis, components, training, time.perf_counter() - start, load_start)
+        emit(args, raw, synthesis, versus_unet, components, training, time.perf_counter() - start, load_start)
 
 
 def emit(
     args: argparse.Namespace,
     raw: dict,
     synthesis: list[dict],
+    versus_unet: list[dict],
     components: list[dict],
     training: list[dict],
     wall: float,
@@ -543,6 +602,7 @@ def emit(
         "load_average_1_5_15": {"start": load_start, "end": os.getloadavg()},
         "targets": {
             "speedup": f">= {SPEEDUP_TARGET:.0f}x PDS vs MONAI reference, seconds per subject (both directions)",
+            "unet_ratio": f"<= {UNET_RATIO_TARGET:.0f}x PDS / unet seconds per subject (both directions)",
             "training_peak_rss_gb": f"<= {PEAK_TARGET_GB:.0f} GB, paper grid, batch 1, fp32, CPU",
             "micro_refiner": "a small fraction of one 3D denoiser pass",
         },
@@ -552,14 +612,16 @@ def emit(
             "MONAI grids padded (replicate) to a multiple of 8 once per direction and cropped back.",
             "MONAI seconds marked extrapolated = measured seconds for the first measured_steps DDIM steps "
             "of the 50-step schedule x 50 / measured_steps.",
-            "PDS synthesis = pattern embedding + 8 DPM-Solver++(2M) denoiser evaluations (guidance 1, so one "
-            "evaluation per step) + tissue refiner + micro refiner + clamping/masking.",
+            "PDS synthesis (default mean mode) = pattern embedding + one denoiser evaluation at t = T-1 (the "
+            "posterior-mean readout) + tissue refiner + micro refiner + clamping/masking; unet = one pass of the "
+            "same denoiser architecture (no pattern encoder, no refiners).",
             "Synthesis: PDS and MONAI run in one process per grid, interleaved per repeat in alternating order, "
             "so load from other jobs hits both alike; 'min' uses each direction's fastest repeat (least "
             "contended), 'median' the typical one.",
             "Training peak RSS = ru_maxrss of a fresh process running only that pipeline (includes Python/torch).",
         ],
         "synthesis_table": synthesis,
+        "unet_table": versus_unet,
         "component_table": components,
         "training_table": training,
         "results": raw,
@@ -579,6 +641,10 @@ def emit(
         "Stage-1 params: PDS denoiser + conditioning + pattern encoder; MONAI DiffusionModelUNet.",
         "",
         *markdown_table(synthesis),
+        "",
+        f"### PDS against the unet baseline (same process, interleaved); target ≤ {UNET_RATIO_TARGET:.0f}×",
+        "",
+        *markdown_table(versus_unet),
         "",
         "### Per-component cost of PDS (batch 1, median time of one forward pass, FLOPs by torch's counter)",
         "",

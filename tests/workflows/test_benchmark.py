@@ -67,6 +67,11 @@ def _results_json_has_protocol_stats_times_and_a_table(done: dict) -> None:
     assert rows[("pds", "fmri2dmri")]["delta_psnr"] is None
     md = (out / "results.md").read_text()
     assert "| unet | fmri2dmri | 4 |" in md and "ΔPSNR" in md
+    # equal budgets: unet trains PDS's stage-1 + stage-2 steps; PDS counts its refiners' parameters too
+    steps = TINY["training"]["stage1"]["steps"] + TINY["training"]["stage2"]["steps"]
+    assert results["per_model"]["unet"]["optimiser_steps"] == results["per_model"]["pds"]["optimiser_steps"] == steps
+    assert results["per_model"]["pds"]["parameters"] > results["per_model"]["unet"]["parameters"] > 0
+    assert f"| {results['per_model']['unet']['parameters']:,} | {steps} |" in md
     splits = [json.loads((out / "runs" / m / "fold-1" / "split.json").read_text())["test"] for m in ("pds", "unet")]
     assert splits[0] == splits[1]  # the same subject-level split for every model
 

@@ -317,6 +317,11 @@ def write_results(
     from pds_mri.workflows.run import MODEL_SPECS
 
     per_model, comparisons, table = summarise(models, records, options.folds, options.seed)
+    budgets = model_budgets(options, records)
+    for model, budget in budgets.items():
+        per_model[model] |= budget
+    for row in table:
+        row |= budgets.get(row["model"], {"parameters": None, "optimiser_steps": None})
     results = {
         "GeneratedBy": {"Name": "pds-mri", "Version": __version__, "Command": "pds benchmark"},
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -348,6 +353,10 @@ def write_results(
             "test": "two-sided Wilcoxon signed-rank (scipy.stats.wilcoxon, zero_method='wilcox')",
             "train_seconds": "optimiser-step time summed over training stages (excludes validation/checkpoints)",
             "synth_seconds_per_subject": "network time of one synthesis (sidecar SynthesisSeconds)",
+            "parameters": "trained parameters of every part (PDS: denoiser, conditioning, pattern encoder, "
+            "refiners; pix2pix3d: generator + discriminator)",
+            "optimiser_steps": "optimiser steps summed over training stages (batch 1 per direction; a shared "
+            "stage 1 counts for each model that uses it)",
         },
         "complete": all(per_model[m]["complete"] for m in models),
         "per_model": per_model,
@@ -358,6 +367,30 @@ def write_results(
     write_json(out_dir / RESULTS_JSON, results)
     write_text(out_dir / RESULTS_MD, results_markdown(results))
     return results
+
+
+def model_budgets(options: BenchmarkOptions, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Trained parameters and optimiser steps of each model, read off its first finished fold's run."""
+    from pds_mri.workflows.run import optimiser_steps, trained_parameters
+
+    out: dict[str, dict[str, Any]] = {}
+    for rec in sorted(records, key=lambda r: r["fold"]):
+        if rec["model"] in out:
+            continue
+        run_dir = Path(options.out_dir) / rec["run_dir"]
+        try:
+            steps = optimiser_steps(run_dir)
+            marker = run_dir / TRAINED
+            source = json.loads(marker.read_text()).get("stage1_from") if marker.is_file() else None
+            if source is not None:
+                steps["stage1"] = optimiser_steps(fold_dir(options.out_dir, source, rec["fold"])).get("stage1", 0)
+            out[rec["model"]] = {
+                "parameters": trained_parameters(run_dir, options.prepared_dir)["total"],
+                "optimiser_steps": sum(steps.values()),
+            }
+        except (OSError, PdsError, KeyError, ValueError):
+            out[rec["model"]] = {"parameters": None, "optimiser_steps": None}
+    return out
 
 
 def _fmt(mean: float | None, std: float | None, digits: int) -> str:
@@ -389,16 +422,22 @@ def results_markdown(results: dict[str, Any]) -> str:
         "Mean ± std over subjects inside the brain mask on the [0, 1] scale. Δ = "
         f"{ref} − model with its 95 % bootstrap CI and Wilcoxon p (positive ΔPSNR/ΔSSIM favour {ref}).",
         "",
-        "| model | direction | n | PSNR (dB) | SSIM | MAE | ΔPSNR | ΔSSIM | train (s) | synthesis (s/subject) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "Parameters: trained parameters of every part (refiners and discriminator included); steps: optimiser "
+        "steps summed over training stages, batch 1 per direction.",
+        "",
+        "| model | direction | n | PSNR (dB) | SSIM | MAE | ΔPSNR | ΔSSIM | parameters | steps | train (s) "
+        "| synthesis (s/subject) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results["table"]:
         train = "n/a" if row["train_seconds"] is None else f"{row['train_seconds']:.1f}"
         synth = "n/a" if row["synth_seconds_per_subject"] is None else f"{row['synth_seconds_per_subject']:.3f}"
+        params = "n/a" if row.get("parameters") is None else f"{row['parameters']:,}"
+        steps = "n/a" if row.get("optimiser_steps") is None else str(row["optimiser_steps"])
         lines.append(
             f"| {row['model']} | {row['direction']} | {row['n']} | {_fmt(row['psnr_mean'], row['psnr_std'], 2)} | "
             f"{_fmt(row['ssim_mean'], row['ssim_std'], 4)} | {_fmt(row['mae_mean'], row['mae_std'], 4)} | "
-            f"{_delta(row, 'psnr', 2)} | {_delta(row, 'ssim', 4)} | {train} | {synth} |"
+            f"{_delta(row, 'psnr', 2)} | {_delta(row, 'ssim', 4)} | {params} | {steps} | {train} | {synth} |"
         )
     if not results["complete"]:
         lines += ["", "_Incomplete: some (model, fold) pairs are not finished; re-run the same command to continue._"]

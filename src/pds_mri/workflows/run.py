@@ -248,6 +248,31 @@ def build_model(config: Config, prepared_dir: Path) -> tuple[PDS, NoiseSchedule]
     return build_pds(config.model, roi_networks(prepared_dir)), build_schedule(config.model.diffusion)
 
 
+def trained_parameters(run_dir: Path, prepared_dir: Path) -> dict[str, int]:
+    """Parameters each part of a run's model trains (refiners and the pix2pix discriminator included)."""
+    config = load_run_config(run_dir)
+    spec = model_spec(read_model_name(run_dir))
+    if spec.family == "pds":
+        counts = build_pds(config.model, roi_networks(prepared_dir)).parameter_counts()
+        return {k: v for k, v in counts.items() if v}
+    objective = build_objective(spec, config, prepared_dir)
+    parts = {"generator": objective.generator}
+    if spec.family == "pix2pix3d":
+        parts["discriminator"] = objective.discriminator
+    counts = {k: sum(p.numel() for p in m.parameters()) for k, m in parts.items()}
+    return {**counts, "total": sum(counts.values())}
+
+
+def optimiser_steps(run_dir: Path) -> dict[str, int]:
+    """Optimiser steps per training stage, from the stages' last checkpoints (batch size 1 per direction)."""
+    out: dict[str, int] = {}
+    for stage in STAGES:
+        state = Path(run_dir) / stage / "checkpoints" / "last" / "state.json"
+        if state.is_file():
+            out[stage] = int(json.loads(state.read_text())["trainer"]["step"])
+    return out
+
+
 def load_run_config(run_dir: Path) -> Config:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
