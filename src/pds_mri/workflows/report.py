@@ -263,7 +263,11 @@ def add_synthesis(page: Page, synth_dir: Path, heading: str) -> None:
         return
     parts = [
         note("Not scored: no `pds evaluate` output for these syntheses in this directory."),
-        table(rows, [c for c in ("participant_id", "direction", "source", "target", "synthesis", "uncertainty")]),
+        note(
+            "Mode: mean = the posterior-mean estimate (PDS default: one denoiser evaluation, refined); "
+            "sample = stochastic posterior samples; one pass = a regression baseline."
+        ),
+        table(rows, ["participant_id", "direction", "source", "target", "mode", "synthesis", "uncertainty"]),
     ]
     for direction in sorted({r["direction"] for r in rows}):
         for row in [r for r in rows if r["direction"] == direction][:MOSAIC_SUBJECTS]:
