@@ -193,3 +193,25 @@ def test_synthesis_mode_is_recorded_and_mean_is_the_default(tiny: dict[str, Path
     with pytest.raises(PdsError, match="--mode"):
         run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], tiny["root"] / "bad", mode="median"))
     assert not (tiny["root"] / "bad").exists()  # refused before anything is written
+
+
+def _tree_hashes(root: Path) -> dict[str, str]:
+    files = (p for p in root.rglob("*") if p.is_file())
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def test_a_refused_train_changes_nothing_in_the_run(tiny: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    """Regression: a fresh `pds train` into an existing run used to rewrite config.yaml, model.json, split.json
+    and normalisation.json before refusing, so trained subjects became test subjects and --resume broke."""
+    run = tiny["run"]
+    before = _tree_hashes(run)
+    args = ["train", str(tiny["prepared"]), str(run), "--config", str(tiny["config"])]
+    assert main([*args, "--seed", "7"]) == 2  # fresh train into a run: refused
+    assert "already holds a training run" in capsys.readouterr().err
+    assert main([*args, "--seed", "7", "--resume"]) == 2  # a resume that would change the seed: refused
+    assert "training.stage1.seed" in capsys.readouterr().err
+    assert _tree_hashes(run) == before
+    assert main([*args, "--seed", "3", "--resume"]) == 0  # the run's own options: a finished run is a no-op
+    after = _tree_hashes(run)
+    kept = [k for k in before if "checkpoints" in k or k in ("config.yaml", "model.json", "split.json")]
+    assert kept and all(after[k] == before[k] for k in kept)

@@ -109,7 +109,7 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
     info = init_distributed()
     locks = contextlib.ExitStack()
     try:
-        _lock_out_dir(locks, Path(options.out_dir), info)
+        lock_out_dir(locks, Path(options.out_dir), info, "synthesize")
         model, config, stage, sha, model_name = load_trained_model(options.run_dir, options.input_dir, info.device)
         diffusion = config.model.diffusion
         one_pass = model_spec(model_name).family != "pds"  # baselines: one deterministic forward pass
@@ -216,8 +216,8 @@ def _estimate_text(one_pass: bool, mode: str, mean_steps: int, steps: int, sampl
     return f"mean of {samples} refined posterior sample(s), {steps} sampler steps each"
 
 
-def _lock_out_dir(locks: contextlib.ExitStack, out_dir: Path, info: Any) -> None:
-    """Rank 0 holds OUT_DIR's lock for the whole job (a second `pds synthesize` there is refused); the
+def lock_out_dir(locks: contextlib.ExitStack, out_dir: Path, info: Any, command: str) -> None:
+    """Rank 0 holds OUT_DIR's lock for the whole job (a second `pds COMMAND` there is refused); the
     other ranks learn whether it got it, so they all stop together if it did not."""
     from pds_mri.io.atomic import output_lock
     from pds_mri.training.distributed import broadcast_object
@@ -225,7 +225,7 @@ def _lock_out_dir(locks: contextlib.ExitStack, out_dir: Path, info: Any) -> None
     refusal = None
     if info.is_main:
         try:
-            locks.enter_context(output_lock(out_dir, "synthesize"))
+            locks.enter_context(output_lock(out_dir, command))
         except PdsError as exc:
             refusal = str(exc)
     refusal = broadcast_object(refusal, info)

@@ -9,11 +9,12 @@ Only subjects with both modalities are trained on; the split is subject-level an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -80,7 +81,7 @@ def run_train(options: TrainOptions) -> Path:
     from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists
     from pds_mri.training.data import PreparedCohort, collate, read_cohort
     from pds_mri.training.distributed import cleanup, init_distributed
-    from pds_mri.training.split import split_subjects, write_split
+    from pds_mri.training.split import read_split, split_subjects, write_split
     from pds_mri.training.trainer import Trainer, seed_everything
     from pds_mri.workflows.run import (
         Stage1Objective,
@@ -92,6 +93,7 @@ def run_train(options: TrainOptions) -> Path:
         model_spec,
         write_model_file,
     )
+    from pds_mri.workflows.synthesize import lock_out_dir
 
     spec = model_spec(options.model)
     if options.stage not in ("all", "1", "2"):
@@ -100,24 +102,37 @@ def run_train(options: TrainOptions) -> Path:
         raise PdsError(f"--model {spec.name} has one stage; use --stage all or 1")
     if options.stage1_from is not None and options.stage != "2":
         raise PdsError("--stage1-from trains stage 2 only; add --stage 2")
-    config = resolve_train_config(options)
     run_dir = Path(options.run_dir)
+    existing = (run_dir / "config.yaml").is_file()
+    if existing and not options.resume and options.stage != "2":
+        raise PdsError(f"{run_dir} already holds a training run; pass --resume to continue it or use a new RUN_DIR")
+    if existing:  # continue the run with its own config (resolve_train_config also checks the model name)
+        config = resolve_train_config(replace(options, resume=True))
+        if options.config is not None:
+            check_same_config(run_dir, config, resolve_train_config(replace(options, resume=False)))
+    else:
+        config = resolve_train_config(options)
     info = init_distributed()
+    locks = contextlib.ExitStack()
     try:
+        lock_out_dir(locks, run_dir, info, "train")
         rows = read_cohort(options.prepared_dir)
         paired = [r for r in rows if r.get("fmri") and r.get("dmri")]
         if len(paired) < 2:
             raise PdsError(f"{options.prepared_dir}: {len(paired)} subject(s) have both modalities; need >= 2")
         full = PreparedCohort(options.prepared_dir, [r["participant_id"] for r in paired])
-        split = split_subjects(
-            full.participant_ids,
-            full.diagnoses,
-            fold=options.fold,
-            folds=options.folds,
-            seed=options.seed,
-            val_fraction=config.training.val_fraction,
-        )
-        if info.is_main:
+        if existing:  # continuing a run: its own split, never one recomputed from today's prepared directory
+            split = read_split(run_dir)
+        else:
+            split = split_subjects(
+                full.participant_ids,
+                full.diagnoses,
+                fold=options.fold,
+                folds=options.folds,
+                seed=options.seed,
+                val_fraction=config.training.val_fraction,
+            )
+        if info.is_main and not existing:
             run_dir.mkdir(parents=True, exist_ok=True)
             write_text(run_dir / "config.yaml", dump_config(config))
             write_model_file(run_dir, spec, config)
@@ -169,8 +184,31 @@ def run_train(options: TrainOptions) -> Path:
             write_text(run_dir / "MODEL_CARD.md", model_card(config, rows, split, metrics, options))
             console.print(f"run written to {run_dir}")
     finally:
+        locks.close()
         cleanup(info)
     return run_dir
+
+
+def check_same_config(run_dir: Path, saved: Config, requested: Config) -> None:
+    """A run continued (--resume, or --stage 2 into it) with a --config trains what it was started with: a
+    --config, --seed or --steps that would change it is an error naming the first differing field, never
+    silently ignored. Without --config the run's own config.yaml is used as it is."""
+    a, b = _flatten(saved.model_dump(mode="json")), _flatten(requested.model_dump(mode="json"))
+    differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if differ:
+        key = differ[0]
+        raise PdsError(
+            f"{run_dir}: its config.yaml has {key} = {a.get(key)!r} but this command asks for {b.get(key)!r}; "
+            "continue it with the options it was started with, or train into a new RUN_DIR"
+        )
+
+
+def _flatten(values: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        out |= _flatten(value, f"{name}.") if isinstance(value, dict) else {name: value}
+    return out
 
 
 def make_validate(val_set: PreparedCohort, config: Config, stage: str) -> Callable[[nn.Module, int], dict[str, float]]:
