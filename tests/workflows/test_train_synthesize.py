@@ -82,11 +82,16 @@ def test_synthesize_auto_fills_exactly_what_is_missing(tiny: dict[str, Path], si
 
 def test_synthesize_is_deterministic_with_a_seed_and_explicit_direction(tiny: dict[str, Path]) -> None:
     outs = []
-    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+    for name, seed, mode in (("a", 1, "sample"), ("b", 1, "sample"), ("c", 2, "sample"), ("d", 2, "mean")):
         out = tiny["root"] / f"det-{name}"
-        run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], out, direction="fmri2dmri", seed=seed))
+        options = SynthesizeOptions(tiny["run"], tiny["prepared"], out, direction="fmri2dmri", seed=seed, mode=mode)
+        run_synthesize(options)
         outs.append({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.rglob("*.nii.gz")})
-    assert outs[0] == outs[1] and outs[0] != outs[2]
+    assert outs[0] == outs[1] and outs[0] != outs[2]  # a sample is fixed by its seed
+    mean_1 = tiny["root"] / "det-e"
+    run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], mean_1, direction="fmri2dmri", seed=1))
+    mean_files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in mean_1.rglob("*.nii.gz")}
+    assert mean_files == outs[3]  # the mean readout starts from x_T = 0: the same for every seed
     rows = _tsv(tiny["root"] / "det-a" / "synthesized.tsv")
     assert rows and all(r["direction"] == "fmri2dmri" and r["uncertainty"] == "" for r in rows)
 

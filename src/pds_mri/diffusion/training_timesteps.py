@@ -52,15 +52,23 @@ class TrainingTimesteps:
     def __call__(
         self, batch: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
     ) -> Tensor:
+        return self.draw(batch, generator, device)[0]
+
+    def draw(
+        self, batch: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+    ) -> tuple[Tensor, Tensor]:
+        """(t, readout): the timesteps and which of them are ``terminal_weight`` draws (the mean readout)."""
         if self.kind == "uniform" and self.terminal_weight == 0.0:
-            return self.schedule.sample_timesteps(batch, generator, device)
+            t = self.schedule.sample_timesteps(batch, generator, device)
+            return t, torch.zeros_like(t, dtype=torch.bool)
         gdev = generator.device if generator is not None else torch.device("cpu")
         if self.kind == "uniform":
             t = torch.randint(0, self.schedule.timesteps, (batch,), generator=generator, device=gdev)
         else:
             pick = torch.randint(0, len(self.grid), (batch,), generator=generator, device=gdev)
             t = self.grid.to(gdev)[pick]
+        terminal = torch.zeros_like(t, dtype=torch.bool)
         if self.terminal_weight > 0.0:
             terminal = torch.rand((batch,), generator=generator, device=gdev) < self.terminal_weight
             t = torch.where(terminal, torch.full_like(t, self.schedule.timesteps - 1), t)
-        return t.to(device)
+        return t.to(device), terminal.to(device)

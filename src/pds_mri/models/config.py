@@ -77,6 +77,9 @@ class DiffusionConfig(_Strict):
     terminal_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="share of stage-1 draws at t = T-1, the mean readout's timestep"
     )
+    readout_input: Literal["noise", "zero"] = Field(
+        "zero", description="mean readout from x_T = 0 (terminal-weight draws trained with eps = 0) or from noise"
+    )
     stage2_estimate: Literal["synthesis", "sample"] = Field(
         "synthesis", description="stage 2 trains on the estimate synthesis makes (mode, steps) or on a sample"
     )
@@ -156,6 +159,7 @@ def build_pds(cfg: PDSConfig, roi_network: Sequence[int]) -> PDS:
         micro_grad_weight=cfg.micro_grad_weight,
         micro_ssim_weight=cfg.micro_ssim_weight,
         timesteps=TrainingTimesteps(build_schedule(d), d.train_timesteps, d.steps, d.spacing, d.terminal_weight),
+        readout_input=d.readout_input,
     )
 
 

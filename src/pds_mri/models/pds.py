@@ -49,6 +49,9 @@ BACKGROUND = -1.0
 #: synthesis modes: ``mean`` = the posterior-mean estimate (the x0 readout after ``mean_steps`` evaluations from
 #: pure noise, 1 by default), ``sample`` = a stochastic posterior sample (``steps`` sampler steps)
 SYNTHESIS_MODES = ("mean", "sample")
+#: what the denoiser's noisy-target channel holds for the mean readout: pure noise x_T ~ N(0, I) (the
+#: diffusion's own t = T − 1 input) or zeros (E[x_T]; the terminal-weight draws of training then use ε = 0)
+READOUT_INPUTS = ("noise", "zero")
 
 
 def _randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -79,9 +82,13 @@ class PDS(nn.Module):
         micro_grad_weight: float = 1.0,
         micro_ssim_weight: float = 0.5,
         timesteps: TrainingTimesteps | None = None,
+        readout_input: str = "noise",
     ) -> None:
         super().__init__()
+        if readout_input not in READOUT_INPUTS:
+            raise ValueError(f"readout_input must be one of {READOUT_INPUTS}, got {readout_input!r}")
         self.training_timesteps = timesteps
+        self.readout_input = readout_input
         if conditioning.use_pattern != (pattern_encoder is not None):
             raise ValueError("conditioning.use_pattern must match whether a pattern encoder is given")
         self.denoiser = denoiser
@@ -199,10 +206,13 @@ class PDS(nn.Module):
         target, source = batch["target"], batch["source"]
         mask = batch.get("mask")
         if self.training_timesteps is not None:
-            t = self.training_timesteps(target.shape[0], generator, target.device)
+            t, readout = self.training_timesteps.draw(target.shape[0], generator, target.device)
         else:
             t = schedule.sample_timesteps(target.shape[0], generator, target.device)
+            readout = torch.zeros_like(t, dtype=torch.bool)
         noise = _randn_like(target, generator)
+        if self.readout_input == "zero" and bool(readout.any()):  # the readout's input: x_T = 0, not noise
+            noise = torch.where(readout.reshape(-1, *([1] * (noise.ndim - 1))), torch.zeros_like(noise), noise)
         x_t = schedule.add_noise(target, noise, t)
         drop = self.diagnosis_drop_prob if self.training else 0.0
         cond = self.condition(batch, t, drop_prob=drop, generator=generator)
@@ -279,6 +289,9 @@ class PDS(nn.Module):
         """The stage-1 estimate that synthesis refines: a posterior sample (``steps``) or the mean readout."""
         if mode not in SYNTHESIS_MODES:
             raise ValueError(f"mode must be one of {SYNTHESIS_MODES}, got {mode!r}")
+        if mode == "mean" and self.readout_input == "zero":
+            x_T = torch.zeros_like(batch["source"])
+            return sampler.sample(self.model_fn(batch, sampler.schedule, guidance), x_T, mean_steps, generator)
         return self.sample_stage1(batch, sampler, mean_steps if mode == "mean" else steps, guidance, generator)
 
     # -- stage 2 --------------------------------------------------------------------------------------
