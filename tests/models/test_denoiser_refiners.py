@@ -97,7 +97,7 @@ def test_micro_refiner_is_a_small_fraction_of_a_denoiser_pass() -> None:
     b = make_batch(shape, direction=1, batch=1)
     t = torch.tensor([500])
     cond = pds.condition(b, t)
-    denoiser = count_flops(pds.denoiser, (b["source"], b["source"], cond))
+    denoiser = count_flops(pds.denoiser, (b["source"], pds.denoiser_source(b), cond))
     micro = count_flops(pds.micro_refiner, (b["source"], b["source"]))
     tissue = count_flops(pds.tissue_refiner, (b["source"], b["source"], b["tissue"]))
     assert micro < 0.05 * denoiser

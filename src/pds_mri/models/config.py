@@ -96,6 +96,7 @@ class PDSConfig(_Strict):
     attention: bool = Field(True, description="self-attention at the lowest level")
     gradient_checkpointing: bool = False
     embed_dim: int | None = Field(None, ge=1, description="conditioning width; default 4 * base_channels")
+    mask_input: bool = Field(True, description="the denoiser also sees the brain mask (as the unet baseline does)")
     # conditioning / pattern
     use_pattern: bool = True
     use_diagnosis: bool = True
@@ -144,7 +145,7 @@ def build_pds(cfg: PDSConfig, roi_network: Sequence[int]) -> PDS:
     emb = cfg.emb_dim
     d = cfg.diffusion
     return PDS(
-        denoiser=ConditionalDenoiser3D(emb, **denoiser_options(cfg)),
+        denoiser=ConditionalDenoiser3D(emb, in_channels=3 if cfg.mask_input else 2, **denoiser_options(cfg)),
         conditioning=Conditioning(emb, cfg.use_direction, cfg.use_diagnosis, cfg.use_pattern),
         pattern_encoder=PatternEncoder(roi_network, emb, cfg.pattern_hidden) if cfg.use_pattern else None,
         tissue_refiner=TissueRefiner(cfg.tissue_channels, cfg.tissue_levels) if cfg.use_tissue else None,
@@ -160,6 +161,7 @@ def build_pds(cfg: PDSConfig, roi_network: Sequence[int]) -> PDS:
         micro_ssim_weight=cfg.micro_ssim_weight,
         timesteps=TrainingTimesteps(build_schedule(d), d.train_timesteps, d.steps, d.spacing, d.terminal_weight),
         readout_input=d.readout_input,
+        mask_input=cfg.mask_input,
     )
 
 

@@ -60,7 +60,7 @@ class _DenoiserPass(nn.Module):
         self.batch = batch
 
     def forward(self, x_t: Tensor, t: Tensor) -> Tensor:
-        return self.pds.denoiser(x_t, self.batch["source"], self.pds.condition(self.batch, t))
+        return self.pds.denoiser(x_t, self.pds.denoiser_source(self.batch), self.pds.condition(self.batch, t))
 
 
 @torch.no_grad()

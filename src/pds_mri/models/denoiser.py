@@ -144,7 +144,7 @@ class ConditionalDenoiser3D(nn.Module):
         return block(*args)
 
     def forward(self, x_t: Tensor, source: Tensor, cond: Tensor) -> Tensor:
-        if x_t.shape != source.shape:
+        if x_t.shape[0] != source.shape[0] or x_t.shape[2:] != source.shape[2:]:
             raise ValueError(f"x_t {tuple(x_t.shape)} and source {tuple(source.shape)} must match")
         x, pad = pad_to_multiple(torch.cat([x_t, source], dim=1), self.multiple)
         emb = F.silu(cond)

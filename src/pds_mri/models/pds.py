@@ -83,12 +83,14 @@ class PDS(nn.Module):
         micro_ssim_weight: float = 0.5,
         timesteps: TrainingTimesteps | None = None,
         readout_input: str = "noise",
+        mask_input: bool = False,
     ) -> None:
         super().__init__()
         if readout_input not in READOUT_INPUTS:
             raise ValueError(f"readout_input must be one of {READOUT_INPUTS}, got {readout_input!r}")
         self.training_timesteps = timesteps
         self.readout_input = readout_input
+        self.mask_input = bool(mask_input)
         if conditioning.use_pattern != (pattern_encoder is not None):
             raise ValueError("conditioning.use_pattern must match whether a pattern encoder is given")
         self.denoiser = denoiser
@@ -172,6 +174,16 @@ class PDS(nn.Module):
         raise ValueError(f"stage must be 1 or 2, got {stage}")
 
     # -- conditioning ---------------------------------------------------------------------------------
+    def denoiser_source(self, batch: Batch) -> Tensor:
+        """What the denoiser sees beside x_t: the source map, and with ``mask_input`` the brain mask (±1), the
+        exact brain boundary on the target grid that the resampled source only blurs."""
+        source = batch["source"]
+        if not self.mask_input:
+            return source
+        mask = batch.get("mask")
+        channel = torch.ones_like(source) if mask is None else (mask > 0).to(source.dtype) * 2.0 - 1.0
+        return torch.cat([source, channel], dim=1)
+
     def pattern_embedding(self, batch: Batch) -> Tensor | None:
         if self.pattern_encoder is None:
             return None
@@ -203,7 +215,7 @@ class PDS(nn.Module):
         Draws t from ``training_timesteps`` (U{0..T−1} when None) and ε ~ N(0, I) from ``generator``; drops
         the diagnosis with ``diagnosis_drop_prob`` only in training mode. Returns ``loss`` (to backprop) and its parts.
         """
-        target, source = batch["target"], batch["source"]
+        target, source = batch["target"], self.denoiser_source(batch)
         mask = batch.get("mask")
         if self.training_timesteps is not None:
             t, readout = self.training_timesteps.draw(target.shape[0], generator, target.device)
@@ -238,7 +250,7 @@ class PDS(nn.Module):
         pinning x0 = −1 outside the mask keeps x_t distributed as in training at every step. Guidance
         only costs a second evaluation when some diagnosis is known and the scale is not 1.
         """
-        source, mask = batch["source"], batch.get("mask")
+        source, mask = self.denoiser_source(batch), batch.get("mask")
         pattern_emb = self.pattern_embedding(batch)
 
         def cond_fn(x_t: Tensor, t: Tensor) -> Tensor:
