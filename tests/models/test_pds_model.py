@@ -31,7 +31,7 @@ def pds() -> PDS:
 def test_stage1_loss_finite_with_gradients(pds: PDS, batch: dict[str, torch.Tensor], prediction_type: str) -> None:
     sch = NoiseSchedule("cosine", 1000, prediction_type)  # type: ignore[arg-type]
     out = pds.stage1_loss(batch, sch, torch.Generator().manual_seed(0))
-    assert set(out) == {"loss", "l1", "pattern_l1"}
+    assert set(out) == {"loss", "l2", "pattern_l2"}  # L2 is the default stage-1 loss
     assert torch.isfinite(out["loss"])
     out["loss"].backward()
     for name, part in (("denoiser", pds.denoiser), ("pattern", pds.pattern_encoder)):
@@ -142,9 +142,9 @@ def test_each_ablation_flag_removes_its_component(flag: str) -> None:
 
 def test_no_pattern_also_drops_the_roi_loss(batch: dict[str, torch.Tensor]) -> None:
     ablated = build_pds(tiny_config(use_pattern=False), ROI_NETWORK)
-    assert "pattern_l1" not in ablated.stage1_loss(batch, NoiseSchedule())
+    assert "pattern_l2" not in ablated.stage1_loss(batch, NoiseSchedule())
     no_weight = build_pds(tiny_config(pattern_loss_weight=0.0), ROI_NETWORK)
-    assert "pattern_l1" not in no_weight.stage1_loss(batch, NoiseSchedule())
+    assert "pattern_l2" not in no_weight.stage1_loss(batch, NoiseSchedule())
     assert no_weight.pattern_encoder is not None
 
 

@@ -103,7 +103,9 @@ class PDSConfig(_Strict):
     use_direction: bool = True
     pattern_hidden: int = Field(128, ge=1)
     pattern_loss_weight: float = Field(1.0, ge=0.0, description="weight of the loss term on ROI voxels")
-    stage1_loss: Literal["l1", "l2"] = Field("l1", description="stage-1 loss on the prediction (paper: L1)")
+    stage1_loss: Literal["l1", "l2"] = Field(
+        "l2", description="stage-1 loss on the prediction (paper: L1; L2 estimates the mean, measured better)"
+    )
     diagnosis_drop_prob: float = Field(0.2, ge=0.0, le=1.0)
     # stage 2: tissue refinement
     use_tissue: bool = True

@@ -22,7 +22,9 @@ from pds_mri.models.config import PDSConfig, denoiser_options
 class BaselineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    loss: Literal["l1", "l2"] = Field("l1", description="unet: masked regression loss (L2 = conditional mean)")
+    loss: Literal["l1", "l2"] = Field(
+        "l2", description="unet: masked regression loss (L2 = conditional mean; measured better than L1)"
+    )
     budget: Literal["pds-total", "stage1"] = Field(
         "pds-total",
         description="optimiser steps of a one-stage baseline: PDS's stage 1 + stage 2 (equal budget) or stage 1 only",
