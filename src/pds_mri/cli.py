@@ -323,7 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     _state["debug"] = "--debug" in args
     try:
-        app(args, standalone_mode=False, prog_name="pds")
+        # with standalone_mode=False Typer *returns* 130 for Ctrl-C (it raises Exit(130) and click hands back
+        # its code), so the return value is the exit status whenever it is a non-zero int
+        result = app(args, standalone_mode=False, prog_name="pds")
+        if isinstance(result, int) and not isinstance(result, bool) and result != 0:
+            if result == 130:
+                typer.echo("Interrupted.", err=True)
+            return result
     except PdsError as exc:
         if _state["debug"]:
             raise

@@ -71,3 +71,17 @@ def test_benchmark_models_accept_commas_and_unknown_names_are_refused(
     err = capsys.readouterr().err
     assert "--models bogus" in err and "unet" in err
     assert not (tmp_path / "b").exists()
+
+
+def test_ctrl_c_exits_130_not_0(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Regression: Typer returns 130 for KeyboardInterrupt under standalone_mode=False and main() dropped it,
+    so `pds ... && next` carried on after an interrupt."""
+    from pds_mri.cli import main
+    from pds_mri.workflows import simulate
+
+    def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simulate, "run_simulate", interrupted)
+    assert main(["simulate", str(tmp_path / "sim"), "--subjects", "1"]) == 130
+    assert "Interrupted." in capsys.readouterr().err
