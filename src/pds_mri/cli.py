@@ -13,6 +13,7 @@ import typer
 
 from pds_mri import __version__
 from pds_mri.errors import PdsError
+from pds_mri.progress import configure_logging
 
 app = typer.Typer(
     name="pds",
@@ -322,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point, callable from tests: returns the exit status instead of exiting."""
     args = sys.argv[1:] if argv is None else list(argv)
     _state["debug"] = "--debug" in args
+    configure_logging(_state["debug"])
     try:
         # with standalone_mode=False Typer *returns* 130 for Ctrl-C (it raises Exit(130) and click hands back
         # its code), so the return value is the exit status whenever it is a non-zero int

@@ -3,6 +3,7 @@ quiet otherwise (stderr not a terminal, or a torchrun rank other than 0)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -19,6 +20,41 @@ from rich.progress import (
 
 #: Under torchrun only rank 0 talks; the other ranks' messages would repeat it.
 console = Console(stderr=True, quiet=os.environ.get("RANK", "0") != "0")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(debug: bool = False) -> None:
+    """The package's log lines (training steps, validations, resumes) on stderr, timestamped.
+
+    When stderr is not a terminal (a batch job, `> log 2>&1`) there is no progress bar, so INFO lines are
+    the only sign of life of a long training and are shown; on a terminal the bar shows progress and only
+    warnings are logged. Ranks other than 0 log warnings only. Idempotent (one handler).
+    """
+    logger = logging.getLogger("pds_mri")
+    rank0 = os.environ.get("RANK", "0") == "0"
+    level = logging.DEBUG if debug else logging.INFO if (rank0 and not sys.stderr.isatty()) else logging.WARNING
+    logger.setLevel(level)
+    for handler in list(logger.handlers):
+        if isinstance(handler, _StderrHandler):
+            logger.removeHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+    logger.addHandler(handler)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (tests and wrappers replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # type: ignore[no-untyped-def]
+        pass
 
 
 def progress_bar(*extra: ProgressColumn) -> Progress:

@@ -85,3 +85,19 @@ def test_ctrl_c_exits_130_not_0(tmp_path, monkeypatch, capsys) -> None:  # type:
     monkeypatch.setattr(simulate, "run_simulate", interrupted)
     assert main(["simulate", str(tmp_path / "sim"), "--subjects", "1"]) == 130
     assert "Interrupted." in capsys.readouterr().err
+
+
+def test_training_log_lines_reach_stderr_in_a_batch_job(capsys) -> None:  # type: ignore[no-untyped-def]
+    """Regression: logging was never configured, so with stderr redirected (no progress bar) a training
+    printed nothing between the stage headers."""
+    import logging
+
+    from pds_mri.progress import configure_logging
+
+    configure_logging()  # stderr is captured here, i.e. not a terminal: INFO lines are shown
+    logging.getLogger("pds_mri.training.trainer").info("step %d/%d loss %.4g", 10, 400, 0.5)
+    err = capsys.readouterr().err
+    assert "INFO pds_mri.training.trainer: step 10/400 loss 0.5" in err
+    configure_logging()  # idempotent: still one line per record
+    logging.getLogger("pds_mri.training.trainer").info("once")
+    assert capsys.readouterr().err.count("once") == 1
