@@ -173,8 +173,13 @@ def synthesize(
     guidance: Annotated[float | None, typer.Option("--guidance", min=0.0, help="Classifier-free guidance.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed; the same seed gives the same files.")] = 0,
     use_diagnosis: Annotated[
-        bool, typer.Option("--use-diagnosis/--no-diagnosis", help="Condition on the known diagnosis.")
-    ] = True,
+        bool,
+        typer.Option(
+            "--use-diagnosis/--no-diagnosis",
+            help="Condition on the subject's known diagnosis. Off by default: maps imputed with the label make "
+            "any later group comparison or classifier on them circular.",
+        ),
+    ] = False,
     participant_label: Annotated[
         list[str] | None, typer.Option("--participant-label", help="Only these subjects (repeatable).")
     ] = None,

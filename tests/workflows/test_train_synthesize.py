@@ -220,3 +220,16 @@ def test_a_refused_train_changes_nothing_in_the_run(tiny: dict[str, Path], capsy
     after = _tree_hashes(run)
     kept = [k for k in before if "checkpoints" in k or k in ("config.yaml", "model.json", "split.json")]
     assert kept and all(after[k] == before[k] for k in kept)
+
+
+def test_synthesis_is_label_free_unless_asked(tiny: dict[str, Path]) -> None:
+    """Imputed maps conditioned on the label make group statistics on them circular: off by default."""
+    used = {}
+    for name, flag in (("default", []), ("with", ["--use-diagnosis"])):
+        out = tiny["root"] / f"dx-{name}"
+        args = ["synthesize", str(tiny["run"]), str(tiny["prepared"]), str(out), "--direction", "fmri2dmri"]
+        assert main([*args, *flag]) == 0
+        sidecars = [json.loads((out / r["sidecar"]).read_text()) for r in _tsv(out / "synthesized.tsv")]
+        used[name] = {s["DiagnosisUsed"] for s in sidecars}
+    assert used["default"] == {False}
+    assert True in used["with"]  # subjects with a known diagnosis are conditioned on it when asked

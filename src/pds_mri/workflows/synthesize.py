@@ -55,7 +55,7 @@ class SynthesizeOptions:
     samples: int = 1
     guidance: float | None = None
     seed: int = 0
-    use_diagnosis: bool = True
+    use_diagnosis: bool = False  # label-free by default: imputations must not encode the label
     participant_labels: tuple[str, ...] = ()
     mode: str | None = None  # mean | sample; None = the run's config (model.diffusion.mode)
 
