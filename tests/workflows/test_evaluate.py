@@ -93,6 +93,10 @@ def test_rows_skips_and_protocol(tiny_evaluated: dict[str, Path]) -> None:
         uncertainty = [r["uncertainty_mean"] for r in rows]
         assert all(u != "n/a" and float(u) >= 0 for u in uncertainty) if name == "f2d" else set(uncertainty) == {"n/a"}
         assert set(payload["metrics"]) == set(METRIC_COLUMNS)
+        # regional means of the real map and the synthesis for the group-difference metric, and its table
+        assert all({"brain", "gm", "wm", "csf", "net-default"} <= set(r["region_means_real"]) for r in payload["rows"])
+        assert (run / f"eval-{name}" / "group_differences.tsv").is_file()
+        assert payload["group_differences"]["protocol"]["contrasts"] == ["AD-NC", "MCI-NC"]
 
 
 def test_metrics_agree_with_an_independent_numpy_recomputation(tiny_evaluated: dict[str, Path]) -> None:

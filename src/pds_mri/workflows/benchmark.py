@@ -318,6 +318,7 @@ def write_results(
 
     per_model, comparisons, table = summarise(models, records, options.folds, options.seed)
     budgets = model_budgets(options, records)
+    groups = pooled_group_differences(models, records, options.seed)
     for model, budget in budgets.items():
         per_model[model] |= budget
     for row in table:
@@ -362,11 +363,24 @@ def write_results(
         "per_model": per_model,
         "comparisons": comparisons,
         "table": table,
+        "group_differences": groups,
     }
     out_dir = Path(options.out_dir)
     write_json(out_dir / RESULTS_JSON, results)
     write_text(out_dir / RESULTS_MD, results_markdown(results))
     return results
+
+
+def pooled_group_differences(models: tuple[str, ...], records: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+    """Per model: real vs synthetic AD − NC / MCI − NC differences over all its out-of-fold test subjects."""
+    from pds_mri.workflows.evaluate import group_differences_payload
+
+    out: dict[str, Any] = {}
+    for model in models:
+        rows = [row for rec in records if rec["model"] == model for row in rec["rows"] if row.get("region_means_real")]
+        if rows:
+            out[model] = group_differences_payload(rows, seed)
+    return out
 
 
 def model_budgets(options: BenchmarkOptions, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -391,6 +405,40 @@ def model_budgets(options: BenchmarkOptions, records: list[dict[str, Any]]) -> d
         except (OSError, PdsError, KeyError, ValueError):
             out[rec["model"]] = {"parameters": None, "optimiser_steps": None}
     return out
+
+
+GROUP_REGIONS = ("brain", "gm", "wm", "csf")
+
+
+def group_markdown(groups: dict[str, Any]) -> list[str]:
+    """The disease signal kept: ratio synthetic / real of the AD − NC difference of regional means."""
+    if not groups:
+        return []
+    lines = [
+        "",
+        "## Disease signal kept (AD − NC)",
+        "",
+        "Ratio synthetic / real of the AD − NC difference of regional mean intensity over the same out-of-fold "
+        "test subjects (1 = kept, 0 = erased, > 1 = exaggerated) [95 % bootstrap CI]; the real difference "
+        "(on the [0, 1] scale) in parentheses. All regions and MCI − NC: results.json → group_differences.",
+        "",
+        "| model | direction | " + " | ".join(GROUP_REGIONS) + " |",
+        "|---|---|" + "---|" * len(GROUP_REGIONS),
+    ]
+    for model, payload in groups.items():
+        rows = {(r["direction"], r["region"]): r for r in payload["rows"] if r["contrast"] == "AD-NC"}
+        for direction in sorted({d for d, _ in rows}):
+            cells = []
+            for region in GROUP_REGIONS:
+                r = rows.get((direction, region))
+                if r is None or r["ratio"] is None:
+                    cells.append("n/a")
+                    continue
+                low, high = r["ratio_ci"]
+                ci = "" if low is None else f" [{low:.2f}, {high:.2f}]"
+                cells.append(f"{r['ratio']:.2f}{ci} ({r['real_difference']:+.3f})")
+            lines.append(f"| {model} | {direction} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _fmt(mean: float | None, std: float | None, digits: int) -> str:
@@ -439,6 +487,7 @@ def results_markdown(results: dict[str, Any]) -> str:
             f"{_fmt(row['ssim_mean'], row['ssim_std'], 4)} | {_fmt(row['mae_mean'], row['mae_std'], 4)} | "
             f"{_delta(row, 'psnr', 2)} | {_delta(row, 'ssim', 4)} | {params} | {steps} | {train} | {synth} |"
         )
+    lines += group_markdown(results.get("group_differences") or {})
     if not results["complete"]:
         lines += ["", "_Incomplete: some (model, fold) pairs are not finished; re-run the same command to continue._"]
     return "\n".join(lines) + "\n"

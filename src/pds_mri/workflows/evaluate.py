@@ -4,6 +4,9 @@ OUT_DIR/metrics.tsv    one row per subject × direction: PSNR, SSIM, MAE in the 
                        the pattern ROIs and per tissue class; voxel counts of each region
 OUT_DIR/metrics.json   the protocol (verbatim, so anyone can recompute), the inputs, the rows, per-direction
                        mean ± std over subjects, and the rows that could not be scored with the reason
+OUT_DIR/group_differences.tsv (+ metrics.json "group_differences")
+                       AD − NC and MCI − NC differences of regional means in the real maps and in the
+                       syntheses of the same subjects, Cohen's d, the ratio synthetic / real, bootstrap CIs
 Only syntheses whose subject has the real target map in PREPARED_DIR can be scored.
 """
 
@@ -27,19 +30,40 @@ from pds_mri.progress import console, progress_bar
 SYNTH_TSV = "synthesized.tsv"
 METRICS_TSV = "metrics.tsv"
 METRICS_JSON = "metrics.json"
+GROUP_TSV = "group_differences.tsv"
+GROUP_COLUMNS = (
+    "direction",
+    "region",
+    "contrast",
+    "n_case",
+    "n_control",
+    "real_difference",
+    "synthetic_difference",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "real_cohens_d",
+    "synthetic_cohens_d",
+)
 ROW_COLUMNS = ("participant_id", "diagnosis", "direction", "source", "target")
 NEEDED_SYNTH_COLUMNS = ("participant_id", "direction", "synthesis")
 
 
 def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str, Any]:
     """Score every scorable row of SYNTH_DIR/synthesized.tsv; write metrics.tsv/.json; return the JSON payload."""
+    from pds_mri.evaluation.group_difference import regional_means
     from pds_mri.evaluation.regions import METRIC_COLUMNS, VOXEL_COLUMNS, finite, protocol, score, summarise
     from pds_mri.training.data import AtlasCache, direction_modalities, load_direction_item, read_cohort
+    from pds_mri.workflows.run import roi_networks
 
     synth_dir, prepared_dir, out_dir = Path(synth_dir), Path(prepared_dir), Path(out_dir)
     synth_rows = read_synthesized(synth_dir)
     cohort = {str(r["participant_id"]): r for r in read_cohort(prepared_dir)}
     atlas = AtlasCache(prepared_dir)
+    try:
+        networks: list[int] | None = roi_networks(prepared_dir)
+    except InputError:
+        networks = None  # no pattern table: brain and tissue regions only
     scored: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     start = time.perf_counter()
@@ -81,6 +105,8 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str
                     **metrics,
                     "synthesis": row["synthesis"],
                     "uncertainty": row.get("uncertainty") or "",
+                    "region_means_real": regional_means(item["target"], item, networks),
+                    "region_means_synth": regional_means(torch.from_numpy(pred), item, networks),
                 }
             )
     if not scored:
@@ -95,6 +121,11 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str
     out_dir.mkdir(parents=True, exist_ok=True)
     write_tsv(out_dir / METRICS_TSV, [{c: _tsv_value(r[c]) for c in columns} for r in scored], columns)
     json_rows = [{k: finite(v) if k in METRIC_COLUMNS else v for k, v in r.items()} for r in scored]
+    for r in json_rows:
+        for key in ("region_means_real", "region_means_synth"):
+            r[key] = {k: finite(v) for k, v in r[key].items()}
+    groups = group_differences_payload(json_rows)
+    write_tsv(out_dir / GROUP_TSV, [_group_tsv_row(g) for g in groups["rows"]], GROUP_COLUMNS)
     payload = {
         "GeneratedBy": {"Name": "pds-mri", "Version": __version__, "Command": "pds evaluate"},
         "protocol": protocol(),
@@ -107,6 +138,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str
         "summary": summarise(scored),
         "rows": json_rows,
         "skipped": {"count": len(skipped), "rows": skipped},
+        "group_differences": groups,
         "seconds": round(time.perf_counter() - start, 3),
     }
     write_json(out_dir / METRICS_JSON, payload)
@@ -115,6 +147,19 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str
         console.print(f"skipped {len(skipped)} synthesis(es) without a real target (listed in {METRICS_JSON})")
     console.print(f"metrics of {len(scored)} synthesis(es) -> {out_dir / METRICS_TSV}, {out_dir / METRICS_JSON}")
     return payload
+
+
+def group_differences_payload(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+    from pds_mri.evaluation.group_difference import PROTOCOL, group_differences, json_safe
+
+    return {"protocol": PROTOCOL, "rows": json_safe(group_differences(rows, seed))}
+
+
+def _group_tsv_row(g: dict[str, Any]) -> dict[str, Any]:
+    ci = g.get("ratio_ci") or [None, None]
+    row = {c: g.get(c) for c in GROUP_COLUMNS}
+    row["ratio_ci_low"], row["ratio_ci_high"] = ci
+    return {k: "n/a" if v is None else (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
 
 
 def read_synthesized(synth_dir: Path) -> list[dict[str, str]]:

@@ -1,0 +1,142 @@
+"""Does a synthesis keep the disease signal? Group differences of regional means, real vs synthetic.
+
+A synthesis that pulls every subject towards the population mean keeps PSNR respectable and erases what a
+disease study measures. For each direction, region and contrast (AD − NC, MCI − NC) this compares, over the
+*same* test subjects, the difference of group means of the regional mean intensity in the real maps and in
+the syntheses, Cohen's d of both, and the ratio synthetic / real of the unstandardised differences
+(1 = the disease signal kept, 0 = erased, > 1 = exaggerated), each with a percentile bootstrap CI that
+resamples subjects within each group (the same resample for real and synthetic, so the ratio is paired).
+
+Regions (on the target model grid, inside each subject's brain mask): the brain, the six Dosenbach
+networks (the union of their ROI spheres) and GM / WM / CSF (most probable class, probability > 0.5).
+Intensities are on the [0, 1] protocol scale. The syntheses must be made without the diagnosis (label-free)
+for the comparison to mean anything; the caller checks that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pds_mri.evaluation.metrics import to_unit
+from pds_mri.evaluation.regions import region_masks
+
+NETWORKS = ("default", "fronto-parietal", "cingulo-opercular", "sensorimotor", "occipital", "cerebellum")
+CONTRASTS = (("AD", "NC"), ("MCI", "NC"))
+N_RESAMPLES = 2000
+CONFIDENCE = 0.95
+MIN_PER_GROUP = 2
+
+
+def regional_means(
+    image: Tensor, item: Mapping[str, Tensor], roi_network: Sequence[int] | None = None
+) -> dict[str, float]:
+    """Mean of ``image`` ([-1, 1], target grid) on the [0, 1] scale in each region; NaN for an empty region."""
+    regions = region_masks(item["mask"], item["tissue"], item["pattern"])
+    brain = regions["brain"]
+    values = to_unit(image.reshape(brain.shape).float())
+    masks = {"brain": brain, **{k: v for k, v in regions.items() if k in ("gm", "wm", "csf")}}
+    if roi_network is not None:
+        labels = item["pattern"].reshape(brain.shape).long()
+        lookup = np.asarray([-1, *roi_network])  # label 0 = background
+        network = lookup[labels.clamp(min=0, max=len(roi_network)).numpy()]
+        for k, name in enumerate(NETWORKS):
+            masks[f"net-{name}"] = brain & torch.from_numpy(network == k)
+    return {k: float(values[m].mean()) if bool(m.any()) else float("nan") for k, m in masks.items()}
+
+
+def _cohens_d(a: np.ndarray, b: np.ndarray) -> float:
+    pooled = ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / max(len(a) + len(b) - 2, 1)
+    return float((a.mean() - b.mean()) / np.sqrt(pooled)) if pooled > 0 else float("nan")
+
+
+def _ci(values: np.ndarray) -> list[float | None]:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return [None, None]
+    tail = (1.0 - CONFIDENCE) / 2.0 * 100.0
+    return [float(np.percentile(values, tail)), float(np.percentile(values, 100.0 - tail))]
+
+
+def contrast(
+    real: Mapping[str, float], synth: Mapping[str, float], groups: Mapping[str, str], case: str, control: str, seed: int
+) -> dict[str, Any] | None:
+    """One region's case − control comparison over subjects (ids → value); None if a group has < 2 subjects."""
+    ids = [i for i in real if i in synth and np.isfinite(real[i]) and np.isfinite(synth[i])]
+    cases = [i for i in ids if groups.get(i) == case]
+    controls = [i for i in ids if groups.get(i) == control]
+    if len(cases) < MIN_PER_GROUP or len(controls) < MIN_PER_GROUP:
+        return None
+    r_case, r_ctrl = np.array([real[i] for i in cases]), np.array([real[i] for i in controls])
+    s_case, s_ctrl = np.array([synth[i] for i in cases]), np.array([synth[i] for i in controls])
+    rng = np.random.default_rng(seed)
+    ia = rng.integers(0, len(cases), (N_RESAMPLES, len(cases)))
+    ib = rng.integers(0, len(controls), (N_RESAMPLES, len(controls)))
+    boot_real = r_case[ia].mean(1) - r_ctrl[ib].mean(1)
+    boot_synth = s_case[ia].mean(1) - s_ctrl[ib].mean(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boot_ratio = boot_synth / boot_real
+    diff_real, diff_synth = float(r_case.mean() - r_ctrl.mean()), float(s_case.mean() - s_ctrl.mean())
+    return {
+        "n_case": len(cases),
+        "n_control": len(controls),
+        "real_difference": diff_real,
+        "real_difference_ci": _ci(boot_real),
+        "synthetic_difference": diff_synth,
+        "synthetic_difference_ci": _ci(boot_synth),
+        "real_cohens_d": _cohens_d(r_case, r_ctrl),
+        "synthetic_cohens_d": _cohens_d(s_case, s_ctrl),
+        "ratio": diff_synth / diff_real if diff_real != 0 else None,
+        "ratio_ci": _ci(boot_ratio),
+    }
+
+
+def group_differences(rows: Sequence[Mapping[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+    """Rows (one per subject × direction, with ``diagnosis``, ``region_means_real``, ``region_means_synth``)
+    → one record per direction × region × contrast that both groups reach."""
+    out: list[dict[str, Any]] = []
+    for direction in sorted({str(r["direction"]) for r in rows}):
+        mine = [r for r in rows if r["direction"] == direction and r.get("region_means_real")]
+        groups = {str(r["participant_id"]): str(r.get("diagnosis") or "n/a") for r in mine}
+        regions = list(dict.fromkeys(k for r in mine for k in r["region_means_real"]))
+        for region in regions:
+            real = {str(r["participant_id"]): _float(r["region_means_real"].get(region)) for r in mine}
+            synth = {str(r["participant_id"]): _float(r["region_means_synth"].get(region)) for r in mine}
+            for case, control in CONTRASTS:
+                result = contrast(real, synth, groups, case, control, seed)
+                if result is not None:
+                    out.append({"direction": direction, "region": region, "contrast": f"{case}-{control}", **result})
+    return out
+
+
+def json_safe(value: Any) -> Any:
+    """NaN / inf → None, recursively (JSON has neither)."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _float(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+PROTOCOL = {
+    "what": "difference of group means (case - control) of each subject's regional mean intensity, in the real "
+    "maps and in the syntheses of the same test subjects; [0, 1] scale",
+    "regions": "brain; the six Dosenbach networks (union of their ROI spheres); GM/WM/CSF (most probable class, "
+    "p > 0.5); all inside the brain mask on the target model grid",
+    "contrasts": [f"{a}-{b}" for a, b in CONTRASTS],
+    "ratio": "synthetic difference / real difference (1 = kept, 0 = erased, > 1 = exaggerated)",
+    "ci": f"{CONFIDENCE:.0%} percentile bootstrap, {N_RESAMPLES} resamples of subjects within each group, the same "
+    "resample for real and synthetic (paired ratio)",
+    "cohens_d": "difference of means / pooled standard deviation (n - 1)",
+    "minimum": f"a contrast is reported when both groups have >= {MIN_PER_GROUP} subjects",
+}
