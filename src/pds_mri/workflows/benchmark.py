@@ -420,7 +420,8 @@ def group_markdown(groups: dict[str, Any]) -> list[str]:
         "",
         "Ratio synthetic / real of the AD − NC difference of regional mean intensity over the same out-of-fold "
         "test subjects (1 = kept, 0 = erased, > 1 = exaggerated) [95 % bootstrap CI]; the real difference "
-        "(on the [0, 1] scale) in parentheses. All regions and MCI − NC: results.json → group_differences.",
+        "(on the [0, 1] scale) in parentheses. Where the real difference's own CI spans 0 there is no disease "
+        "signal to keep and the ratio is not shown. All regions and MCI − NC: results.json → group_differences.",
         "",
         "| model | direction | " + " | ".join(GROUP_REGIONS) + " |",
         "|---|---|" + "---|" * len(GROUP_REGIONS),
@@ -433,6 +434,10 @@ def group_markdown(groups: dict[str, Any]) -> list[str]:
                 r = rows.get((direction, region))
                 if r is None or r["ratio"] is None:
                     cells.append("n/a")
+                    continue
+                real_low, real_high = r["real_difference_ci"]
+                if real_low is None or real_low <= 0 <= real_high:
+                    cells.append(f"no real effect ({r['real_difference']:+.3f})")
                     continue
                 low, high = r["ratio_ci"]
                 ci = "" if low is None else f" [{low:.2f}, {high:.2f}]"
