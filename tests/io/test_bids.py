@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pds_mri.errors import InputError
-from pds_mri.io.bids import discover, normalise_diagnosis, read_manifest
+from pds_mri.io.bids import discover, normalise_diagnosis, read_manifest, report_unknown_diagnoses
 
 
 def _nifti(path: Path, shape: tuple[int, ...]) -> Path:
@@ -85,7 +85,6 @@ def test_manifest_resolves_paths_relative_to_itself(tmp_path: Path) -> None:
     [
         ("subject,fmri\n01,a.nii.gz\n", "columns"),
         ("subject,fmri,dmri,bval,bvec,diagnosis\n01,a,,,,NC\n01,b,,,,NC\n", "duplicate"),
-        ("subject,fmri,dmri,bval,bvec,diagnosis\n01,a,,,,sick\n", "unknown diagnosis"),
         ("subject,fmri,dmri,bval,bvec,diagnosis,tr\n01,a,,,,NC,fast\n", "not a number"),
     ],
 )
@@ -109,9 +108,13 @@ def test_participants_duplicates_and_bad_labels(tmp_path: Path) -> None:
     (root / "participants.tsv").write_text("participant_id\tdiagnosis\nsub-01\tNC\nsub-01\tAD\n")
     with pytest.raises(InputError, match="duplicate"):
         discover(root)
-    (root / "participants.tsv").write_text("participant_id\tdiagnosis\nsub-01\tfoo\n")
-    with pytest.raises(InputError, match="unknown diagnosis"):
-        discover(root)
+    # a label outside NC/MCI/AD (ADNI "SMC") used to abort the whole prepare: now the subject is kept, unknown
+    (root / "participants.tsv").write_text("participant_id\tdiagnosis\nsub-01\tSMC\n")
+    subjects = discover(root)
+    assert [s.diagnosis for s in subjects if s.participant_id == "sub-01"] == [None]
+    warnings = report_unknown_diagnoses()
+    assert len(warnings) == 1 and "'SMC' (1)" in warnings[0] and "participants.tsv" in warnings[0]
+    assert report_unknown_diagnoses() == []  # reported once
 
 
 def test_diagnosis_aliases() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,13 +29,34 @@ _PREFERRED_SPACES = ("MNI152NLin2009cAsym", "MNI152NLin6Asym", "MNI152Lin", "MNI
 
 
 def normalise_diagnosis(value: str | None, source: str | Path) -> str | None:
-    """Map a diagnosis label onto NC/MCI/AD; empty means unknown; anything else is an error."""
+    """Map a diagnosis label onto NC/MCI/AD; empty or any other label (ADNI "SMC", OASIS-3 "uncertain
+    dementia", …) means unknown: the subject is kept — it can still be imputed and trained on — and the
+    label is reported once per file by :func:`report_unknown_diagnoses`, never silently and never fatal."""
     if value is None or value.strip() in ("", "n/a", "NA", "nan"):
         return None
     key = value.strip().lower()
     if key not in DIAGNOSIS_ALIASES:
-        raise InputError(source, f"unknown diagnosis label {value!r} (expected one of NC, MCI, AD)")
+        _UNKNOWN_LABELS.setdefault(str(source).split(" line ")[0], Counter())[value.strip()] += 1
+        return None
     return DIAGNOSIS_ALIASES[key]
+
+
+_UNKNOWN_LABELS: dict[str, Counter[str]] = {}
+
+
+def report_unknown_diagnoses() -> list[str]:
+    """One warning line per file with labels outside NC/MCI/AD (their subjects count as unknown); resets."""
+    from pds_mri.progress import console
+
+    lines = [
+        f"{path}: diagnosis label(s) {', '.join(f'{k!r} ({n})' for k, n in sorted(c.items()))} are not NC, MCI "
+        "or AD (or a known spelling); those subjects are kept with an unknown diagnosis"
+        for path, c in _UNKNOWN_LABELS.items()
+    ]
+    _UNKNOWN_LABELS.clear()
+    for line in lines:
+        console.print(f"[yellow]warning:[/yellow] {line}")
+    return lines
 
 
 def discover(

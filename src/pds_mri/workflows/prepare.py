@@ -61,13 +61,14 @@ def resolve_config(options: PrepareOptions) -> Config:
 
 
 def run_prepare(options: PrepareOptions) -> list[dict]:
-    from pds_mri.io.bids import discover
+    from pds_mri.io.bids import discover, report_unknown_diagnoses
     from pds_mri.io.validate import validate_cohort
 
     config = resolve_config(options)
     out_dir = Path(options.out_dir)
     _refuse_inside_input(options.bids_dir, out_dir)
     subjects = discover(options.bids_dir, options.participant_labels, options.derivatives, options.diagnosis_column)
+    report_unknown_diagnoses()
     console.print(f"found {len(subjects)} subject(s) in {options.bids_dir}; validating every input first")
 
     problems = validate_cohort(subjects, config.maps)
