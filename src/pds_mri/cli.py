@@ -183,6 +183,9 @@ def synthesize(
     participant_label: Annotated[
         list[str] | None, typer.Option("--participant-label", help="Only these subjects (repeatable).")
     ] = None,
+    save_samples: Annotated[
+        bool, typer.Option("--save-samples", help="Also write the --samples N posterior samples (4D, model grid).")
+    ] = False,
     mode: Annotated[
         str | None,
         typer.Option(
@@ -213,6 +216,7 @@ def synthesize(
             use_diagnosis,
             tuple(participant_label or ()),
             mode,
+            save_samples,
         )
     )
 

@@ -233,3 +233,23 @@ def test_synthesis_is_label_free_unless_asked(tiny: dict[str, Path]) -> None:
         used[name] = {s["DiagnosisUsed"] for s in sidecars}
     assert used["default"] == {False}
     assert True in used["with"]  # subjects with a known diagnosis are conditioned on it when asked
+
+
+def test_save_samples_writes_the_posterior_samples_behind_the_estimate(tiny: dict[str, Path]) -> None:
+    out = tiny["root"] / "with-samples"
+    options = SynthesizeOptions(
+        tiny["run"], tiny["prepared"], out, direction="fmri2dmri", samples=3, mode="sample", save_samples=True
+    )
+    run_synthesize(options)
+    for row in _tsv(out / "synthesized.tsv"):
+        samples = np.asarray(nib.load(out / row["samples"]).dataobj)
+        estimate = np.asarray(nib.load(out / row["synthesis"]).dataobj)
+        std = np.asarray(nib.load(out / row["uncertainty"]).dataobj)
+        assert samples.shape == (*estimate.shape, 3)
+        # sample mode: the estimate is the samples' voxel-wise mean and the std is theirs
+        assert np.allclose(samples.mean(-1), estimate, atol=1e-5)
+        assert np.allclose(samples.std(-1), std, atol=1e-5)
+        assert json.loads((out / row["sidecar"]).read_text())["SamplesFile"] == row["samples"]
+    plain = tiny["root"] / "without-samples"
+    run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], plain, direction="fmri2dmri", samples=2))
+    assert all(r["samples"] == "" for r in _tsv(plain / "synthesized.tsv"))

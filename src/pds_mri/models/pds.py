@@ -373,8 +373,11 @@ class PDS(nn.Module):
         generator: torch.Generator | None = None,
         mode: str = "sample",
         mean_steps: int = 1,
+        samples_out: list[Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
         """The refined estimate of ``mode`` and a voxel-wise std over ``samples`` posterior samples.
+
+        With a list as ``samples_out`` the refined posterior samples themselves are appended to it.
 
         ``mode="sample"``: the estimate is the voxel-wise mean of ``samples`` refined posterior samples
         (``steps`` sampler steps each) and the std is theirs. ``mode="mean"``: the estimate is the refined
@@ -396,6 +399,8 @@ class PDS(nn.Module):
         for _ in range(draws):
             est = self.sample_stage1(batch, sampler, steps, guidance, generator)
             outs.append(self.refine(batch, est).clamp(-1.0, 1.0))
+        if samples_out is not None:
+            samples_out.extend(outs)
         if outs:
             stack = torch.stack(outs)
             std = stack.std(0, unbiased=False) if len(outs) > 1 else torch.zeros_like(outs[0])

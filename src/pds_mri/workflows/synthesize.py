@@ -5,6 +5,7 @@ Output per subject (OUT_DIR/sub-X/):
   sub-X_space-native_desc-synth_<target>.nii.gz            the same in input units on the source's native grid,
                                                             so it overlays the subject's real scan in a viewer
   sub-X_space-<...>_desc-synthstd_<target>.nii.gz          voxel-wise std over --samples N (N > 1)
+  sub-X_space-<target>grid_desc-synthsamples_<target>.nii.gz  the N posterior samples (4D; --save-samples)
   sub-X_desc-synth_<target>.json                           provenance (checkpoint hash, config, steps, seed, ...)
 and OUT_DIR/synthesized.tsv, one row per subject and direction. Under torchrun subjects are sharded by rank.
 """
@@ -41,6 +42,7 @@ SYNTH_COLUMNS = (
     "uncertainty_native",
     "sidecar",
     "mode",
+    "samples",
 )
 DIRECTION_CHOICES = ("auto", "fmri2dmri", "dmri2fmri")
 
@@ -58,6 +60,7 @@ class SynthesizeOptions:
     use_diagnosis: bool = False  # label-free by default: imputations must not encode the label
     participant_labels: tuple[str, ...] = ()
     mode: str | None = None  # mean | sample; None = the run's config (model.diffusion.mode)
+    save_samples: bool = False  # also write the posterior samples (4D, model grid)
 
 
 def plan(rows: list[dict], direction: str) -> list[tuple[dict, str]]:
@@ -144,8 +147,17 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
                     subject_seed(options.seed, row["participant_id"], direction)
                 )
                 started = time.perf_counter()
+                drawn: list[torch.Tensor] = []
                 mean, std = model.synthesize(
-                    batch, sampler, steps, options.samples, guidance, generator, mode=mode, mean_steps=mean_steps
+                    batch,
+                    sampler,
+                    steps,
+                    options.samples,
+                    guidance,
+                    generator,
+                    mode=mode,
+                    mean_steps=mean_steps,
+                    samples_out=drawn if options.save_samples else None,
                 )
                 if mean.is_cuda:
                     torch.cuda.synchronize(mean.device)
@@ -185,6 +197,7 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
                         item,
                         norms,
                         provenance,
+                        [d[0, 0].cpu().numpy() for d in drawn],
                     )
                 )
                 bar.advance(task)
@@ -242,6 +255,7 @@ def write_subject(
     item: dict,
     norms: dict,
     provenance: dict,
+    samples: list[np.ndarray] | None = None,
 ) -> dict:
     from pds_mri.preprocess.normalise import Normalisation
     from pds_mri.preprocess.resample import to_native
@@ -275,6 +289,13 @@ def write_subject(
         save_nifti(to_native(_like(units_std, grid_ref), native_ref), out_dir / names["uncertainty_native"])
     else:
         names["uncertainty"] = names["uncertainty_native"] = ""
+    names["samples"] = ""
+    if samples:
+        names["samples"] = f"{sub}/{sub}_space-{target}grid_desc-synthsamples_{target}.nii.gz"
+        stack = np.stack([np.where(mask, x, -1.0) for x in samples], axis=-1).astype(np.float32)
+        img = _like(stack, grid_ref)
+        save_nifti(img, out_dir / names["samples"])
+        provenance["SamplesFile"] = names["samples"]
     provenance |= {
         "Source": str(in_dir / row[source]),
         "NativeReference": str(in_dir / row[f"{source}_native"]),

@@ -54,6 +54,7 @@ class RegressionUNet3D(nn.Module):
         generator: torch.Generator | None = None,
         mode: str = "mean",
         mean_steps: int = 1,
+        samples_out: list[Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
         """PDS's synthesis signature: (mean, std); deterministic, so std is 0 whatever ``samples`` or ``mode``."""
         out = self(batch).clamp(-1.0, 1.0)
