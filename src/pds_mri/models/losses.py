@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +19,26 @@ from torch import Tensor
 from pds_mri.models.micro_refiner import VIEW_AXES, fold_view
 
 TISSUE_PAIRS = ((0, 1), (0, 2), (1, 2))  # GM/WM, GM/CSF, WM/CSF
+_LossFn = TypeVar("_LossFn", bound=Callable[..., Tensor])
+
+
+def fp32(fn: _LossFn) -> _LossFn:
+    """Run a loss in float32 with autocast off, whatever precision the networks ran in.
+
+    Under bf16 autocast the SSIM's local-mean convolutions and the small differences of the gradient and
+    L1 terms lose most of their digits (a tri-planar SSIM loss of a target + 2 % noise pair read 0.035
+    instead of 0.0055); the loss and its gradient must be those of the fp32 objective.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Tensor:
+        cast = [a.float() if isinstance(a, Tensor) and a.is_floating_point() else a for a in args]
+        kw = {k: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in kwargs.items()}
+        device = next((a.device.type for a in args if isinstance(a, Tensor)), "cpu")
+        with torch.autocast(device_type=device, enabled=False):
+            return fn(*cast, **kw)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _weighted_mean(values: Tensor, weight: Tensor | None) -> Tensor:
@@ -26,11 +48,13 @@ def _weighted_mean(values: Tensor, weight: Tensor | None) -> Tensor:
     return (values * weight).sum() / weight.sum().clamp(min=1e-8)
 
 
+@fp32
 def masked_l1(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
     """Mean |pred − target| over voxels where ``mask`` > 0 (all voxels when None; 0 if the mask is empty)."""
     return _weighted_mean((pred - target).abs(), None if mask is None else (mask > 0))
 
 
+@fp32
 def masked_mse(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
     """Mean (pred − target)² over voxels where ``mask`` > 0: the usual DDPM objective, as an option."""
     return _weighted_mean((pred - target) ** 2, None if mask is None else (mask > 0))
@@ -46,6 +70,7 @@ def tissue_weights_map(tissue: Tensor, weights: Sequence[float]) -> Tensor:
     return (tissue * w).sum(1, keepdim=True) + rest
 
 
+@fp32
 def tissue_weighted_l1(
     pred: Tensor, target: Tensor, tissue: Tensor, mask: Tensor | None, weights: Sequence[float]
 ) -> Tensor:
@@ -63,6 +88,7 @@ def tissue_means(x: Tensor, tissue: Tensor, mask: Tensor | None = None) -> Tenso
     return (p * x01).sum((2, 3, 4)) / p.sum((2, 3, 4)).clamp(min=1e-6)
 
 
+@fp32
 def tissue_contrast_loss(
     pred: Tensor, target: Tensor, tissue: Tensor, mask: Tensor | None = None, eps: float = 0.05
 ) -> Tensor:
@@ -77,6 +103,7 @@ def tissue_contrast_loss(
     return torch.stack(errs, 1).mean()
 
 
+@fp32
 def multiscale_gradient_loss(
     pred: Tensor, target: Tensor, mask: Tensor | None = None, scales: Sequence[int] = (1, 2, 4)
 ) -> Tensor:
@@ -105,6 +132,7 @@ def multiscale_gradient_loss(
     return torch.stack(terms).mean()
 
 
+@fp32
 def triplanar_ssim_loss(
     pred: Tensor,
     target: Tensor,
