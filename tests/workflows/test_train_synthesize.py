@@ -253,3 +253,30 @@ def test_save_samples_writes_the_posterior_samples_behind_the_estimate(tiny: dic
     plain = tiny["root"] / "without-samples"
     run_synthesize(SynthesizeOptions(tiny["run"], tiny["prepared"], plain, direction="fmri2dmri", samples=2))
     assert all(r["samples"] == "" for r in _tsv(plain / "synthesized.tsv"))
+
+
+def test_validation_synthesises_without_the_diagnosis(tiny: dict[str, Path]) -> None:
+    """Model selection must match deployment: validation is label-free like `pds synthesize` and the benchmark."""
+    import torch
+
+    from pds_mri.training.data import PreparedCohort
+    from pds_mri.workflows.run import load_run_config
+    from pds_mri.workflows.train import make_validate
+
+    config = load_run_config(tiny["run"])
+    ids = [r["participant_id"] for r in _tsv(tiny["prepared"] / "cohort.tsv") if r["fmri"] and r["dmri"]]
+    seen: list[torch.Tensor] = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def synthesize(self, batch, *args, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append(batch["diagnosis"].clone())
+            return batch["source"].clone(), torch.zeros_like(batch["source"])
+
+    holder = torch.nn.Module()
+    holder.pds = Spy()
+    out = make_validate(PreparedCohort(tiny["prepared"], ids[:2]), config, "stage2")(holder, 1)
+    assert seen and all(bool((d == -1).all()) for d in seen) and "psnr" in out

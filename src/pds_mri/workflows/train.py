@@ -212,7 +212,8 @@ def _flatten(values: dict, prefix: str = "") -> dict[str, object]:
 
 
 def make_validate(val_set: PreparedCohort, config: Config, stage: str) -> Callable[[nn.Module, int], dict[str, float]]:
-    """Synthesise the validation subjects with the EMA weights; mean PSNR/SSIM over subjects and directions.
+    """Synthesise the validation subjects with the EMA weights, without their diagnosis, in the configured
+    synthesis mode; mean PSNR/SSIM over subjects and directions.
 
     ``stage`` is "stage1" or "stage2" for PDS runs and "baseline" for the one-pass baselines.
     """
@@ -236,6 +237,9 @@ def make_validate(val_set: PreparedCohort, config: Config, stage: str) -> Callab
                     k: v.to(device) if torch.is_tensor(v) else v
                     for k, v in collate_direction([val_set[index][direction]]).items()
                 }
+                # label-free, as `pds synthesize` and the benchmark synthesise: the checkpoint chosen as best
+                # is the best at what it will be used for
+                batch["diagnosis"] = torch.full_like(batch["diagnosis"], -1)
                 generator = torch.Generator(device=device).manual_seed(index)
                 if stage == "stage1":
                     est = net.estimate_stage1(batch, sampler, steps, d.mode, d.mean_steps, guidance, generator)
