@@ -59,7 +59,7 @@ class Grids(Strict):
 
 
 class Maps(Strict):
-    """Which map represents each modality and how it is computed (DESIGN.md §2)."""
+    """Which map represents each modality and how it is computed (docs/maps.md)."""
 
     fmri_map: Literal["mean", "alff", "falff"] = "mean"
     dmri_map: Literal["mean", "fa", "md"] = "mean"

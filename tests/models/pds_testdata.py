@@ -69,7 +69,7 @@ def make_batch(shape: tuple[int, int, int], direction: int, batch: int = 2, seed
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
-    """PSNR inside the mask on [0, 1]-scaled intensities, data range 1 (DESIGN.md §4)."""
+    """PSNR inside the mask on [0, 1]-scaled intensities, data range 1 (docs/evaluation.md)."""
     inside = mask > 0
     mse = (((pred - target) / 2)[inside] ** 2).mean().item()
     return 10 * math.log10(1.0 / max(mse, 1e-12))

@@ -1,4 +1,4 @@
-"""Synthesis metrics of DESIGN.md §4: 3D PSNR, SSIM and MAE inside the brain mask, on the model grid.
+"""Synthesis metrics of docs/evaluation.md: 3D PSNR, SSIM and MAE inside the brain mask, on the model grid.
 
 Protocol (written verbatim into every metrics JSON via PROTOCOL): maps are stored in [-1, 1] per subject
 (robust percentile scaling), so y = (x + 1) / 2 puts each subject in [0, 1]; data range 1. SSIM uses

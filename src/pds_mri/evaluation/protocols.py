@@ -1,4 +1,4 @@
-"""The diagnosis protocols of DESIGN.md §4 / issue 5, each one row of `pds diagnose`'s table.
+"""The diagnosis protocols of docs/evaluation.md / issue 5, each one row of `pds diagnose`'s table.
 
 Sources: "real" is the prepared map; a model name ("pds", "unet") is that model's out-of-fold synthesis of the
 map (made by a model that never saw the subject, without its diagnosis). Modalities are always in the order

@@ -1,4 +1,4 @@
-"""Paired comparisons of two methods on the same subjects (DESIGN.md §4): differences, bootstrap CI, Wilcoxon.
+"""Paired comparisons of two methods on the same subjects (docs/evaluation.md): differences, bootstrap CI, Wilcoxon.
 
 Conventions: a difference is ``a − b`` for each key (subject × direction) present in both, so with ``a`` = PDS
 a positive PSNR/SSIM difference and a negative MAE difference favour PDS. The CI is the percentile bootstrap

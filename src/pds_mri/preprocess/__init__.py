@@ -1,1 +1,1 @@
-"""Pure computation of the per-subject maps, grids, normalisation, masks and priors (DESIGN.md §2)."""
+"""Pure computation of the per-subject maps, grids, normalisation, masks and priors (docs/maps.md)."""

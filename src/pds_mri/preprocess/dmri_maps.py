@@ -1,4 +1,4 @@
-"""dMRI maps (DESIGN.md §2): mean diffusion-weighted signal, FA and MD from a dipy tensor fit."""
+"""dMRI maps (docs/maps.md): mean diffusion-weighted signal, FA and MD from a dipy tensor fit."""
 
 from __future__ import annotations
 

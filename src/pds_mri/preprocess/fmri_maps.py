@@ -1,4 +1,4 @@
-"""fMRI maps (DESIGN.md §2): temporal mean, ALFF and fALFF of a BOLD run."""
+"""fMRI maps (docs/maps.md): temporal mean, ALFF and fALFF of a BOLD run."""
 
 from __future__ import annotations
 

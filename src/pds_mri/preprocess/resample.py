@@ -45,7 +45,7 @@ def resample_to(
 
 
 def to_grid(img: nib.Nifti1Image, grid: Grid, interpolation: Interpolation = "continuous") -> nib.Nifti1Image:
-    """Put a 3D map or 4D stack (e.g. tissue probabilities) on the model grid (DESIGN.md §2)."""
+    """Put a 3D map or 4D stack (e.g. tissue probabilities) on the model grid (docs/maps.md)."""
     return resample_to(img, grid.affine, grid.shape, interpolation)
 
 

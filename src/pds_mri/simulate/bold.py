@@ -11,7 +11,7 @@ Model (a test bed, not a claim about brains):
 - a linear scanner drift (global plus per voxel), and Rician magnitude noise with σ = GM baseline / (2·SNR)
   (grey-matter temporal SNR ≈ 50 at the default SNR 30).
 There is no head motion, no physiological (cardiac/respiratory) noise, no slice timing and no geometric
-distortion: what an affine resample cannot undo is absent by design (DESIGN.md §2).
+distortion: what an affine resample cannot undo is absent by design (docs/maps.md).
 """
 
 from __future__ import annotations

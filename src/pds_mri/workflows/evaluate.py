@@ -1,4 +1,4 @@
-"""`pds evaluate SYNTH_DIR PREPARED_DIR OUT_DIR`: score syntheses against the real maps (DESIGN.md §4).
+"""`pds evaluate SYNTH_DIR PREPARED_DIR OUT_DIR`: score syntheses against the real maps (docs/evaluation.md).
 
 OUT_DIR/metrics.tsv    one row per subject × direction: PSNR, SSIM, MAE in the brain mask; PSNR and MAE in
                        the pattern ROIs and per tissue class; voxel counts of each region

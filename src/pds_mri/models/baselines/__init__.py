@@ -1,4 +1,4 @@
-"""Baselines of DESIGN.md §4, built from the PDS denoiser's blocks so that parameter counts match.
+"""Baselines of docs/evaluation.md, built from the PDS denoiser's blocks so that parameter counts match.
 
 * ``unet``: :class:`RegressionUNet3D` trained by :class:`RegressionObjective` (masked L1, one pass).
 * ``pix2pix3d``: the same generator + :class:`PatchDiscriminator3D`, trained by :class:`Pix2PixObjective`.
