@@ -24,8 +24,8 @@ from torch import Tensor
 
 from pds_mri.evaluation.metrics import to_unit
 from pds_mri.evaluation.regions import region_masks
+from pds_mri.io.layout import NETWORKS
 
-NETWORKS = ("default", "fronto-parietal", "cingulo-opercular", "sensorimotor", "occipital", "cerebellum")
 CONTRASTS = (("AD", "NC"), ("MCI", "NC"))
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95

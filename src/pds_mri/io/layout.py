@@ -24,6 +24,10 @@ from pds_mri.errors import InputError
 Modality = Literal["fmri", "dmri"]
 MODALITIES: tuple[Modality, Modality] = ("fmri", "dmri")
 TISSUES: tuple[str, str, str] = ("GM", "WM", "CSF")
+#: Dosenbach-160 networks, in a fixed order: the index is what the pattern encoder sees (atlas/pattern.tsv).
+NETWORKS: tuple[str, ...] = (
+    "default", "fronto-parietal", "cingulo-opercular", "sensorimotor", "occipital", "cerebellum",
+)  # fmt: skip
 
 COHORT_COLUMNS: tuple[str, ...] = (
     "participant_id",

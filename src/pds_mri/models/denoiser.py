@@ -1,6 +1,6 @@
 """Stage-1 denoiser: a compact conditional 3D U-Net.
 
-Design choices (docs/method.md leaves them to the implementer; recorded here):
+Design choices (implementation details below the level of docs/method.md; recorded here):
 
 * **One network, shared weights for both directions** (fMRI→dMRI and dMRI→fMRI). The direction is a
   learned embedding in the conditioning vector, and the pattern encoder is shared too. Sharing halves

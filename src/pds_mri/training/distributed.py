@@ -6,9 +6,11 @@ so code paths never branch on "am I distributed" beyond `DistInfo`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -140,3 +142,19 @@ def broadcast_object(obj: Any, info: DistInfo, src: int = 0) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+def lock_out_dir(locks: contextlib.ExitStack, out_dir: Path, info: DistInfo, command: str) -> None:
+    """Rank 0 holds OUT_DIR's lock for the whole job (a second `pds COMMAND` there is refused); the
+    other ranks learn whether it got it, so they all stop together if it did not."""
+    from pds_mri.io.atomic import output_lock
+
+    refusal = None
+    if info.is_main:
+        try:
+            locks.enter_context(output_lock(out_dir, command))
+        except PdsError as exc:
+            refusal = str(exc)
+    refusal = broadcast_object(refusal, info)
+    if refusal:
+        raise PdsError(refusal)

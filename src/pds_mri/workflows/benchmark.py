@@ -236,12 +236,9 @@ def ensure_trained(options: BenchmarkOptions, model: str, fold: int, run_dir: Pa
 
 def training_seconds(run_dir: Path, stages: tuple[str, ...] = ("stage1", "stage2")) -> float:
     """Optimiser-step seconds of the stages, from their last checkpoints (kept across resumes)."""
-    total = 0.0
-    for stage in stages:
-        state = Path(run_dir) / stage / "checkpoints" / "last" / "state.json"
-        if state.is_file():
-            total += float(json.loads(state.read_text())["trainer"].get("elapsed_seconds", 0.0))
-    return total
+    from pds_mri.workflows.run import last_trainer_states
+
+    return sum(float(t.get("elapsed_seconds", 0.0)) for t in last_trainer_states(run_dir, stages).values())
 
 
 # ---------------------------------------------------------------------------------------------- results

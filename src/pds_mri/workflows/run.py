@@ -32,13 +32,12 @@ from pds_mri.config import Config, load_config
 from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io import layout
+from pds_mri.io.layout import NETWORKS
 from pds_mri.models.config import build_config_sampler, build_pds, build_schedule
 from pds_mri.models.pds import PDS
 from pds_mri.training.data import DIRECTIONS
 from pds_mri.training.trainer import TrainerConfig
 
-#: Dosenbach-160 networks, in a fixed order: the index is what the pattern encoder sees.
-NETWORKS = ("default", "fronto-parietal", "cingulo-opercular", "sensorimotor", "occipital", "cerebellum")
 STAGES = ("stage1", "stage2")
 MODEL_FILE = "model.json"
 
@@ -263,14 +262,19 @@ def trained_parameters(run_dir: Path, prepared_dir: Path) -> dict[str, int]:
     return {**counts, "total": sum(counts.values())}
 
 
-def optimiser_steps(run_dir: Path) -> dict[str, int]:
-    """Optimiser steps per training stage, from the stages' last checkpoints (batch size 1 per direction)."""
-    out: dict[str, int] = {}
-    for stage in STAGES:
+def last_trainer_states(run_dir: Path, stages: tuple[str, ...] = STAGES) -> dict[str, dict[str, Any]]:
+    """The trainer state of each trained stage's last checkpoint (kept across resumes), by stage."""
+    out: dict[str, dict[str, Any]] = {}
+    for stage in stages:
         state = Path(run_dir) / stage / "checkpoints" / "last" / "state.json"
         if state.is_file():
-            out[stage] = int(json.loads(state.read_text())["trainer"]["step"])
+            out[stage] = json.loads(state.read_text())["trainer"]
     return out
+
+
+def optimiser_steps(run_dir: Path) -> dict[str, int]:
+    """Optimiser steps per training stage, from the stages' last checkpoints (batch size 1 per direction)."""
+    return {stage: int(t["step"]) for stage, t in last_trainer_states(run_dir).items()}
 
 
 def load_run_config(run_dir: Path) -> Config:

@@ -18,7 +18,6 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -102,7 +101,14 @@ def subject_seed(seed: int, participant_id: str, direction: str) -> int:
 def run_synthesize(options: SynthesizeOptions) -> list[dict]:
     from pds_mri.models.config import build_config_sampler
     from pds_mri.training.data import AtlasCache, collate_direction, load_direction_item, read_cohort
-    from pds_mri.training.distributed import barrier, cleanup, gather_objects, init_distributed, shard
+    from pds_mri.training.distributed import (
+        barrier,
+        cleanup,
+        gather_objects,
+        init_distributed,
+        lock_out_dir,
+        shard,
+    )
     from pds_mri.workflows.run import load_trained_model, model_spec
 
     if options.samples < 1:
@@ -227,23 +233,6 @@ def _estimate_text(one_pass: bool, mode: str, mean_steps: int, steps: int, sampl
         std = f"; std over {samples} posterior samples of {steps} steps" if samples > 1 else ""
         return f"posterior-mean readout after {mean_steps} denoiser evaluation(s), refined{std}"
     return f"mean of {samples} refined posterior sample(s), {steps} sampler steps each"
-
-
-def lock_out_dir(locks: contextlib.ExitStack, out_dir: Path, info: Any, command: str) -> None:
-    """Rank 0 holds OUT_DIR's lock for the whole job (a second `pds COMMAND` there is refused); the
-    other ranks learn whether it got it, so they all stop together if it did not."""
-    from pds_mri.io.atomic import output_lock
-    from pds_mri.training.distributed import broadcast_object
-
-    refusal = None
-    if info.is_main:
-        try:
-            locks.enter_context(output_lock(out_dir, command))
-        except PdsError as exc:
-            refusal = str(exc)
-    refusal = broadcast_object(refusal, info)
-    if refusal:
-        raise PdsError(refusal)
 
 
 def write_subject(

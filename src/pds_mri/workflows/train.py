@@ -80,7 +80,7 @@ def resolve_train_config(options: TrainOptions) -> Config:
 def run_train(options: TrainOptions) -> Path:
     from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists
     from pds_mri.training.data import PreparedCohort, collate, read_cohort
-    from pds_mri.training.distributed import cleanup, init_distributed
+    from pds_mri.training.distributed import cleanup, init_distributed, lock_out_dir
     from pds_mri.training.split import read_split, split_subjects, write_split
     from pds_mri.training.trainer import Trainer, seed_everything
     from pds_mri.workflows.run import (
@@ -93,7 +93,6 @@ def run_train(options: TrainOptions) -> Path:
         model_spec,
         write_model_file,
     )
-    from pds_mri.workflows.synthesize import lock_out_dir
 
     spec = model_spec(options.model)
     if options.stage not in ("all", "1", "2"):
