@@ -280,3 +280,14 @@ def test_validation_synthesises_without_the_diagnosis(tiny: dict[str, Path]) -> 
     holder.pds = Spy()
     out = make_validate(PreparedCohort(tiny["prepared"], ids[:2]), config, "stage2")(holder, 1)
     assert seen and all(bool((d == -1).all()) for d in seen) and "psnr" in out
+
+
+def test_a_train_refused_for_its_cohort_creates_no_run_dir(tiny: dict[str, Path], tmp_path: Path) -> None:
+    prepared = tmp_path / "one-subject"
+    prepared.mkdir()
+    (prepared / "config.yaml").write_text((tiny["prepared"] / "config.yaml").read_text())
+    rows = (tiny["prepared"] / "cohort.tsv").read_text().splitlines()
+    (prepared / "cohort.tsv").write_text("\n".join(rows[:2]) + "\n")  # header + one subject
+    run = tmp_path / "run"
+    assert main(["train", str(prepared), str(run), "--config", str(tiny["config"])]) == 2
+    assert not run.exists()

@@ -111,15 +111,16 @@ def run_train(options: TrainOptions) -> Path:
             check_same_config(run_dir, config, resolve_train_config(replace(options, resume=False)))
     else:
         config = resolve_train_config(options)
+    # every read-only check before RUN_DIR is touched: a refused train creates nothing
+    rows = read_cohort(options.prepared_dir)
+    paired = [r for r in rows if r.get("fmri") and r.get("dmri")]
+    if len(paired) < 2:
+        raise PdsError(f"{options.prepared_dir}: {len(paired)} subject(s) have both modalities; need >= 2")
+    full = PreparedCohort(options.prepared_dir, [r["participant_id"] for r in paired])
     info = init_distributed()
     locks = contextlib.ExitStack()
     try:
         lock_out_dir(locks, run_dir, info, "train")
-        rows = read_cohort(options.prepared_dir)
-        paired = [r for r in rows if r.get("fmri") and r.get("dmri")]
-        if len(paired) < 2:
-            raise PdsError(f"{options.prepared_dir}: {len(paired)} subject(s) have both modalities; need >= 2")
-        full = PreparedCohort(options.prepared_dir, [r["participant_id"] for r in paired])
         if existing:  # continuing a run: its own split, never one recomputed from today's prepared directory
             split = read_split(run_dir)
         else:
