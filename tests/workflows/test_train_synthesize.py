@@ -110,6 +110,7 @@ def test_unknown_model_and_missing_run_are_clear_errors(tiny: dict[str, Path], c
     assert "--model gan" in capsys.readouterr().err
     assert main(["synthesize", str(tiny["root"] / "nope"), str(tiny["prepared"]), str(tiny["root"] / "y")]) == 2
     assert "config.yaml missing" in capsys.readouterr().err
+    assert not (tiny["root"] / "y").exists()  # a refused synthesis creates no OUT_DIR
 
 
 @pytest.mark.distributed

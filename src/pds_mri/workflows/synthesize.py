@@ -118,7 +118,6 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
     info = init_distributed()
     locks = contextlib.ExitStack()
     try:
-        lock_out_dir(locks, Path(options.out_dir), info, "synthesize")
         model, config, stage, sha, model_name = load_trained_model(options.run_dir, options.input_dir, info.device)
         diffusion = config.model.diffusion
         one_pass = model_spec(model_name).family != "pds"  # baselines: one deterministic forward pass
@@ -137,6 +136,8 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
                 raise PdsError(f"{options.input_dir}: participant(s) not in cohort.tsv: {', '.join(sorted(missing))}")
             rows = [r for r in rows if r["participant_id"] in wanted]
         jobs = plan(rows, options.direction)
+        # everything read-only is checked; only now is OUT_DIR created and locked
+        lock_out_dir(locks, Path(options.out_dir), info, "synthesize")
         if not jobs:
             console.print("nothing to synthesise: every subject has both modalities (use --direction to force one)")
         mine = shard(jobs, info.rank, info.world_size)
