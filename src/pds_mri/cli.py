@@ -194,6 +194,14 @@ def synthesize(
             "config); sample: a stochastic posterior sample (--steps sampler steps; --samples N averages N).",
         ),
     ] = None,
+    disease_state: Annotated[
+        bool,
+        typer.Option(
+            "--disease-state/--no-disease-state",
+            help="For a run trained with model.disease_state: condition label-free syntheses on the run's "
+            "source-only estimate of each subject's diagnosis (fitted on its training subjects). On by default.",
+        ),
+    ] = True,
 ) -> None:
     """Synthesise the missing modality: model-grid and native-space NIfTI, uncertainty, provenance JSON.
 
@@ -217,6 +225,7 @@ def synthesize(
             tuple(participant_label or ()),
             mode,
             save_samples,
+            disease_state,
         )
     )
 

@@ -7,6 +7,10 @@ parameter count.
 Diagnosis uses a learned **null token** for unknown labels (−1) and for labels dropped at random in
 training (``drop_prob``), which is what makes the diagnosis optional at inference and enables
 classifier-free guidance (conditional vs null-token evaluations).
+
+A subject whose diagnosis is unknown may carry **diagnosis probabilities** instead (an estimated disease
+state, made from the source map without the label): its diagnosis part is then the probability-weighted mean
+of the three class embeddings (a soft diagnosis embedding), and the null token stays the unconditional branch.
 """
 
 from __future__ import annotations
@@ -79,7 +83,10 @@ class Conditioning(nn.Module):
         pattern_emb: Tensor | None = None,
         drop_prob: float = 0.0,
         generator: torch.Generator | None = None,
+        diagnosis_probs: Tensor | None = None,
     ) -> Tensor:
+        """``diagnosis_probs`` (B, 3), rows of NC/MCI/AD probabilities, is used where the label is unknown (−1)
+        and was not dropped; a row of zeros means "no estimate" (null token)."""
         emb = self.time_mlp(timestep_embedding(t, self.embed_dim).to(self.time_mlp[0].weight.dtype))
         if self.direction is not None:
             if direction is None:
@@ -88,7 +95,14 @@ class Conditioning(nn.Module):
         if self.diagnosis is not None:
             if diagnosis is None:
                 diagnosis = torch.full((t.shape[0],), -1, dtype=torch.long, device=t.device)
-            emb = emb + self.diagnosis(self.diagnosis_index(diagnosis, drop_prob, generator))
+            idx = self.diagnosis_index(diagnosis, drop_prob, generator)
+            part = self.diagnosis(idx)
+            if diagnosis_probs is not None:
+                probs = diagnosis_probs.to(part.dtype)
+                soft = probs @ self.diagnosis.weight[:NUM_DIAGNOSES].to(part.dtype)
+                unknown = (diagnosis.long() < 0) & (idx == self.null_index) & (probs.sum(1) > 0)
+                part = torch.where(unknown[:, None], soft, part)
+            emb = emb + part
         if self.use_pattern:
             if pattern_emb is None:
                 raise ValueError("pattern_emb is required when the pattern embedding is on")

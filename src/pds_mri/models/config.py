@@ -118,6 +118,13 @@ class PDSConfig(_Strict):
         "l2", description="stage-1 loss on the prediction (paper: L1; L2 estimates the mean, measured better)"
     )
     diagnosis_drop_prob: float = Field(0.2, ge=0.0, le=1.0)
+    # disease-informed priors, fitted on the training subjects of each run (pds_mri.disease)
+    disease_state: bool = Field(
+        False, description="condition label-free syntheses on a source-only estimate of the diagnosis"
+    )
+    disease_map_weight: float = Field(
+        0.0, ge=0.0, description="weight of a stage-1 loss term weighted by the training fold's disease map"
+    )
     # stage 2: tissue refinement
     use_tissue: bool = True
     tissue_channels: int = Field(16, ge=1)
@@ -166,6 +173,7 @@ def build_pds(cfg: PDSConfig, roi_network: Sequence[int]) -> PDS:
             MicrostructureRefiner(cfg.micro_channels, cfg.micro_depth, cfg.micro_shared) if cfg.use_micro else None
         ),
         pattern_loss_weight=cfg.pattern_loss_weight,
+        disease_map_weight=cfg.disease_map_weight,
         stage1_loss=cfg.stage1_loss,
         diagnosis_drop_prob=cfg.diagnosis_drop_prob,
         tissue_weights=cfg.tissue_weights,

@@ -63,6 +63,21 @@ def masked_mse(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tens
 STAGE1_LOSSES = {"l1": masked_l1, "l2": masked_mse}
 
 
+@fp32
+def weighted_l1(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    """Σ w·|pred − target| / Σ w for voxel weights ``w`` ≥ 0 (e.g. the disease-pattern map inside the brain)."""
+    return _weighted_mean((pred - target).abs(), weight)
+
+
+@fp32
+def weighted_mse(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    """Σ w·(pred − target)² / Σ w: :func:`weighted_l1`'s L2 form."""
+    return _weighted_mean((pred - target) ** 2, weight)
+
+
+WEIGHTED_STAGE1_LOSSES = {"l1": weighted_l1, "l2": weighted_mse}
+
+
 def tissue_weights_map(tissue: Tensor, weights: Sequence[float]) -> Tensor:
     """Voxel weights Σ_k w_k·p_k + (1 − Σ_k p_k): weight 1 where no tissue probability is assigned."""
     w = torch.as_tensor(list(weights), dtype=tissue.dtype, device=tissue.device).reshape(1, 3, 1, 1, 1)

@@ -12,6 +12,8 @@ key            shape / dtype           meaning
 ``pattern``    (B,X,Y,Z) long          Dosenbach ROI labels, 0 = background .. 160
 ``direction``  (B,) long               0 = fmri2dmri, 1 = dmri2fmri
 ``diagnosis``  (B,) long               0 NC, 1 MCI, 2 AD, −1 unknown
+``diagnosis_probs`` (B,3) float        optional: estimated NC/MCI/AD probabilities for unknown labels
+``disease_map`` (B,X,Y,Z) float        optional: disease-pattern map in [0, 1] (stage-1 loss weight)
 =============  ======================  ==========================================================
 
 The network, the noise schedule and the sampler are separate objects: losses take the schedule and
@@ -34,6 +36,7 @@ from pds_mri.models.conditioning import Conditioning
 from pds_mri.models.denoiser import ConditionalDenoiser3D, parameter_count
 from pds_mri.models.losses import (
     STAGE1_LOSSES,
+    WEIGHTED_STAGE1_LOSSES,
     masked_l1,
     multiscale_gradient_loss,
     tissue_contrast_loss,
@@ -75,6 +78,7 @@ class PDS(nn.Module):
         micro_refiner: MicrostructureRefiner | None = None,
         *,
         pattern_loss_weight: float = 1.0,
+        disease_map_weight: float = 0.0,
         stage1_loss: str = "l1",
         diagnosis_drop_prob: float = 0.2,
         tissue_weights: Sequence[float] = (2.0, 1.5, 1.0),
@@ -99,6 +103,7 @@ class PDS(nn.Module):
         self.tissue_refiner = tissue_refiner
         self.micro_refiner = micro_refiner
         self.pattern_loss_weight = float(pattern_loss_weight)
+        self.disease_map_weight = float(disease_map_weight)
         if stage1_loss not in STAGE1_LOSSES:
             raise ValueError(f"stage1_loss must be one of {sorted(STAGE1_LOSSES)}, got {stage1_loss!r}")
         self.stage1_loss_name = stage1_loss
@@ -201,10 +206,12 @@ class PDS(nn.Module):
         """Conditioning vector for timesteps ``t``; ``null_diagnosis`` gives the unconditional branch."""
         if pattern_emb is None:
             pattern_emb = self.pattern_embedding(batch)
-        diagnosis = batch.get("diagnosis")
-        if null_diagnosis and diagnosis is not None:
-            diagnosis = torch.full_like(diagnosis, -1)
-        return self.conditioning(t, batch.get("direction"), diagnosis, pattern_emb, drop_prob, generator)
+        diagnosis, probs = batch.get("diagnosis"), batch.get("diagnosis_probs")
+        if null_diagnosis:
+            probs = None
+            if diagnosis is not None:
+                diagnosis = torch.full_like(diagnosis, -1)
+        return self.conditioning(t, batch.get("direction"), diagnosis, pattern_emb, drop_prob, generator, probs)
 
     # -- stage 1 --------------------------------------------------------------------------------------
     def stage1_loss(
@@ -240,6 +247,13 @@ class PDS(nn.Module):
             pattern_l1 = self.stage1_loss_fn(pred, goal, roi)
             loss = loss + self.pattern_loss_weight * pattern_l1
             out[f"pattern_{self.stage1_loss_name}"] = pattern_l1.detach()
+        if self.disease_map_weight > 0 and "disease_map" in batch:
+            weight = batch["disease_map"].reshape(target.shape).to(target.dtype)
+            if mask is not None:
+                weight = weight * (mask > 0)
+            disease = WEIGHTED_STAGE1_LOSSES[self.stage1_loss_name](pred, goal, weight)
+            loss = loss + self.disease_map_weight * disease
+            out[f"disease_{self.stage1_loss_name}"] = disease.detach()
         out["loss"] = loss
         return out
 
@@ -260,7 +274,11 @@ class PDS(nn.Module):
             return self.denoiser(x_t, source, self.condition(batch, t, pattern_emb, null_diagnosis=True))
 
         diagnosis = batch.get("diagnosis")
-        known = diagnosis is not None and bool((diagnosis >= 0).any()) and self.conditioning.diagnosis is not None
+        probs = batch.get("diagnosis_probs")
+        estimated = probs is not None and bool((probs.sum(1) > 0).any())
+        known = (
+            estimated or (diagnosis is not None and bool((diagnosis >= 0).any()))
+        ) and self.conditioning.diagnosis is not None
         fn = guided(cond_fn, uncond_fn if known else None, guidance)
         if mask is None:
             return fn

@@ -55,12 +55,16 @@ class Resynthesis:
     steps: int | None = None
     samples: int = 1
     mode: str | None = None  # None: the run's configured synthesis mode
+    guidance: float | None = None  # None: the run's configured guidance scale
+    disease_state: bool = True  # False: ignore the run's source-only disease estimate
 
     def describe(self) -> str:
         steps = "its configured steps" if self.steps is None else f"{self.steps} steps"
         mean = "" if self.samples == 1 else f", voxel-wise mean of {self.samples} samples"
         how = "in its configured mode" if self.mode is None else f"in {self.mode} mode"
-        return f"the {self.trained} run of the fold, synthesised {how} with {steps}{mean}"
+        extra = "" if self.guidance is None else f", guidance {self.guidance:g}"
+        extra += "" if self.disease_state else ", without its disease-state estimate"
+        return f"the {self.trained} run of the fold, synthesised {how} with {steps}{mean}{extra}"
 
 
 #: models that reuse another model's trained run and only change the synthesis
@@ -68,6 +72,8 @@ SHARED_TRAINING: dict[str, Resynthesis] = {
     "pds-50steps": Resynthesis("pds", steps=50, mode="sample"),
     "pds-mean4": Resynthesis("pds", samples=4, mode="sample"),
     "pds-sample": Resynthesis("pds", mode="sample"),
+    "pds-disease-no-state": Resynthesis("pds-disease", disease_state=False),
+    "pds-disease-g2": Resynthesis("pds-disease", guidance=2.0),
 }
 #: ablations of a stage-2 component: they train stage 2 only, on the stage-1 weights of the named model's run
 SHARED_STAGE1: dict[str, str] = {"pds-no-tissue": "pds", "pds-no-micro": "pds"}
@@ -171,6 +177,8 @@ def run_one(options: BenchmarkOptions, model: str, fold: int) -> dict[str, Any]:
                 seed=options.seed,
                 use_diagnosis=False,
                 participant_labels=tuple(test),
+                guidance=resynthesis.guidance,
+                disease_state=resynthesis.disease_state,
             )
         )
         seconds = {

@@ -83,6 +83,25 @@ MODEL_SPECS: dict[str, ModelSpec] = {
         ModelSpec("pds-50steps", "pds", "PDS, one 50-step sample", {"diffusion": {"steps": 50, "mode": "sample"}}),
         ModelSpec("pds-mean4", "pds", "PDS, voxel-wise mean of 4 samples (trained as pds; benchmark only)"),
         ModelSpec("pds-sample", "pds", "PDS, one posterior sample of its 8 steps (trained as pds; benchmark only)"),
+        ModelSpec(
+            "pds-disease",
+            "pds",
+            "PDS + disease-informed priors of the training fold: source-only disease-state estimate as a soft "
+            "diagnosis embedding, and a disease-map-weighted stage-1 loss term",
+            {"disease_state": True, "disease_map_weight": 1.0},
+        ),
+        ModelSpec(
+            "pds-disease-map",
+            "pds",
+            "PDS + the disease-map-weighted stage-1 loss term only",
+            {"disease_map_weight": 1.0},
+        ),
+        ModelSpec(
+            "pds-disease-no-state",
+            "pds",
+            "the pds-disease run synthesised without its disease-state estimate (benchmark only)",
+        ),
+        ModelSpec("pds-disease-g2", "pds", "the pds-disease run synthesised with guidance 2 (benchmark only)"),
     )
 }
 
@@ -162,16 +181,25 @@ def roi_networks(prepared_dir: Path) -> list[int]:
 class Stage1Objective(nn.Module):
     """Both directions' stage-1 losses in one forward, so DDP synchronises gradients through __call__."""
 
-    def __init__(self, pds: PDS, schedule: NoiseSchedule) -> None:
+    def __init__(
+        self, pds: PDS, schedule: NoiseSchedule, disease_maps: Mapping[str, torch.Tensor] | None = None
+    ) -> None:
         super().__init__()
         self.pds = pds
         self.schedule = schedule
+        # the training fold's disease-pattern maps (not parameters: they are fitted, then fixed)
+        self.disease_maps = dict(disease_maps or {})
 
     def forward(self, batch: Mapping, generator: torch.Generator) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         total = 0
         for direction in DIRECTIONS:
-            terms = self.pds.stage1_loss(batch[direction], self.schedule, generator)
+            part = batch[direction]
+            if direction in self.disease_maps:
+                target = part["target"]
+                disease = self.disease_maps[direction].to(target.device, target.dtype)
+                part = {**part, "disease_map": disease.expand(target.shape[0], *disease.shape)}
+            terms = self.pds.stage1_loss(part, self.schedule, generator)
             total = total + terms["loss"]
             out |= {f"{direction}/{k}": v.detach() for k, v in terms.items() if k != "loss"}
         out["loss"] = total

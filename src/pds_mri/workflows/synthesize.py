@@ -25,6 +25,8 @@ import torch
 
 from pds_mri import __version__
 from pds_mri.config import dump_config
+from pds_mri.disease.run_priors import RunPriors, load_run_priors
+from pds_mri.disease.state import CLASSES
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import save_nifti, write_json, write_tsv
 from pds_mri.models.pds import SYNTHESIS_MODES
@@ -60,6 +62,7 @@ class SynthesizeOptions:
     participant_labels: tuple[str, ...] = ()
     mode: str | None = None  # mean | sample; None = the run's config (model.diffusion.mode)
     save_samples: bool = False  # also write the posterior samples (4D, model grid)
+    disease_state: bool = True  # label-free syntheses use the run's source-only disease estimate, if it has one
 
 
 def plan(rows: list[dict], direction: str) -> list[tuple[dict, str]]:
@@ -91,6 +94,15 @@ def merge_index(index: Path, new_rows: list[dict]) -> list[dict]:
             if key not in rows and all((Path(index.parent) / old[c]).is_file() for c in ("synthesis", "sidecar")):
                 rows[key] = {c: old.get(c, "") for c in SYNTH_COLUMNS}
     return [rows[k] for k in sorted(rows)]
+
+
+def run_train_ids(run_dir: Path) -> list[str] | None:
+    """The run's training subjects (split.json), which its priors must have been fitted on; None without a split."""
+    from pds_mri.training.split import read_split
+
+    if not (Path(run_dir) / "split.json").is_file():
+        return None
+    return list(read_split(Path(run_dir))["train"])
 
 
 def subject_seed(seed: int, participant_id: str, direction: str) -> int:
@@ -128,6 +140,11 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
         guidance = diffusion.guidance if options.guidance is None else options.guidance
         sampler = None if one_pass else build_config_sampler(diffusion)
         norms = json.loads((Path(options.run_dir) / "normalisation.json").read_text())
+        priors = (
+            RunPriors()
+            if one_pass
+            else load_run_priors(Path(options.run_dir), config.model, run_train_ids(options.run_dir))
+        )
         rows = read_cohort(options.input_dir)
         if options.participant_labels:
             wanted = {p if p.startswith("sub-") else f"sub-{p}" for p in options.participant_labels}
@@ -148,8 +165,10 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
             for row, direction in mine:
                 item = load_direction_item(options.input_dir, row, direction, atlas=atlas)
                 batch = {k: v.to(info.device) for k, v in collate_direction([item]).items()}
+                estimate = None
                 if not options.use_diagnosis:
                     batch["diagnosis"] = torch.full_like(batch["diagnosis"], -1)
+                    estimate = priors.attach_estimate(batch, direction) if options.disease_state else None
                 generator = torch.Generator(device=info.device).manual_seed(
                     subject_seed(options.seed, row["participant_id"], direction)
                 )
@@ -191,6 +210,13 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
                         and options.use_diagnosis
                         and int(batch["diagnosis"][0]) >= 0
                     ),
+                    "DiseaseState": None
+                    if estimate is None
+                    else {
+                        "Probabilities": dict(zip(CLASSES, (round(float(p), 6) for p in estimate[0]), strict=True)),
+                        "Source": "source-only classifier fitted on the run's training subjects",
+                        "FittedSubjects": len(priors.fitted_on),
+                    },
                     "SynthesisSeconds": round(seconds, 6),
                     "Config": json.loads(json.dumps(config.model_dump(mode="json"))),
                 }

@@ -24,6 +24,7 @@ from pds_mri import __version__
 from pds_mri.config import Config, dump_config, load_config
 from pds_mri.config import preset as load_preset
 from pds_mri.diffusion.schedule import NoiseSchedule
+from pds_mri.disease.run_priors import RunPriors
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import write_json, write_text
 from pds_mri.models.pds import PDS
@@ -150,6 +151,11 @@ def run_train(options: TrainOptions) -> Path:
         train_set = PreparedCohort(options.prepared_dir, split["train"])
         val_ids = (split["val"] or split["train"])[: config.training.max_val_subjects]
         val_set = PreparedCohort(options.prepared_dir, val_ids)
+        priors = (
+            disease_priors(run_dir, config, train_set, split["train"], existing, info.is_main)
+            if spec.family == "pds"
+            else RunPriors()
+        )
         metrics: dict[str, dict] = {}
         stages = ("stage1", "stage2") if options.stage == "all" else (f"stage{options.stage}",)
         if "stage2" in stages and (spec.family != "pds" or not pds.has_stage2):
@@ -162,9 +168,13 @@ def run_train(options: TrainOptions) -> Path:
                 if stage == "stage2":
                     _load_stage1_weights(pds, schedule, run_dir, options.stage1_from)
                 freeze_for_stage(pds, stage)
-                objective = Stage1Objective(pds, schedule) if stage == "stage1" else Stage2Objective(pds, config)
+                objective = (
+                    Stage1Objective(pds, schedule, priors.map_tensors())
+                    if stage == "stage1"
+                    else Stage2Objective(pds, config)
+                )
             stage_cfg = getattr(config.training, stage) if spec.family == "pds" else baseline_training(config)
-            validate = make_validate(val_set, config, stage if spec.family == "pds" else "baseline")
+            validate = make_validate(val_set, config, stage if spec.family == "pds" else "baseline", priors)
             trainer = Trainer(
                 objective,
                 lambda model, batch, generator: model(batch, generator),
@@ -211,9 +221,36 @@ def _flatten(values: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def make_validate(val_set: PreparedCohort, config: Config, stage: str) -> Callable[[nn.Module, int], dict[str, float]]:
+def disease_priors(
+    run_dir: Path, config: Config, train_set: PreparedCohort, train_ids: list[str], existing: bool, is_main: bool
+) -> RunPriors:
+    """The run's disease-informed priors: fitted on its TRAINING subjects when the run starts (every rank fits
+    the same deterministic numbers; the main rank writes them), read back when it continues."""
+    from pds_mri.disease.run_priors import fit_run_priors, load_run_priors, wanted
+    from pds_mri.training.data import DIRECTIONS
+
+    use_state, use_maps = wanted(config.model)
+    if not (use_state or use_maps):
+        return RunPriors()
+    if existing:
+        return load_run_priors(run_dir, config.model, train_ids)
+    items = [train_set[i] for i in range(len(train_set))]
+    priors = fit_run_priors(items, train_set.participant_ids, DIRECTIONS, state=use_state, maps=use_maps)
+    if is_main:
+        priors.save(run_dir)
+        console.print(
+            f"disease priors fitted on the {len(items)} training subjects: "
+            + ", ".join(n for n, on in (("source-only disease state", use_state), ("disease map", use_maps)) if on)
+        )
+    return priors
+
+
+def make_validate(
+    val_set: PreparedCohort, config: Config, stage: str, priors: RunPriors | None = None
+) -> Callable[[nn.Module, int], dict[str, float]]:
     """Synthesise the validation subjects with the EMA weights, without their diagnosis, in the configured
-    synthesis mode; mean PSNR/SSIM over subjects and directions.
+    synthesis mode; mean PSNR/SSIM over subjects and directions. With a disease state in ``priors`` the
+    syntheses condition on its source-only estimate, as `pds synthesize` does.
 
     ``stage`` is "stage1" or "stage2" for PDS runs and "baseline" for the one-pass baselines.
     """
@@ -240,6 +277,8 @@ def make_validate(val_set: PreparedCohort, config: Config, stage: str) -> Callab
                 # label-free, as `pds synthesize` and the benchmark synthesise: the checkpoint chosen as best
                 # is the best at what it will be used for
                 batch["diagnosis"] = torch.full_like(batch["diagnosis"], -1)
+                if priors is not None and stage != "baseline":
+                    priors.attach_estimate(batch, direction)
                 generator = torch.Generator(device=device).manual_seed(index)
                 if stage == "stage1":
                     est = net.estimate_stage1(batch, sampler, steps, d.mode, d.mean_steps, guidance, generator)
