@@ -33,6 +33,7 @@ test-all: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
 
 # Speed and memory benchmarks, run by hand: each writes JSON + a Markdown table into benchmarks/results/.
 bench: setup

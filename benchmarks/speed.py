@@ -143,8 +143,9 @@ def pds_pipeline(grid: str, repeats: int) -> tuple[dict, Callable[[str, int], fl
     """PDS with default settings; returns its description (incl. component costs) and ``run(direction, seed)``."""
     import torch
 
-    from pds_mri.models.config import PDSConfig, build_config_sampler, build_pds
+    from pds_mri.models.config import PDSConfig
     from pds_mri.models.cost import pds_component_costs
+    from pds_mri.models.factory import build_config_sampler, build_pds
 
     cfg = PDSConfig()
     pds = build_pds(cfg, roi_network()).eval()
@@ -190,7 +191,7 @@ def pds_pipeline(grid: str, repeats: int) -> tuple[dict, Callable[[str, int], fl
 def unet_pipeline(grid: str, repeats: int) -> tuple[dict, Callable[[str, int], float]]:
     """The unet baseline (PDS denoiser architecture, default size), one deterministic pass per direction."""
 
-    from pds_mri.models.baselines import build_generator
+    from pds_mri.models.baselines.factory import build_generator
     from pds_mri.models.config import PDSConfig
 
     gen = build_generator(PDSConfig()).eval()
@@ -302,7 +303,8 @@ def train_step(pipeline: str, steps: int, grid: str = "paper") -> dict:
     batches = {d: make_subject(s, i) for i, (d, s) in enumerate(shapes.items())}
     gen = torch.Generator().manual_seed(0)
     if pipeline in ("pds", "pds_ckpt"):
-        from pds_mri.models.config import PDSConfig, build_pds, build_schedule
+        from pds_mri.models.config import PDSConfig
+        from pds_mri.models.factory import build_pds, build_schedule
         from pds_mri.workflows.run import Stage1Objective, freeze_for_stage
 
         cfg = PDSConfig(gradient_checkpointing=pipeline == "pds_ckpt")

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from pds_mri import __version__
+from pds_mri.config import MAX_SEED
 from pds_mri.errors import PdsError
 from pds_mri.progress import configure_logging
 
@@ -52,7 +53,9 @@ def _root(
 def simulate(
     out_dir: Annotated[Path, typer.Argument(help="Where to write the BIDS dataset.")],
     subjects: Annotated[int, typer.Option("--subjects", min=1, help="Number of subjects.")] = 12,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives identical files.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed; the same seed gives identical files.")
+    ] = 0,
     preset: Preset = "cpu",
     missing_fmri: Annotated[
         float, typer.Option("--missing-fmri", min=0.0, max=1.0, help="Fraction of subjects without fMRI.")
@@ -132,7 +135,7 @@ def train(
         ),
     ] = "pds",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from RUN_DIR's last checkpoint.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of weights, noise and split.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of weights, noise and split.")] = 0,
     fold: Annotated[int, typer.Option("--fold", min=0, help="Cross-validation fold to train (0-based).")] = 0,
     folds: Annotated[int, typer.Option("--folds", min=1, help="Number of folds; 1 = train/validation only.")] = 1,
     stage: Annotated[str, typer.Option("--stage", help="all, 1 (diffusion) or 2 (refiners).")] = "all",
@@ -171,7 +174,9 @@ def synthesize(
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Sampler steps (default: config).")] = None,
     samples: Annotated[int, typer.Option("--samples", min=1, help="Stochastic samples; >1 writes uncertainty.")] = 1,
     guidance: Annotated[float | None, typer.Option("--guidance", min=0.0, help="Classifier-free guidance.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed; the same seed gives the same files.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed; the same seed gives the same files.")
+    ] = 0,
     use_diagnosis: Annotated[
         bool,
         typer.Option(
@@ -260,7 +265,7 @@ def benchmark(
     ] = None,
     preset: Preset = "cpu",
     config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED)] = 0,
     fold: Annotated[
         list[int] | None,
         typer.Option("--fold", min=0, help="Run only this fold (repeatable; default all): e.g. one process per GPU."),
@@ -291,7 +296,7 @@ def diagnose(
     missing: Annotated[
         float, typer.Option("--missing", min=0.0, max=0.9, help="Share of subjects lacking one modality.")
     ] = 0.3,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED)] = 0,
     models: Annotated[
         list[str] | None,
         typer.Option(
@@ -329,7 +334,7 @@ def report(
 def demo(
     out_dir: Annotated[Path, typer.Argument(help="Where the demo writes everything.")] = Path("demo_output"),
     subjects: Annotated[int, typer.Option("--subjects", min=3, help="Simulated subjects.")] = 12,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED)] = 0,
 ) -> None:
     """Run the whole pipeline end to end on a small simulated cohort (a few minutes on 2 CPU cores)."""
     from pds_mri.workflows.demo import run_demo
@@ -364,9 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("Interrupted.", err=True)
         return 130
     except Exception as exc:  # usage errors (bad option values) arrive here with standalone_mode=False
-        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+        if hasattr(exc, "show") and isinstance(code := getattr(exc, "exit_code", None), int):
             exc.show()
-            return exc.exit_code
+            return code
         raise
     return 0
 

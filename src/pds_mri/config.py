@@ -10,12 +10,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pds_mri.errors import InputError
-from pds_mri.models.baselines import BaselineConfig
+from pds_mri.models.baselines.config import BaselineConfig
 from pds_mri.models.config import PDSConfig
-from pds_mri.training.trainer import TrainerConfig
+from pds_mri.training.config import TrainerConfig
 
 Triple = tuple[float, float, float]
 Shape = tuple[int, int, int]
+MIN_GRID, MAX_GRID = 4, 512  # voxels per grid axis: below, no U-Net level fits; above, no GPU holds a batch
+MAX_VOXEL_MM = 50.0
+MAX_SEED = 2**32 - 1  # numpy's and torch's seed range
 PresetName = Literal["cpu", "paper"]
 
 
@@ -32,16 +35,16 @@ class Grid(Strict):
 
     @field_validator("shape")
     @classmethod
-    def _positive_shape(cls, v: Shape) -> Shape:
-        if min(v) < 1:
-            raise ValueError("every grid dimension must be >= 1")
+    def _shape_in_range(cls, v: Shape) -> Shape:
+        if min(v) < MIN_GRID or max(v) > MAX_GRID:
+            raise ValueError(f"every grid dimension must be in {MIN_GRID}..{MAX_GRID} voxels, got {list(v)}")
         return v
 
     @field_validator("voxel_mm")
     @classmethod
-    def _positive_voxels(cls, v: Triple) -> Triple:
-        if min(v) <= 0:
-            raise ValueError("voxel sizes must be > 0")
+    def _voxels_in_range(cls, v: Triple) -> Triple:
+        if min(v) <= 0 or max(v) > MAX_VOXEL_MM:
+            raise ValueError(f"voxel sizes must be in (0, {MAX_VOXEL_MM:g}] mm, got {list(v)}")
         return v
 
     @property
@@ -70,20 +73,48 @@ class Maps(Strict):
     dti_max_b: float = Field(1500.0, gt=0, description="tensor fit uses shells with b <= this")
     norm_percentiles: tuple[float, float] = (0.5, 99.5)
 
+    @field_validator("alff_band_hz")
+    @classmethod
+    def _band(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= v[0] < v[1]:
+            raise ValueError(f"needs 0 <= low < high (Hz), got {list(v)}")
+        return v
+
+    @field_validator("norm_percentiles")
+    @classmethod
+    def _percentiles(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= v[0] < v[1] <= 100:
+            raise ValueError(f"needs 0 <= low < high <= 100, got {list(v)}")
+        return v
+
 
 class Simulation(Strict):
     """Native acquisition of the simulated cohort (a test bed, not a claim about brains)."""
 
     bold_shape: Shape
     bold_voxel_mm: Triple
-    bold_volumes: int
-    repetition_time: float
+    bold_volumes: int = Field(ge=8, le=5000)
+    repetition_time: float = Field(gt=0, le=20)
     dwi_shape: Shape
     dwi_voxel_mm: Triple
-    dwi_directions: int = Field(description="non-b0 directions taken from dipy's small_64D table")
-    dwi_b0s: int = 1
-    t1w_voxel_mm: float
-    snr: float = 30.0
+    dwi_directions: int = Field(ge=6, le=64, description="non-b0 directions taken from dipy's small_64D table")
+    dwi_b0s: int = Field(1, ge=1, le=32)
+    t1w_voxel_mm: float = Field(gt=0, le=MAX_VOXEL_MM)
+    snr: float = Field(30.0, gt=0)
+
+    @field_validator("bold_shape", "dwi_shape")
+    @classmethod
+    def _shape_in_range(cls, v: Shape) -> Shape:
+        if min(v) < MIN_GRID or max(v) > MAX_GRID:
+            raise ValueError(f"every dimension must be in {MIN_GRID}..{MAX_GRID} voxels, got {list(v)}")
+        return v
+
+    @field_validator("bold_voxel_mm", "dwi_voxel_mm")
+    @classmethod
+    def _voxels_in_range(cls, v: Triple) -> Triple:
+        if min(v) <= 0 or max(v) > MAX_VOXEL_MM:
+            raise ValueError(f"voxel sizes must be in (0, {MAX_VOXEL_MM:g}] mm, got {list(v)}")
+        return v
 
 
 class Training(Strict):

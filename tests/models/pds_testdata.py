@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from pds_mri.models import PDSConfig
+from pds_mri.models.config import PDSConfig
 
 ROI_NETWORK = [i % 6 for i in range(160)]
 GRIDS = {0: (12, 12, 8), 1: (16, 16, 10)}  # direction -> target grid (fmri2dmri, dmri2fmri)

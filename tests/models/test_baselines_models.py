@@ -8,16 +8,14 @@ import pytest
 import torch
 from pds_testdata import GRIDS, ROI_NETWORK, make_batch, tiny_config
 
-from pds_mri.models import build_pds
-from pds_mri.models.baselines import (
-    BaselineConfig,
-    BufferAdam,
-    Pix2PixObjective,
-    RegressionObjective,
-    build_discriminator,
-    build_generator,
-)
-from pds_mri.training.trainer import Trainer, TrainerConfig
+from pds_mri.models.baselines.buffer_adam import BufferAdam
+from pds_mri.models.baselines.config import BaselineConfig
+from pds_mri.models.baselines.factory import build_discriminator, build_generator
+from pds_mri.models.baselines.pix2pix import Pix2PixObjective
+from pds_mri.models.baselines.unet import RegressionObjective
+from pds_mri.models.factory import build_pds
+from pds_mri.training.config import TrainerConfig
+from pds_mri.training.trainer import Trainer
 
 
 def _pair(seed: int = 0) -> dict[str, dict[str, torch.Tensor]]:

@@ -6,16 +6,13 @@ import pytest
 import torch
 from pds_testdata import ROI_NETWORK, make_batch
 
-from pds_mri.models import (
-    ConditionalDenoiser3D,
-    MicrostructureRefiner,
-    PDSConfig,
-    TissueRefiner,
-    build_pds,
-    parameter_count,
-)
+from pds_mri.models.config import PDSConfig
 from pds_mri.models.cost import count_flops, pds_component_costs, time_forward
+from pds_mri.models.denoiser import ConditionalDenoiser3D, parameter_count
+from pds_mri.models.factory import build_pds
+from pds_mri.models.micro_refiner import MicrostructureRefiner
 from pds_mri.models.padding import crop_padding, pad_to_multiple
+from pds_mri.models.tissue_refiner import TissueRefiner
 
 ODD_GRIDS = [(12, 12, 8), (16, 16, 10), (11, 13, 7)]
 

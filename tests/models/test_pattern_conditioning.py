@@ -6,7 +6,9 @@ import pytest
 import torch
 from pds_testdata import ROI_NETWORK
 
-from pds_mri.models import Conditioning, PatternEncoder, parameter_count, timestep_embedding
+from pds_mri.models.conditioning import Conditioning, timestep_embedding
+from pds_mri.models.denoiser import parameter_count
+from pds_mri.models.pattern_encoder import PatternEncoder
 
 
 def test_pattern_features_are_the_regional_statistics(batch: dict[str, torch.Tensor]) -> None:

@@ -8,7 +8,9 @@ import torch
 from pds_testdata import GRIDS, ROI_NETWORK, make_batch, tiny_config
 
 from pds_mri.diffusion import DDIMSampler, NoiseSchedule
-from pds_mri.models import PDS, DiffusionConfig, PDSConfig, build_config_sampler, build_pds, build_schedule
+from pds_mri.models.config import DiffusionConfig, PDSConfig
+from pds_mri.models.factory import build_config_sampler, build_pds, build_schedule
+from pds_mri.models.pds import PDS
 
 
 def _perturb(module: torch.nn.Module, scale: float = 0.05) -> None:

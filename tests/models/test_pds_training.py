@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from pds_testdata import GRIDS, ROI_NETWORK, make_batch, psnr, tiny_config
 
-from pds_mri.models import build_config_sampler, build_pds, build_schedule
+from pds_mri.models.factory import build_config_sampler, build_pds, build_schedule
 
 
 def test_tiny_pds_reconstructs_its_training_targets() -> None:

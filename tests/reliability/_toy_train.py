@@ -60,7 +60,7 @@ def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor], generator: torch.G
 
 
 def trainer_cfg(**overrides):  # type: ignore[no-untyped-def]
-    from pds_mri.training.trainer import TrainerConfig
+    from pds_mri.training.config import TrainerConfig
 
     values = {
         "steps": STEPS,

@@ -17,9 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _training_helpers import PairDataset, TinyNet, loss_fn, weights_hash
 
 from pds_mri.io.atomic import write_json
+from pds_mri.training.config import TrainerConfig
 from pds_mri.training.distributed import cleanup, init_distributed
 from pds_mri.training.ema import unwrap
-from pds_mri.training.trainer import Trainer, TrainerConfig
+from pds_mri.training.trainer import Trainer
 
 
 def main(out: Path) -> None:

@@ -12,8 +12,9 @@ from _training_helpers import PairDataset, TinyNet, loss_fn
 
 from pds_mri.errors import PdsError
 from pds_mri.training import checkpoint as ckpt
+from pds_mri.training.config import TrainerConfig, trainer_config
 from pds_mri.training.distributed import DistInfo
-from pds_mri.training.trainer import StepBatchSampler, Trainer, TrainerConfig, trainer_config
+from pds_mri.training.trainer import StepBatchSampler, Trainer
 
 CFG = TrainerConfig(
     steps=12,

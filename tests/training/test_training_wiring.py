@@ -8,9 +8,10 @@ import torch
 from torch import nn
 
 from pds_mri.training.checkpoint import checkpoint_hash
+from pds_mri.training.config import TrainerConfig
 from pds_mri.training.data import DIRECTIONS, PreparedCohort, collate
 from pds_mri.training.split import split_subjects, write_split
-from pds_mri.training.trainer import Trainer, TrainerConfig
+from pds_mri.training.trainer import Trainer
 
 
 class PerDirection(nn.Module):

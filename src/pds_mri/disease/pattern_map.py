@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def disease_pattern_map(
     """The smoothed, [0, 1]-scaled F map of ``maps`` (N, *shape) across diagnoses; float32 of ``shape``."""
     from scipy.ndimage import gaussian_filter
 
-    inside = (np.asarray(masks) > 0.5).all(axis=0)
+    inside = cast(np.ndarray, (np.asarray(masks) > 0.5).all(axis=0))  # (N, *shape) -> an array of shape
     f = gaussian_filter(anova_f(maps, labels, inside), sigma) if sigma > 0 else anova_f(maps, labels, inside)
     f = np.where(inside, f, 0.0)
     top = np.percentile(f[inside], SCALE_PERCENTILE) if inside.any() else 0.0

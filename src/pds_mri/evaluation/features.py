@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.layout import pattern_atlas
+from pds_mri.io.nifti import load_nifti
 
 KINDS = ("voxels", "regions")
 
@@ -26,7 +26,7 @@ def read_grid_map(path: Path, shape: tuple[int, ...] | None = None) -> np.ndarra
     if not path.is_file():
         raise InputError(path, "file not found")
     try:
-        data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+        data = np.asarray(load_nifti(str(path)).dataobj, dtype=np.float32)
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise InputError(path, f"cannot read NIfTI ({exc.__class__.__name__}: {exc})") from None
     if data.ndim != 3:

@@ -66,10 +66,10 @@ def main_protocols(synth: str = "pds") -> list[Protocol]:
 def choose_missing(ids: Sequence[str], y: Sequence[int], fraction: float, seed: int = 0) -> frozenset[str]:
     """round(fraction × n_c) subjects of each diagnosis class c, seeded: those that lack a modality."""
     rng = np.random.default_rng(seed)
-    y = np.asarray(y)
+    labels = np.asarray(y)
     chosen: list[str] = []
-    for c in sorted(set(y.tolist())):
-        members = sorted(s for s, yc in zip(ids, y, strict=True) if yc == c)
+    for c in sorted(set(labels.tolist())):
+        members = sorted(s for s, yc in zip(ids, labels, strict=True) if yc == c)
         k = round(fraction * len(members))
         chosen += [members[i] for i in rng.choice(len(members), size=k, replace=False)]
     return frozenset(chosen)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 N_RESAMPLES = 10_000
 CONFIDENCE = 0.95
+
+_K = TypeVar("_K", bound=Hashable)  # a paired key: subject, or (subject, direction)
 
 
 def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -35,7 +37,7 @@ def mean_std(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def paired_differences(a: Mapping[Hashable, float], b: Mapping[Hashable, float]) -> tuple[list[Hashable], np.ndarray]:
+def paired_differences(a: Mapping[_K, float], b: Mapping[_K, float]) -> tuple[list[_K], np.ndarray]:
     """Keys present in both with finite values (sorted by str) and ``a[k] − b[k]`` for each."""
     keys = sorted((k for k in a.keys() & b.keys() if math.isfinite(a[k]) and math.isfinite(b[k])), key=str)
     return keys, np.asarray([a[k] - b[k] for k in keys], dtype=float)
@@ -76,8 +78,8 @@ def wilcoxon_p(differences: Sequence[float] | np.ndarray) -> float | None:
 
 
 def paired_comparison(
-    a: Mapping[Hashable, float],
-    b: Mapping[Hashable, float],
+    a: Mapping[_K, float],
+    b: Mapping[_K, float],
     n_resamples: int = N_RESAMPLES,
     confidence: float = CONFIDENCE,
     seed: int = 0,

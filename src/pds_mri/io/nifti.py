@@ -13,6 +13,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import cast
 
 import nibabel as nib
 import numpy as np
@@ -66,6 +67,14 @@ def effective_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(out)
 
 
+def load_nifti(path: PathLike) -> nib.Nifti1Image:
+    """`nib.load`, typed as the NIfTI image it returns for the project's .nii/.nii.gz files.
+
+    No validation (see `check_nifti_header` for that); only the static type is narrowed.
+    """
+    return cast(nib.Nifti1Image, nib.load(path))
+
+
 def check_file(path: Path) -> None:
     """A readable, non-empty regular file, or a one-line InputError saying which it is not."""
     if not path.exists():
@@ -79,7 +88,7 @@ def check_file(path: Path) -> None:
 def _read_raw_header(path: Path) -> nib.Nifti1Header:
     """The header exactly as stored (check=False), so nothing is silently repaired."""
     try:
-        with ImageOpener(path) as f:
+        with ImageOpener(path) as f:  # type: ignore[arg-type]  # nibabel annotates str | IOBase, opens PathLike
             block = f.read(540)
     except (OSError, EOFError, zlib.error) as exc:
         kind = "damaged or not gzip-compressed" if _is_gzip(path) else "unreadable"

@@ -21,6 +21,7 @@ from pathlib import Path
 import nibabel as nib
 
 from pds_mri.errors import InputError
+from pds_mri.io.nifti import load_nifti
 
 PathLike = str | os.PathLike[str]
 
@@ -65,7 +66,7 @@ def _tr_from_sidecar(json_path: Path) -> float:
 def _tr_from_header(bold_path: Path, header: nib.Nifti1Header | None) -> float:
     if header is None:
         try:
-            header = nib.load(bold_path).header
+            header = load_nifti(bold_path).header
         except Exception:  # the NIfTI reader reports unreadable files with a precise message
             raise InputError(bold_path, "missing RepetitionTime: no JSON sidecar and unreadable header") from None
     _, time_unit = header.get_xyzt_units()

@@ -16,6 +16,7 @@ of the three class embeddings (a soft diagnosis embedding), and the null token s
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -87,7 +88,7 @@ class Conditioning(nn.Module):
     ) -> Tensor:
         """``diagnosis_probs`` (B, 3), rows of NC/MCI/AD probabilities, is used where the label is unknown (−1)
         and was not dropped; a row of zeros means "no estimate" (null token)."""
-        emb = self.time_mlp(timestep_embedding(t, self.embed_dim).to(self.time_mlp[0].weight.dtype))
+        emb = self.time_mlp(timestep_embedding(t, self.embed_dim).to(cast(nn.Linear, self.time_mlp[0]).weight.dtype))
         if self.direction is not None:
             if direction is None:
                 raise ValueError("direction is required when the direction embedding is on")

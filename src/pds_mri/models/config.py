@@ -43,20 +43,9 @@ Defaults and why
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from pds_mri.diffusion.samplers import Sampler, build_sampler
-from pds_mri.diffusion.schedule import NoiseSchedule
-from pds_mri.diffusion.training_timesteps import TrainingTimesteps
-from pds_mri.models.conditioning import Conditioning
-from pds_mri.models.denoiser import ConditionalDenoiser3D
-from pds_mri.models.micro_refiner import MicrostructureRefiner
-from pds_mri.models.pattern_encoder import PatternEncoder
-from pds_mri.models.pds import PDS
-from pds_mri.models.tissue_refiner import TissueRefiner
 
 
 class _Strict(BaseModel):
@@ -67,7 +56,7 @@ class DiffusionConfig(_Strict):
     """Noise schedule, parametrisation and sampler (kept apart from the network, diffusers style)."""
 
     schedule: Literal["cosine", "linear", "scaled_linear"] = "cosine"
-    timesteps: int = Field(1000, ge=2, description="training timesteps T")
+    timesteps: int = Field(1000, ge=2, le=100_000, description="training timesteps T")
     prediction_type: Literal["eps", "v", "x0"] = "x0"
     sampler: Literal["ddim", "dpmpp_2m"] = "dpmpp_2m"
     steps: int = Field(8, ge=1, description="network evaluations per sample at synthesis")
@@ -100,10 +89,10 @@ class PDSConfig(_Strict):
     """Networks, loss weights and ablation flags of PDS; ``diffusion`` holds the sampling process."""
 
     # stage-1 denoiser
-    base_channels: int = Field(32, ge=1)
-    levels: int = Field(4, ge=1, description="U-Net resolutions; grids are padded to 2**(levels-1)")
-    res_blocks: int = Field(1, ge=1, description="residual blocks per level and path")
-    max_channel_mult: int = Field(4, ge=1)
+    base_channels: int = Field(32, ge=1, le=512)
+    levels: int = Field(4, ge=1, le=6, description="U-Net resolutions; grids are padded to 2**(levels-1)")
+    res_blocks: int = Field(1, ge=1, le=8, description="residual blocks per level and path")
+    max_channel_mult: int = Field(4, ge=1, le=16)
     attention: bool = Field(True, description="self-attention at the lowest level")
     gradient_checkpointing: bool = False
     embed_dim: int | None = Field(None, ge=1, description="conditioning width; default 4 * base_channels")
@@ -127,16 +116,16 @@ class PDSConfig(_Strict):
     )
     # stage 2: tissue refinement
     use_tissue: bool = True
-    tissue_channels: int = Field(16, ge=1)
-    tissue_levels: int = Field(3, ge=2)
+    tissue_channels: int = Field(16, ge=1, le=512)
+    tissue_levels: int = Field(3, ge=2, le=6)
     tissue_weights: tuple[float, float, float] = Field(
         (2.0, 1.5, 1.0), description="L1 weights of GM, WM, CSF (GM carries BOLD signal and atrophy)"
     )
     contrast_weight: float = Field(0.1, ge=0.0)
     # stage 2: microstructure refinement
     use_micro: bool = True
-    micro_channels: int = Field(16, ge=1)
-    micro_depth: int = Field(3, ge=2)
+    micro_channels: int = Field(16, ge=1, le=512)
+    micro_depth: int = Field(3, ge=2, le=16)
     micro_shared: bool = Field(False, description="one 2D net for all three views")
     micro_grad_weight: float = Field(1.0, ge=0.0)
     micro_ssim_weight: float = Field(0.5, ge=0.0)
@@ -157,39 +146,3 @@ def denoiser_options(cfg: PDSConfig) -> dict[str, Any]:
         "attention": cfg.attention,
         "gradient_checkpointing": cfg.gradient_checkpointing,
     }
-
-
-def build_pds(cfg: PDSConfig, roi_network: Sequence[int]) -> PDS:
-    """Instantiate PDS from its config; ``roi_network`` maps each Dosenbach ROI (label r → entry r−1)
-    to its network index, so the model never loads atlases itself."""
-    emb = cfg.emb_dim
-    d = cfg.diffusion
-    return PDS(
-        denoiser=ConditionalDenoiser3D(emb, in_channels=3 if cfg.mask_input else 2, **denoiser_options(cfg)),
-        conditioning=Conditioning(emb, cfg.use_direction, cfg.use_diagnosis, cfg.use_pattern),
-        pattern_encoder=PatternEncoder(roi_network, emb, cfg.pattern_hidden) if cfg.use_pattern else None,
-        tissue_refiner=TissueRefiner(cfg.tissue_channels, cfg.tissue_levels) if cfg.use_tissue else None,
-        micro_refiner=(
-            MicrostructureRefiner(cfg.micro_channels, cfg.micro_depth, cfg.micro_shared) if cfg.use_micro else None
-        ),
-        pattern_loss_weight=cfg.pattern_loss_weight,
-        disease_map_weight=cfg.disease_map_weight,
-        stage1_loss=cfg.stage1_loss,
-        diagnosis_drop_prob=cfg.diagnosis_drop_prob,
-        tissue_weights=cfg.tissue_weights,
-        contrast_weight=cfg.contrast_weight,
-        micro_grad_weight=cfg.micro_grad_weight,
-        micro_ssim_weight=cfg.micro_ssim_weight,
-        timesteps=TrainingTimesteps(build_schedule(d), d.train_timesteps, d.steps, d.spacing, d.terminal_weight),
-        readout_input=d.readout_input,
-        mask_input=cfg.mask_input,
-    )
-
-
-def build_schedule(cfg: DiffusionConfig) -> NoiseSchedule:
-    return NoiseSchedule(cfg.schedule, cfg.timesteps, cfg.prediction_type)
-
-
-def build_config_sampler(cfg: DiffusionConfig, schedule: NoiseSchedule | None = None) -> Sampler:
-    """The configured sampler (on ``schedule``, or a fresh one built from ``cfg``)."""
-    return build_sampler(cfg.sampler, schedule or build_schedule(cfg), cfg.eta, cfg.spacing, cfg.clip_x0)

@@ -21,6 +21,7 @@ Design choices (implementation details below the level of docs/method.md; record
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -151,7 +152,7 @@ class ConditionalDenoiser3D(nn.Module):
         h = self.stem(x)
         skips: list[Tensor] = []
         for i in range(self.levels):
-            for block in self.down_blocks[i]:
+            for block in cast(nn.ModuleList, self.down_blocks[i]):
                 h = self._run(block, h, emb)
             skips.append(h)
             if i < self.levels - 1:
@@ -164,6 +165,6 @@ class ConditionalDenoiser3D(nn.Module):
             if i < self.levels - 1:
                 h = self.upsamplers[i](h)
             h = torch.cat([h, skips[i]], dim=1)
-            for block in self.up_blocks[i]:
+            for block in cast(nn.ModuleList, self.up_blocks[i]):
                 h = self._run(block, h, emb)
         return crop_padding(self.head(h), pad)

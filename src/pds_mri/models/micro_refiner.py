@@ -22,6 +22,7 @@ def _view_net(in_ch: int, channels: int, depth: int) -> nn.Sequential:
         layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.SiLU()]
     last = nn.Conv2d(channels, 1, 3, padding=1)
     nn.init.zeros_(last.weight)
+    assert last.bias is not None  # Conv2d(bias=True)
     nn.init.zeros_(last.bias)
     return nn.Sequential(*layers, last)
 

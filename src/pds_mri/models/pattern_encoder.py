@@ -16,6 +16,7 @@ followed by an MLP to a D-dimensional embedding.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +27,8 @@ class PatternEncoder(nn.Module):
 
     ``roi_network[r-1]`` is the network (0..N−1) of ROI label r; the model never loads atlases itself.
     """
+
+    label_to_network: Tensor  # buffer, registered in __init__
 
     def __init__(
         self,
@@ -81,5 +84,5 @@ class PatternEncoder(nn.Module):
         return torch.cat([roi_mean[:, 1:], net_mean[:, : self.num_networks], net_std[:, : self.num_networks]], dim=1)
 
     def forward(self, source: Tensor, pattern: Tensor) -> Tensor:
-        feats = self.features(source, pattern).to(self.mlp[0].weight.dtype)
+        feats = self.features(source, pattern).to(cast(nn.Linear, self.mlp[0]).weight.dtype)
         return self.mlp(feats)

@@ -35,6 +35,7 @@ class TissueRefiner(nn.Module):
         )
         self.head = nn.Conv3d(channels, 1, 1)
         nn.init.zeros_(self.head.weight)
+        assert self.head.bias is not None  # Conv3d(bias=True)
         nn.init.zeros_(self.head.bias)
 
     def forward(self, source: Tensor, stage1: Tensor, tissue: Tensor) -> Tensor:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from pds_mri.io.atomic import atomic_path
+from pds_mri.io.nifti import load_nifti
 
 
 def _slices(volume: np.ndarray) -> list[np.ndarray]:
@@ -33,7 +33,7 @@ def maps_by_diagnosis_figure(prepared_dir: Path, rows: list[dict], out_png: Path
     fig, axes = plt.subplots(len(chosen), 6, figsize=(13, 2.3 * len(chosen) + 0.4), squeeze=False)
     for i, row in enumerate(chosen):
         for j, modality in enumerate(("fmri", "dmri")):
-            volume = np.asarray(nib.load(Path(prepared_dir) / row[modality]).dataobj)
+            volume = np.asarray(load_nifti(Path(prepared_dir) / row[modality]).dataobj)
             for k, (view, img) in enumerate(zip(("axial", "coronal", "sagittal"), _slices(volume), strict=True)):
                 ax = axes[i, 3 * j + k]
                 ax.imshow(img, cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
@@ -69,10 +69,12 @@ def synthesis_figure(prepared_dir: Path, synth_dir: Path, rows: list[dict], out_
         panels = [
             ("source", item["source"][0].numpy()),
             ("real target", item["target"][0].numpy() if "target" in item else None),
-            ("synthesis", np.asarray(nib.load(Path(synth_dir) / row["synthesis"]).dataobj)),
+            ("synthesis", np.asarray(load_nifti(Path(synth_dir) / row["synthesis"]).dataobj)),
             (
                 "uncertainty (std)",
-                np.asarray(nib.load(Path(synth_dir) / row["uncertainty"]).dataobj) if row.get("uncertainty") else None,
+                np.asarray(load_nifti(Path(synth_dir) / row["uncertainty"]).dataobj)
+                if row.get("uncertainty")
+                else None,
             ),
         ]
         for j, (title, volume) in enumerate(panels):

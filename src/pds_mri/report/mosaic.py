@@ -20,7 +20,7 @@ import numpy as np
 MAGNITUDE_WORDS = ("error", "uncertainty", "std")
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,8 +137,7 @@ def direction_panels(
     scale, inside the brain mask) is that of syntheses[error_of]; uncertainty: a synthstd NIfTI or None.
     Returns (panels, brain mask) for `mosaic_png(panels, mask=mask)`.
     """
-    import nibabel as nib
-
+    from pds_mri.io.nifti import load_nifti
     from pds_mri.training.data import load_direction_item
 
     item = load_direction_item(Path(prepared_dir), cohort_row, direction)
@@ -147,14 +146,14 @@ def direction_panels(
     panels: list[tuple[str, np.ndarray | None]] = [("source", item["source"][0].numpy()), ("real", real)]
     volumes = []
     for label, path in syntheses:
-        volume = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+        volume = np.asarray(load_nifti(str(path)).dataobj, dtype=np.float32)
         volumes.append(volume)
         panels.append((label, volume))
     if real is not None and volumes:
         error = np.abs(np.clip(volumes[error_of], -1, 1) - real) / 2.0 * mask
         panels.append((f"absolute error ({syntheses[error_of][0]})", error))
     if uncertainty:
-        panels.append(("uncertainty (std)", np.asarray(nib.load(str(uncertainty)).dataobj, dtype=np.float32)))
+        panels.append(("uncertainty (std)", np.asarray(load_nifti(str(uncertainty)).dataobj, dtype=np.float32)))
     return panels, mask
 
 

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.layout import COHORT_COLUMNS, Modality, check_participant_id, inside, pattern_atlas
+from pds_mri.io.nifti import load_nifti
 from pds_mri.io.tables import read_index
 
 Direction = Literal["fmri2dmri", "dmri2fmri"]
@@ -110,7 +111,7 @@ def _load_image(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
     if not path.is_file():
         raise InputError(path, "file not found")
     try:
-        img = nib.load(str(path))
+        img = load_nifti(str(path))
         data = np.asarray(img.dataobj, dtype=np.float32)
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise InputError(path, f"cannot read NIfTI ({exc.__class__.__name__}: {exc})") from None

@@ -24,14 +24,14 @@ import shutil
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, cast
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
@@ -39,6 +39,7 @@ from pds_mri import __version__
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import write_text
 from pds_mri.training import checkpoint as ckpt
+from pds_mri.training.config import TrainerConfig
 from pds_mri.training.distributed import (
     DistInfo,
     all_reduce_mean,
@@ -73,52 +74,6 @@ _RESUMABLE_CHANGES = frozenset(
         "max_bad_steps",
     }
 )
-
-
-class TrainerConfig(BaseModel):
-    """Optimisation and bookkeeping settings; `batch_size` is per process (global = batch_size × world)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    steps: int = Field(1000, ge=1, description="optimiser steps in the whole run")
-    batch_size: int = Field(1, ge=1, description="items per process per step")
-    lr: float = Field(2e-4, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = Field(100, ge=0)
-    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="cosine floor as a fraction of lr")
-    grad_clip: float = Field(1.0, ge=0, description="max global grad norm; 0 disables clipping")
-    ema_decay: float = Field(0.999, ge=0, le=1)
-    ema_warmup: bool = True
-    checkpoint_every: int = Field(500, ge=0, description="0: only at the end")
-    keep_checkpoints: int = Field(3, ge=0, description="step-* checkpoints kept; 0 keeps all")
-    validate_every: int = Field(500, ge=0, description="0: only at the end")
-    log_every: int = Field(10, ge=1)
-    seed: int = 0
-    bf16: bool = Field(True, description="bf16 autocast; applies on CUDA only")
-    grad_checkpointing: bool = Field(False, description="passed to model.set_grad_checkpointing if present")
-    max_bad_steps: int = Field(5, ge=1, description="consecutive non-finite steps before stopping")
-    best_metric: str = "psnr"
-    best_mode: Literal["max", "min"] = "max"
-    tensorboard: bool = True
-    progress: bool = True
-    num_workers: int = Field(0, ge=0)
-
-    @model_validator(mode="after")
-    def _warmup_within_run(self) -> TrainerConfig:
-        if self.warmup_steps > self.steps:
-            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be <= steps ({self.steps})")
-        return self
-
-
-def trainer_config(values: Mapping[str, Any]) -> TrainerConfig:
-    """Validate a mapping; the error names the bad field (for the CLI's one-line message)."""
-    try:
-        return TrainerConfig.model_validate(dict(values))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "trainer"
-        raise PdsError(f"invalid trainer config field '{field}': {err['msg']}") from None
 
 
 @dataclass(frozen=True)
@@ -269,8 +224,9 @@ class Trainer:
             return TrainResult(self.step, self.best_metric, self.best_step, self.skipped_steps, last)
         if self.dist.is_main:
             self._open_logs(resumed=resume)
+        n_items = len(cast(Sized, self.dataset))  # map-style datasets define __len__
         sampler = StepBatchSampler(
-            len(self.dataset), self.cfg.batch_size, self.cfg.seed, self.dist.rank, self.dist.world_size, self.step, stop
+            n_items, self.cfg.batch_size, self.cfg.seed, self.dist.rank, self.dist.world_size, self.step, stop
         )
         # A private generator: creating a DataLoader iterator draws a worker seed, which would otherwise
         # come from the global RNG and shift it by one draw on every resume.
@@ -410,7 +366,7 @@ class Trainer:
     # ----------------------------------------------------------------------------------- checkpoints
 
     def _trainer_state(self) -> dict[str, Any]:
-        n = len(self.dataset)  # type: ignore[arg-type]
+        n = len(cast(Sized, self.dataset))  # map-style datasets define __len__
         return {
             "step": self.step,
             "epoch": self.step * self.cfg.batch_size * self.dist.world_size // max(1, n),
@@ -603,10 +559,11 @@ def _preserved_rng(device: torch.device) -> Iterator[None]:
 
 
 def _set_grad_checkpointing(model: nn.Module, flag: bool) -> None:
+    switch: Any = model  # optional, model-specific attributes, probed with hasattr
     if hasattr(model, "set_grad_checkpointing"):
-        model.set_grad_checkpointing(flag)
+        switch.set_grad_checkpointing(flag)
     elif hasattr(model, "grad_checkpointing"):
-        model.grad_checkpointing = flag
+        switch.grad_checkpointing = flag
     elif flag:
         log.warning("%s has no gradient checkpointing switch; grad_checkpointing ignored", type(model).__name__)
 

@@ -62,7 +62,7 @@ Folds = list[tuple[list[str], list[str]]]
 def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
     from pds_mri.evaluation.classifiers import CLASSIFIERS, FEATURE_KINDS, check_classifier
     from pds_mri.evaluation.diagnosis import FeatureTable, check_folds
-    from pds_mri.evaluation.features import build_feature_space
+    from pds_mri.evaluation.features import FeatureSpace, build_feature_space
     from pds_mri.io.layout import MODALITIES, inside
     from pds_mri.training.data import COHORT_FILE, diagnosis_code, read_cohort
     from pds_mri.workflows.benchmark import resolve_models
@@ -105,7 +105,7 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
     check_folds(folds)
 
     kind = FEATURE_KINDS[options.classifier]
-    spaces = {
+    spaces: dict[str, FeatureSpace] = {  # str keys: syntheses name their target modality as a str
         m: build_feature_space(
             prepared, [inside(prepared, str(r[f"{m}_mask"]), prepared / COHORT_FILE) for r in rows], m, kind
         )

@@ -24,6 +24,7 @@ import torch
 from pds_mri import __version__
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import write_json, write_tsv
+from pds_mri.io.nifti import load_nifti
 from pds_mri.io.tables import read_index
 from pds_mri.progress import console, progress_bar
 
@@ -89,7 +90,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str
                 continue
             assert real is not None
             item = load_direction_item(prepared_dir, real, direction, atlas=atlas)
-            grid = nib.load(prepared_dir / str(real[f"{target}_mask"]))
+            grid = load_nifti(prepared_dir / str(real[f"{target}_mask"]))
             pred = _load_on_grid(synth_dir / row["synthesis"], grid, f"{target} model grid of {pid}")
             std = None
             if row.get("uncertainty"):
@@ -120,7 +121,9 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str
     columns = (*ROW_COLUMNS, *METRIC_COLUMNS, *VOXEL_COLUMNS)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_tsv(out_dir / METRICS_TSV, [{c: _tsv_value(r[c]) for c in columns} for r in scored], columns)
-    json_rows = [{k: finite(v) if k in METRIC_COLUMNS else v for k, v in r.items()} for r in scored]
+    json_rows: list[dict[str, Any]] = [
+        {k: finite(v) if k in METRIC_COLUMNS else v for k, v in r.items()} for r in scored
+    ]
     for r in json_rows:
         for key in ("region_means_real", "region_means_synth"):
             r[key] = {k: finite(v) for k, v in r[key].items()}
@@ -173,7 +176,7 @@ def _load_on_grid(path: Path, grid: nib.Nifti1Image, what: str) -> np.ndarray:
     if not path.is_file():
         raise InputError(path, "file not found (listed in synthesized.tsv)")
     try:
-        img = nib.load(str(path))
+        img = load_nifti(str(path))
         data = np.asarray(img.dataobj, dtype=np.float32)
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise InputError(path, f"cannot read NIfTI ({exc.__class__.__name__}: {exc})") from None

@@ -127,11 +127,15 @@ def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path) -> di
     sub = subject.participant_id
     grids = {"fmri": config.grids.fmri, "dmri": config.grids.dmri}
     kinds = {"fmri": config.maps.fmri_map, "dmri": config.maps.dmri_map}
-    native: dict[str, nib.Nifti1Image] = {}
+    native: dict[Modality, nib.Nifti1Image] = {}
     if data.bold_img is not None:
-        native["fmri"] = fmri_map(data.bold_img, kinds["fmri"], data.tr, config.maps, data=data.bold_data)
+        assert data.tr is not None  # validate_subject reports a BOLD run without a usable TR
+        native["fmri"] = fmri_map(data.bold_img, config.maps.fmri_map, data.tr, config.maps, data=data.bold_data)
     if data.dwi_img is not None:
-        native["dmri"] = dmri_map(data.dwi_img, data.bvals, data.bvecs, kinds["dmri"], config.maps, data=data.dwi_data)
+        assert data.bvals is not None and data.bvecs is not None  # ... and a DWI without its gradient table
+        native["dmri"] = dmri_map(
+            data.dwi_img, data.bvals, data.bvecs, config.maps.dmri_map, config.maps, data=data.dwi_data
+        )
 
     row: dict = {
         "participant_id": sub,

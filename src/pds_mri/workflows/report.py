@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from pds_mri import __version__
 from pds_mri.errors import PdsError
@@ -281,21 +281,21 @@ def add_synthesis(page: Page, synth_dir: Path, heading: str) -> None:
 
 
 def _synthesis_mosaic(synth_dir: Path, row: dict[str, str]) -> bytes:
-    import nibabel as nib
     import numpy as np
 
+    from pds_mri.io.nifti import load_nifti
     from pds_mri.report.mosaic import mosaic_png
     from pds_mri.training.data import resample_to
 
-    synth_img = nib.load(str(synth_dir / row["synthesis"]))
+    synth_img = load_nifti(str(synth_dir / row["synthesis"]))
     synthesis = np.asarray(synth_img.dataobj, dtype=np.float32)
     source = None
     sidecar = _read_json(synth_dir / row["sidecar"]) if row.get("sidecar") else None
     if isinstance(sidecar, dict) and sidecar.get("Source") and Path(sidecar["Source"]).is_file():
-        source = resample_to(nib.load(sidecar["Source"]), synth_img)
+        source = resample_to(load_nifti(sidecar["Source"]), synth_img)
     panels: list[tuple[str, Any]] = [("source", source), ("synthesis", synthesis)]
     if row.get("uncertainty"):
-        panels.append(("uncertainty (std)", np.asarray(nib.load(str(synth_dir / row["uncertainty"])).dataobj)))
+        panels.append(("uncertainty (std)", np.asarray(load_nifti(str(synth_dir / row["uncertainty"])).dataobj)))
     return mosaic_png(panels, mask=synthesis > -0.99)
 
 
@@ -495,7 +495,7 @@ def about(path: Path, kind: str) -> str:
     )
 
 
-def _is_table(value: Any) -> bool:
+def _is_table(value: Any) -> TypeGuard[list[dict[str, Any]]]:
     return isinstance(value, list) and bool(value) and all(isinstance(r, dict) for r in value)
 
 

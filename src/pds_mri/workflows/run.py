@@ -23,7 +23,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -33,10 +33,10 @@ from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io import layout
 from pds_mri.io.layout import NETWORKS
-from pds_mri.models.config import build_config_sampler, build_pds, build_schedule
+from pds_mri.models.factory import build_config_sampler, build_pds, build_schedule
 from pds_mri.models.pds import PDS
+from pds_mri.training.config import TrainerConfig
 from pds_mri.training.data import DIRECTIONS
-from pds_mri.training.trainer import TrainerConfig
 
 STAGES = ("stage1", "stage2")
 MODEL_FILE = "model.json"
@@ -123,9 +123,9 @@ def apply_overrides(values: dict[str, Any], overrides: Mapping[str, Any]) -> dic
     return out
 
 
-def baseline_config(config: Config):  # type: ignore[no-untyped-def]
+def baseline_config(config: Config):
     """The `baselines:` section of the config when it has one, else the defaults."""
-    from pds_mri.models.baselines import BaselineConfig
+    from pds_mri.models.baselines.config import BaselineConfig
 
     section = getattr(config, "baselines", None)
     return section if isinstance(section, BaselineConfig) else BaselineConfig()
@@ -192,7 +192,7 @@ class Stage1Objective(nn.Module):
 
     def forward(self, batch: Mapping, generator: torch.Generator) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
-        total = 0
+        total: torch.Tensor | int = 0
         for direction in DIRECTIONS:
             part = batch[direction]
             if direction in self.disease_maps:
@@ -202,7 +202,7 @@ class Stage1Objective(nn.Module):
             terms = self.pds.stage1_loss(part, self.schedule, generator)
             total = total + terms["loss"]
             out |= {f"{direction}/{k}": v.detach() for k, v in terms.items() if k != "loss"}
-        out["loss"] = total
+        out["loss"] = cast(torch.Tensor, total)  # a Tensor: DIRECTIONS is not empty
         return out
 
 
@@ -226,7 +226,7 @@ class Stage2Objective(nn.Module):
 
     def forward(self, batch: Mapping, generator: torch.Generator) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
-        total = 0
+        total: torch.Tensor | int = 0
         for direction in DIRECTIONS:
             terms = self.pds.stage2_loss(
                 batch[direction],
@@ -238,7 +238,7 @@ class Stage2Objective(nn.Module):
             )
             total = total + terms["loss"]
             out |= {f"{direction}/{k}": v.detach() for k, v in terms.items() if k != "loss"}
-        out["loss"] = total
+        out["loss"] = cast(torch.Tensor, total)  # a Tensor: DIRECTIONS is not empty
         return out
 
 
@@ -251,12 +251,9 @@ def freeze_for_stage(pds: PDS, stage: str) -> None:
 
 def build_objective(spec: ModelSpec, config: Config, prepared_dir: Path, stage: str = "stage1") -> nn.Module:
     """The Trainer's module for a baseline (one stage); PDS objectives are built by `pds train` itself."""
-    from pds_mri.models.baselines import (
-        Pix2PixObjective,
-        RegressionObjective,
-        build_discriminator,
-        build_generator,
-    )
+    from pds_mri.models.baselines.factory import build_discriminator, build_generator
+    from pds_mri.models.baselines.pix2pix import Pix2PixObjective
+    from pds_mri.models.baselines.unet import RegressionObjective
 
     if spec.family == "unet":
         return RegressionObjective(build_generator(config.model), baseline_config(config).loss)
@@ -283,9 +280,9 @@ def trained_parameters(run_dir: Path, prepared_dir: Path) -> dict[str, int]:
         counts = build_pds(config.model, roi_networks(prepared_dir)).parameter_counts()
         return {k: v for k, v in counts.items() if v}
     objective = build_objective(spec, config, prepared_dir)
-    parts = {"generator": objective.generator}
+    parts = {"generator": cast(nn.Module, objective.generator)}
     if spec.family == "pix2pix3d":
-        parts["discriminator"] = objective.discriminator
+        parts["discriminator"] = cast(nn.Module, objective.discriminator)
     counts = {k: sum(p.numel() for p in m.parameters()) for k, m in parts.items()}
     return {**counts, "total": sum(counts.values())}
 
@@ -370,4 +367,4 @@ def load_trained_model(
         raise PdsError(f"{run_dir}: no checkpoint found; train first with `pds train --model {name}`")
     holder = build_objective(spec, config, prepared_dir).to(device)
     sha = load_ema_weights(holder, directory)
-    return holder.generator.eval(), config, "stage1", sha, name
+    return cast(nn.Module, holder.generator).eval(), config, "stage1", sha, name

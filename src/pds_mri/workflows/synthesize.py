@@ -18,6 +18,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -29,6 +30,7 @@ from pds_mri.disease.run_priors import RunPriors, load_run_priors
 from pds_mri.disease.state import CLASSES
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import save_nifti, write_json, write_tsv
+from pds_mri.io.nifti import load_nifti
 from pds_mri.models.pds import SYNTHESIS_MODES
 from pds_mri.progress import console, progress_bar
 
@@ -111,7 +113,7 @@ def subject_seed(seed: int, participant_id: str, direction: str) -> int:
 
 
 def run_synthesize(options: SynthesizeOptions) -> list[dict]:
-    from pds_mri.models.config import build_config_sampler
+    from pds_mri.models.factory import build_config_sampler
     from pds_mri.training.data import AtlasCache, collate_direction, load_direction_item, read_cohort
     from pds_mri.training.distributed import (
         barrier,
@@ -130,6 +132,7 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
     info = init_distributed()
     locks = contextlib.ExitStack()
     try:
+        model: Any  # PDS or a baseline generator: both have synthesize(batch, ...) -> (mean, std)
         model, config, stage, sha, model_name = load_trained_model(options.run_dir, options.input_dir, info.device)
         diffusion = config.model.diffusion
         one_pass = model_spec(model_name).family != "pds"  # baselines: one deterministic forward pass
@@ -279,8 +282,8 @@ def write_subject(
 
     source, target = direction_modalities(direction)
     sub, out_dir, in_dir = row["participant_id"], Path(options.out_dir), Path(options.input_dir)
-    grid_ref = nib.load(in_dir / row[f"{target}_mask"])
-    native_ref = nib.load(in_dir / row[f"{source}_native"])
+    grid_ref = load_nifti(in_dir / row[f"{target}_mask"])
+    native_ref = load_nifti(in_dir / row[f"{source}_native"])
     mask = item["mask"][0].numpy() > 0
     if row.get(target):  # the subject's own scaling, when it has the target (e.g. for evaluation)
         sidecar = json.loads((in_dir / row[target].replace(".nii.gz", ".json")).read_text())

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -117,7 +118,8 @@ def run_train(options: TrainOptions) -> Path:
     paired = [r for r in rows if r.get("fmri") and r.get("dmri")]
     if len(paired) < 2:
         raise PdsError(f"{options.prepared_dir}: {len(paired)} subject(s) have both modalities; need >= 2")
-    full = PreparedCohort(options.prepared_dir, [r["participant_id"] for r in paired])
+    # read_cohort refuses rows without a participant_id
+    full = PreparedCohort(options.prepared_dir, [cast(str, r["participant_id"]) for r in paired])
     info = init_distributed()
     locks = contextlib.ExitStack()
     try:
@@ -157,7 +159,7 @@ def run_train(options: TrainOptions) -> Path:
             else RunPriors()
         )
         metrics: dict[str, dict] = {}
-        stages = ("stage1", "stage2") if options.stage == "all" else (f"stage{options.stage}",)
+        stages: tuple[str, ...] = ("stage1", "stage2") if options.stage == "all" else (f"stage{options.stage}",)
         if "stage2" in stages and (spec.family != "pds" or not pds.has_stage2):
             stages = tuple(s for s in stages if s != "stage2")
         for stage in stages:
@@ -255,7 +257,7 @@ def make_validate(
     ``stage`` is "stage1" or "stage2" for PDS runs and "baseline" for the one-pass baselines.
     """
     from pds_mri.evaluation.metrics import psnr, ssim
-    from pds_mri.models.config import build_config_sampler
+    from pds_mri.models.factory import build_config_sampler
     from pds_mri.training.data import DIRECTIONS, collate_direction
 
     d = config.model.diffusion
@@ -264,7 +266,8 @@ def make_validate(
 
     @torch.no_grad()
     def validate(model: nn.Module, step: int) -> dict[str, float]:
-        net = model.generator if stage == "baseline" else model.pds
+        # a PDS, or a baseline generator (same synthesize interface; estimate_stage1 only runs for PDS)
+        net: Any = model.generator if stage == "baseline" else model.pds
         device = next(net.parameters()).device
         out: dict[str, float] = {}
         for direction in DIRECTIONS:
@@ -346,8 +349,9 @@ def cohort_normalisation(prepared_dir: Path, participant_ids: list[str]) -> dict
     for modality in ("fmri", "dmri"):
         lows, highs, kind, percentiles = [], [], None, None
         for row in read_cohort(prepared_dir):
-            if row["participant_id"] in wanted and row.get(modality):
-                sidecar = json.loads((Path(prepared_dir) / row[modality].replace(".nii.gz", ".json")).read_text())
+            rel = row.get(modality)
+            if row["participant_id"] in wanted and rel:
+                sidecar = json.loads((Path(prepared_dir) / rel.replace(".nii.gz", ".json")).read_text())
                 lows.append(sidecar["Normalisation"]["low"])
                 highs.append(sidecar["Normalisation"]["high"])
                 kind = sidecar["Map"]

@@ -16,6 +16,8 @@ from torch import Tensor, nn
 class BufferAdam(nn.Module):
     """Plain Adam (Kingma & Ba, bias-corrected, no weight decay) over a fixed list of parameter shapes."""
 
+    step_count: Tensor  # buffer, registered in __init__
+
     def __init__(
         self, params: Sequence[nn.Parameter], lr: float, betas: tuple[float, float] = (0.5, 0.999), eps: float = 1e-8
     ) -> None:

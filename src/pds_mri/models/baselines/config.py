@@ -14,10 +14,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pds_mri.models.baselines.patchgan import PatchDiscriminator3D
-from pds_mri.models.baselines.unet import RegressionUNet3D
-from pds_mri.models.config import PDSConfig, denoiser_options
-
 
 class BaselineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -36,16 +32,3 @@ class BaselineConfig(BaseModel):
     disc_max_mult: int = Field(8, ge=1)
     disc_lr: float | None = Field(None, gt=0, description="discriminator Adam lr; default: stage-1 lr")
     disc_betas: tuple[float, float] = (0.5, 0.999)
-
-
-def build_generator(cfg: PDSConfig) -> RegressionUNet3D:
-    """The PDS stage-1 denoiser architecture used as a one-pass source → target regressor."""
-    return RegressionUNet3D(cfg.emb_dim, **denoiser_options(cfg))
-
-
-def build_discriminator(cfg: PDSConfig, baseline: BaselineConfig) -> PatchDiscriminator3D:
-    return PatchDiscriminator3D(
-        channels=baseline.disc_channels or cfg.base_channels,
-        layers=baseline.disc_layers,
-        max_mult=baseline.disc_max_mult,
-    )

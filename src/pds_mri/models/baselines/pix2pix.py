@@ -20,6 +20,7 @@ still updated D; the EMA also averages D's weights, which nothing reads.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -64,11 +65,12 @@ class Pix2PixObjective(nn.Module):
                         self._gan_loss(self.discriminator(source, real), True)
                         + self._gan_loss(self.discriminator(source, fake.detach()), False)
                     )
-                grads = torch.autograd.grad(loss, params, allow_unused=True)
+                # a Tensor once the loop has run: pairs holds one entry per direction
+                grads = torch.autograd.grad(cast(Tensor, loss), params, allow_unused=True)
         finally:
             self.discriminator.requires_grad_(False)
-        grads = _all_reduce_mean([g.float() if g is not None else None for g in grads])
-        self.d_optimizer.step(params, grads)
+        reduced = _all_reduce_mean([g.float() if g is not None else None for g in grads])
+        self.d_optimizer.step(params, reduced)
         return loss.detach()  # type: ignore[union-attr]
 
     def forward(self, batch: Mapping[str, Mapping[str, Tensor]], generator: torch.Generator | None = None) -> dict:
