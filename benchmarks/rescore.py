@@ -38,7 +38,10 @@ def main() -> None:
             seconds = {(r["participant_id"], r["direction"]): r.get("synth_seconds") for r in record["rows"]}
             rows = []
             for direction in DIRECTIONS:
-                payload = run_evaluate(here / f"synth-{direction}", args.prepared_dir, here / f"eval-{direction}")
+                run_dir = Path(args.bench_dir) / record["run_dir"]
+                payload = run_evaluate(
+                    here / f"synth-{direction}", args.prepared_dir, here / f"eval-{direction}", run_dir
+                )
                 rows += [{**r, "synth_seconds": seconds.get((r["participant_id"], direction))} for r in payload["rows"]]
             write_json(done, {**record, "rows": rows})
             print(f"rescored {model} fold {fold}: {len(rows)} rows", flush=True)

@@ -240,8 +240,17 @@ def evaluate(
     synth_dir: Annotated[Path, typer.Argument(help="Output of `pds synthesize` (its synthesized.tsv).")],
     prepared_dir: Annotated[Path, typer.Argument(help="The prepared directory holding the real maps.")],
     out_dir: Annotated[Path, typer.Argument(help="Where metrics.json and metrics.tsv go.")],
+    run: Annotated[
+        Path | None,
+        typer.Option(
+            "--run",
+            help="The run that made the syntheses: group differences are also scored in the data-driven disease "
+            "region of its training subjects (never the subjects scored).",
+        ),
+    ] = None,
 ) -> None:
-    """PSNR, SSIM and MAE per subject and direction inside the brain mask, plus pattern-ROI and tissue errors.
+    """PSNR, SSIM and MAE per subject and direction inside the brain mask, plus pattern-ROI and tissue errors,
+    and the AD − NC / MCI − NC group differences of real vs synthetic maps (group_differences.tsv).
 
     Only syntheses whose real target exists can be scored (synthesise them with --direction).
 
@@ -249,7 +258,7 @@ def evaluate(
     """
     from pds_mri.workflows.evaluate import run_evaluate
 
-    run_evaluate(synth_dir, prepared_dir, out_dir)
+    run_evaluate(synth_dir, prepared_dir, out_dir, run)
 
 
 @app.command()

@@ -115,3 +115,38 @@ def test_a_config_without_priors_needs_no_prior_files(tmp_path: Path) -> None:
     assert load_run_priors(tmp_path, PDSConfig(), None).empty  # an empty directory: nothing is read
     with pytest.raises(InputError, match=r"disease_state\.safetensors"):
         load_run_priors(tmp_path, PDSConfig(disease_state=True), None)
+
+
+def test_evaluate_scores_the_training_folds_disease_region(disease_run: dict[str, Path]) -> None:
+    from pds_mri.workflows.evaluate import run_evaluate
+
+    run, prepared, root = disease_run["run"], disease_run["prepared"], disease_run["root"]
+    synth = root / "for-eval"
+    _synth(run, prepared, synth, _split(run)["test"])
+    payload = run_evaluate(synth, prepared, root / "eval", run)
+    assert all("disease" in r["region_means_real"] and "disease" in r["region_means_synth"] for r in payload["rows"])
+    assert "training subjects" in payload["group_differences"]["disease_region"]
+    plain = run_evaluate(synth, prepared, root / "eval-plain")
+    assert all("disease" not in r["region_means_real"] for r in plain["rows"])
+
+
+def test_the_disease_region_ignores_the_test_subjects_maps(disease_run: dict[str, Path]) -> None:
+    import nibabel as nib
+    import numpy as np
+
+    from pds_mri.disease.pattern_map import fold_disease_regions
+
+    run, prepared, root = disease_run["run"], disease_run["prepared"], disease_run["root"]
+    split = _split(run)
+    scrambled = root / "scrambled"
+    shutil.copytree(prepared, scrambled)
+    cohort = {r["participant_id"]: r for r in csv.DictReader((scrambled / "cohort.tsv").open(), delimiter="\t")}
+    rng = np.random.default_rng(0)
+    for pid in split["test"]:
+        path = scrambled / cohort[pid]["dmri"]
+        img = nib.load(path)
+        noise = rng.uniform(-1, 1, img.shape).astype(np.float32)
+        nib.save(nib.Nifti1Image(noise, img.affine, img.header), path)
+    before = fold_disease_regions(prepared, split["train"])
+    after = fold_disease_regions(scrambled, split["train"])
+    assert all(np.array_equal(before[d], after[d]) for d in before) and any(m.any() for m in before.values())

@@ -62,6 +62,23 @@ def disease_pattern_map(
     return np.clip(f / top, 0.0, 1.0).astype(np.float32)
 
 
+def fold_disease_regions(prepared_dir: Path, train_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per direction, the data-driven disease region of a fold: target-grid voxels where the disease map of the
+    fold's TRAINING subjects' real target maps is >= REGION_THRESHOLD. Made without any test subject, so the
+    group differences scored inside it are not selected on the subjects they are measured on."""
+    from pds_mri.training.data import DIRECTIONS, PreparedCohort
+
+    cohort = PreparedCohort(prepared_dir, list(train_ids), cache=False)
+    items = [cohort[i] for i in range(len(cohort))]
+    labels = [int(it[DIRECTIONS[0]]["diagnosis"]) for it in items]
+    out = {}
+    for direction in DIRECTIONS:
+        targets = np.stack([it[direction]["target"][0].numpy() for it in items])
+        masks = np.stack([it[direction]["mask"][0].numpy() for it in items])
+        out[direction] = disease_pattern_map(targets, masks, labels) >= REGION_THRESHOLD
+    return out
+
+
 def save_maps(path: Path, maps: Mapping[str, np.ndarray], fitted_on: Sequence[str]) -> None:
     from safetensors.numpy import save
 

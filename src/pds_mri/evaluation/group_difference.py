@@ -33,13 +33,21 @@ MIN_PER_GROUP = 2
 
 
 def regional_means(
-    image: Tensor, item: Mapping[str, Tensor], roi_network: Sequence[int] | None = None
+    image: Tensor,
+    item: Mapping[str, Tensor],
+    roi_network: Sequence[int] | None = None,
+    extra: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
-    """Mean of ``image`` ([-1, 1], target grid) on the [0, 1] scale in each region; NaN for an empty region."""
+    """Mean of ``image`` ([-1, 1], target grid) on the [0, 1] scale in each region; NaN for an empty region.
+
+    ``extra`` adds named boolean regions of the target grid (e.g. ``disease``: the fold's data-driven disease
+    region), intersected with the subject's brain mask."""
     regions = region_masks(item["mask"], item["tissue"], item["pattern"])
     brain = regions["brain"]
     values = to_unit(image.reshape(brain.shape).float())
     masks = {"brain": brain, **{k: v for k, v in regions.items() if k in ("gm", "wm", "csf")}}
+    for name, region in (extra or {}).items():
+        masks[name] = brain & torch.from_numpy(np.asarray(region, dtype=bool)).reshape(brain.shape)
     if roi_network is not None:
         labels = item["pattern"].reshape(brain.shape).long()
         lookup = np.asarray([-1, *roi_network])  # label 0 = background
@@ -132,7 +140,8 @@ PROTOCOL = {
     "what": "difference of group means (case - control) of each subject's regional mean intensity, in the real "
     "maps and in the syntheses of the same test subjects; [0, 1] scale",
     "regions": "brain; the six Dosenbach networks (union of their ROI spheres); GM/WM/CSF (most probable class, "
-    "p > 0.5); all inside the brain mask on the target model grid",
+    "p > 0.5); with `pds evaluate --run` also 'disease', the data-driven disease region of the run's training "
+    "subjects (disease-pattern map >= 0.5); all inside the brain mask on the target model grid",
     "contrasts": [f"{a}-{b}" for a, b in CONTRASTS],
     "ratio": "synthetic difference / real difference (1 = kept, 0 = erased, > 1 = exaggerated)",
     "ci": f"{CONFIDENCE:.0%} percentile bootstrap, {N_RESAMPLES} resamples of subjects within each group, the same "

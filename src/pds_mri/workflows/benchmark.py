@@ -185,7 +185,7 @@ def run_one(options: BenchmarkOptions, model: str, fold: int) -> dict[str, Any]:
             r["participant_id"]: json.loads((synth_dir / r["sidecar"]).read_text()).get("SynthesisSeconds")
             for r in written
         }
-        payload = run_evaluate(synth_dir, options.prepared_dir, eval_dir)
+        payload = run_evaluate(synth_dir, options.prepared_dir, eval_dir, run_dir)
         for r in payload["rows"]:
             rows.append({**r, "synth_seconds": seconds.get(r["participant_id"])})
     return {
@@ -412,7 +412,7 @@ def model_budgets(options: BenchmarkOptions, records: list[dict[str, Any]]) -> d
     return out
 
 
-GROUP_REGIONS = ("brain", "gm", "wm", "csf")
+GROUP_REGIONS = ("disease", "brain", "gm", "wm", "csf")
 
 
 def group_markdown(groups: dict[str, Any]) -> list[str]:

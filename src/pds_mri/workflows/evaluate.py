@@ -50,8 +50,12 @@ ROW_COLUMNS = ("participant_id", "diagnosis", "direction", "source", "target")
 NEEDED_SYNTH_COLUMNS = ("participant_id", "direction", "synthesis")
 
 
-def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str, Any]:
-    """Score every scorable row of SYNTH_DIR/synthesized.tsv; write metrics.tsv/.json; return the JSON payload."""
+def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Path | None = None) -> dict[str, Any]:
+    """Score every scorable row of SYNTH_DIR/synthesized.tsv; write metrics.tsv/.json; return the JSON payload.
+
+    With ``run_dir`` (the run that made the syntheses) the group differences are also scored in the
+    data-driven ``disease`` region of the run's TRAINING subjects (`disease.pattern_map.fold_disease_regions`).
+    """
     from pds_mri.evaluation.group_difference import regional_means
     from pds_mri.evaluation.regions import METRIC_COLUMNS, VOXEL_COLUMNS, finite, protocol, score, summarise
     from pds_mri.training.data import AtlasCache, direction_modalities, load_direction_item, read_cohort
@@ -65,6 +69,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str
         networks: list[int] | None = roi_networks(prepared_dir)
     except InputError:
         networks = None  # no pattern table: brain and tissue regions only
+    disease_regions, region_note = _disease_regions(prepared_dir, run_dir)
     scored: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     start = time.perf_counter()
@@ -96,6 +101,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str
             if row.get("uncertainty"):
                 std = _load_on_grid(synth_dir / row["uncertainty"], grid, f"{target} model grid of {pid}")
             metrics = score(torch.from_numpy(pred), item, None if std is None else torch.from_numpy(std))
+            extra = {"disease": disease_regions[direction]} if disease_regions else None
             scored.append(
                 {
                     "participant_id": pid,
@@ -106,8 +112,8 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str
                     **metrics,
                     "synthesis": row["synthesis"],
                     "uncertainty": row.get("uncertainty") or "",
-                    "region_means_real": regional_means(item["target"], item, networks),
-                    "region_means_synth": regional_means(torch.from_numpy(pred), item, networks),
+                    "region_means_real": regional_means(item["target"], item, networks, extra),
+                    "region_means_synth": regional_means(torch.from_numpy(pred), item, networks, extra),
                 }
             )
     if not scored:
@@ -141,7 +147,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path) -> dict[str
         "summary": summarise(scored),
         "rows": json_rows,
         "skipped": {"count": len(skipped), "rows": skipped},
-        "group_differences": groups,
+        "group_differences": {**groups, "disease_region": region_note},
         "seconds": round(time.perf_counter() - start, 3),
     }
     write_json(out_dir / METRICS_JSON, payload)
@@ -156,6 +162,22 @@ def group_differences_payload(rows: list[dict[str, Any]], seed: int = 0) -> dict
     from pds_mri.evaluation.group_difference import PROTOCOL, group_differences, json_safe
 
     return {"protocol": PROTOCOL, "rows": json_safe(group_differences(rows, seed))}
+
+
+def _disease_regions(prepared_dir: Path, run_dir: Path | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The fold's data-driven disease regions (from the run's training subjects) and a line describing them."""
+    if run_dir is None:
+        return None, None
+    from pds_mri.disease.pattern_map import REGION_THRESHOLD, fold_disease_regions
+    from pds_mri.training.split import read_split
+
+    train = list(read_split(Path(run_dir))["train"])
+    regions = fold_disease_regions(prepared_dir, train)
+    note = (
+        f"disease: voxels where the disease-pattern map (smoothed voxel-wise ANOVA F across NC/MCI/AD, scaled to "
+        f"[0, 1]) of the real target maps of the run's {len(train)} training subjects is >= {REGION_THRESHOLD}"
+    )
+    return regions, note
 
 
 def _group_tsv_row(g: dict[str, Any]) -> dict[str, Any]:
