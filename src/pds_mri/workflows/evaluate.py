@@ -172,7 +172,10 @@ def _disease_regions(prepared_dir: Path, run_dir: Path | None) -> tuple[dict[str
     from pds_mri.training.split import read_split
 
     train = list(read_split(Path(run_dir))["train"])
-    regions = fold_disease_regions(prepared_dir, train)
+    try:
+        regions = fold_disease_regions(prepared_dir, train)
+    except PdsError as exc:  # too few training subjects per diagnosis: the other regions are still scored
+        return None, f"disease region not computed: {exc}"
     note = (
         f"disease: voxels where the disease-pattern map (smoothed voxel-wise ANOVA F across NC/MCI/AD, scaled to "
         f"[0, 1]) of the real target maps of the run's {len(train)} training subjects is >= {REGION_THRESHOLD}"
