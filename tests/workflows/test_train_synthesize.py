@@ -292,3 +292,28 @@ def test_a_train_refused_for_its_cohort_creates_no_run_dir(tiny: dict[str, Path]
     run = tmp_path / "run"
     assert main(["train", str(prepared), str(run), "--config", str(tiny["config"])]) == 2
     assert not run.exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        ({"maps": {"dmri_map": "fa"}}, "maps.dmri_map"),
+        ({"maps": {"norm_percentiles": [1.0, 99.0]}}, "maps.norm_percentiles"),
+        ({"grids": {"fmri": {"voxel_mm": [15.0, 16.0, 18.0]}}}, "grids.fmri.voxel_mm"),
+    ],
+)
+def test_synthesize_refuses_an_input_prepared_unlike_the_training_maps(
+    tiny: dict[str, Path], edit: dict, field: str
+) -> None:
+    import shutil
+
+    from pds_mri.workflows.run import apply_overrides
+
+    other = tiny["root"] / f"other-{field}"
+    shutil.copytree(tiny["prepared"], other)
+    values = yaml.safe_load((other / "config.yaml").read_text())
+    (other / "config.yaml").write_text(yaml.safe_dump(apply_overrides(values, edit)))
+    out = tiny["root"] / f"refused-{field}"
+    with pytest.raises(PdsError, match=field.replace(".", r"\.")):
+        run_synthesize(SynthesizeOptions(tiny["run"], other, out, direction="fmri2dmri"))
+    assert not out.exists()

@@ -302,6 +302,46 @@ def optimiser_steps(run_dir: Path) -> dict[str, int]:
     return {stage: int(t["step"]) for stage, t in last_trainer_states(run_dir).items()}
 
 
+def check_run_fits_input(run_dir: Path, run_config: Config, prepared_dir: Path) -> None:
+    """A run synthesises only from maps made as the ones it was trained on: the same model grids, the same map
+    kinds and the settings that change their values. Anything else would run, and be wrong."""
+    path = Path(prepared_dir) / "config.yaml"
+    if not path.is_file():
+        raise InputError(prepared_dir, "not a prepared directory (config.yaml missing); run `pds prepare`")
+    prepared = load_config(path)
+    trained, given = run_config.maps, prepared.maps
+    fields = ["fmri_map", "dmri_map", "norm_percentiles"]
+    if "alff" in trained.fmri_map:
+        fields += ["alff_band_hz", "dummy_scans"]
+    if trained.dmri_map in ("fa", "md"):
+        fields += ["dti_max_b", "b0_threshold"]
+    pairs = [(f"maps.{f}", getattr(trained, f), getattr(given, f)) for f in fields]
+    for modality in ("fmri", "dmri"):
+        for key in ("shape", "voxel_mm", "center_mm"):
+            pairs.append(
+                (
+                    f"grids.{modality}.{key}",
+                    getattr(getattr(run_config.grids, modality), key),
+                    getattr(getattr(prepared.grids, modality), key),
+                )
+            )
+    for name, a, b in pairs:
+        if _comparable(a) != _comparable(b):
+            raise PdsError(
+                f"{run_dir} was trained with {name} = {_show(a)} but {prepared_dir} was prepared with {_show(b)}: "
+                "prepare the input with the run's config (`pds prepare --config RUN_DIR/config.yaml`) or use a run "
+                "trained on such maps"
+            )
+
+
+def _comparable(value: Any) -> Any:
+    return tuple(float(v) for v in value) if isinstance(value, tuple | list) else value
+
+
+def _show(value: Any) -> str:
+    return str(list(value)) if isinstance(value, tuple | list) else repr(value)
+
+
 def load_run_config(run_dir: Path) -> Config:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():

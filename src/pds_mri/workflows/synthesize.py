@@ -123,7 +123,7 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
         lock_out_dir,
         shard,
     )
-    from pds_mri.workflows.run import load_trained_model, model_spec
+    from pds_mri.workflows.run import check_run_fits_input, load_trained_model, model_spec
 
     if options.samples < 1:
         raise PdsError("--samples must be >= 1")
@@ -134,6 +134,7 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
     try:
         model: Any  # PDS or a baseline generator: both have synthesize(batch, ...) -> (mean, std)
         model, config, stage, sha, model_name = load_trained_model(options.run_dir, options.input_dir, info.device)
+        check_run_fits_input(Path(options.run_dir), config, Path(options.input_dir))
         diffusion = config.model.diffusion
         one_pass = model_spec(model_name).family != "pds"  # baselines: one deterministic forward pass
         mode = options.mode or diffusion.mode
