@@ -97,8 +97,18 @@ def prepare(
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="List invalid subjects and prepare the others.")
     ] = False,
+    registration: Annotated[
+        str,
+        typer.Option(
+            "--registration",
+            help="auto | none | affine. auto: none when the inputs declare MNI152 space (space-MNI152... file names, "
+            "or SpatialReference in dataset_description.json, as `pds simulate` writes), else affine: each subject "
+            "registered to MNI152 with ANTsPy (via its T1w, else each modality's mean image).",
+        ),
+    ] = "auto",
 ) -> None:
-    """Validate inputs, compute fMRI/dMRI maps, resample to the model grids, normalise; write cohort.tsv.
+    """Validate inputs, compute fMRI/dMRI maps, register to MNI152 where needed, resample to the model grids,
+    normalise; write cohort.tsv.
 
     Example: pds prepare /data/bids prepared --fmri-map alff --dmri-map fa --n-jobs 4
     """
@@ -117,6 +127,7 @@ def prepare(
             diagnosis_column=diagnosis_column,
             n_jobs=n_jobs,
             skip_invalid=skip_invalid,
+            registration=registration,
         )
     )
 

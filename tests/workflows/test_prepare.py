@@ -79,7 +79,7 @@ def test_provenance_and_atlas(prepared: Path) -> None:
     desc = json.loads((prepared / "dataset_description.json").read_text())
     generated = desc["GeneratedBy"][0]
     assert generated["Name"] == "pds-mri" and generated["Options"]["fmri_map"] == "mean"
-    assert desc["DatasetType"] == "derivative" and "MNI152" in desc["SpaceAssumption"]
+    assert desc["DatasetType"] == "derivative" and "MNI152" in desc["Registration"]
     labels = np.asarray(nib.load(prepared / "atlas/space-fmrigrid_pattern.nii.gz").dataobj)
     assert set(np.unique(labels)) - {0} == set(range(1, 161))
     assert (prepared / "config.yaml").is_file()

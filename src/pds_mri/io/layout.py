@@ -11,6 +11,7 @@ OUT_DIR/
   sub-X/sub-X_space-{grid}_desc-{map}_{modality}.json     normalisation parameters (to invert it)
   sub-X/sub-X_space-{grid}_mask.nii.gz                    brain mask on the model grid
   sub-X/sub-X_space-{grid}_tissue.nii.gz                  4D GM, WM, CSF probabilities on the model grid
+  sub-X/sub-X_desc-{modality}_from-native_to-MNI152NLin2009cAsym_mode-image_xfm.json   registration (if any)
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ COHORT_COLUMNS: tuple[str, ...] = (
     "fmri_tissue",
     "dmri_tissue",
     "tissue_source",
+    "registration",
+    "registration_qc",
+    "fmri_xfm",
+    "dmri_xfm",
 )
 
 
@@ -89,6 +94,11 @@ def grid_mask(sub: str, modality: Modality) -> str:
 
 def grid_tissue(sub: str, modality: Modality) -> str:
     return f"{sub}/{sub}_space-{grid_space(modality)}_tissue.nii.gz"
+
+
+def native_to_mni(sub: str, modality: Modality) -> str:
+    """The affine that placed a modality's native images in MNI space (JSON, 4×4, RAS mm → RAS mm)."""
+    return f"{sub}/{sub}_desc-{modality}_from-native_to-MNI152NLin2009cAsym_mode-image_xfm.json"
 
 
 def pattern_atlas(modality: Modality) -> str:

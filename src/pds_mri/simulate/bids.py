@@ -68,6 +68,8 @@ def write_dataset_files(out_dir: Path, rows: list[dict], description: str, readm
             "Name": DATASET_NAME,
             "BIDSVersion": BIDS_VERSION,
             "DatasetType": "raw",
+            # the heads are built in MNI152 world space: `pds prepare --registration auto` needs no registration
+            "SpatialReference": "MNI152NLin2009cAsym",
             "License": "CC0",
             "Authors": ["pds-mri developers"],
             "GeneratedBy": [{"Name": GENERATOR, "Version": __version__, "Description": description}],

@@ -6,12 +6,14 @@ is processed independently, so `--n-jobs` parallelises over subjects and a re-ru
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -24,12 +26,14 @@ from pds_mri.io import layout
 from pds_mri.io.atomic import output_lock, save_nifti, write_json, write_text, write_tsv
 from pds_mri.io.inputs import SubjectInputs
 from pds_mri.io.layout import MODALITIES, Modality
+from pds_mri.preprocess.registration import MIN_QC, REGISTRATIONS, in_mni
 from pds_mri.progress import console, progress_bar
 
-SPACE_ASSUMPTION = (
-    "inputs are assumed to lie in MNI152 world space (fMRIPrep/QSIPrep MNI outputs) or close enough for an "
-    "affine resample; no non-linear registration is performed"
-)
+SPACE_NOTE = {
+    "none": "--registration none: inputs are taken to lie in MNI152 world space as they are",
+    "affine": "registering every subject to MNI152 (ANTsPy affine; via the T1w when present, else each modality's "
+    "mean image)",
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class PrepareOptions:
     n_jobs: int = 1
     skip_invalid: bool = False
     extra: dict = field(default_factory=dict)
+    registration: str = "auto"  # auto | none | affine (preprocess/registration.py)
 
 
 def resolve_config(options: PrepareOptions) -> Config:
@@ -64,6 +69,8 @@ def run_prepare(options: PrepareOptions) -> list[dict]:
     from pds_mri.io.bids import discover, report_unknown_diagnoses
     from pds_mri.io.validate import validate_cohort
 
+    if options.registration not in REGISTRATIONS:
+        raise PdsError(f"--registration {options.registration}: choose one of {', '.join(REGISTRATIONS)}")
     config = resolve_config(options)
     out_dir = Path(options.out_dir)
     _refuse_inside_input(options.bids_dir, out_dir)
@@ -83,38 +90,66 @@ def run_prepare(options: PrepareOptions) -> list[dict]:
     subjects = [s for s in subjects if not problems.get(s.participant_id)]
     if not subjects:
         raise PdsError("no valid subject left to prepare")
-    console.print(f"[dim]{SPACE_ASSUMPTION}")
+    registration = resolve_registration(options.registration, options.bids_dir, subjects)
+    console.print(f"[dim]{SPACE_NOTE[registration]}")
 
     with output_lock(out_dir, "prepare"):
         write_atlas(out_dir, config)
-        rows = _prepare_all(subjects, config, out_dir, options.n_jobs)
+        rows = _prepare_all(subjects, config, out_dir, options.n_jobs, registration)
+        flagged = [r for r in rows if r.get("registration_qc") not in ("", None) and r["registration_qc"] < MIN_QC]
+        for r in flagged:
+            console.print(
+                f"[yellow]{r['participant_id']}: registration to MNI152 looks poor (QC r = {r['registration_qc']:.2f}"
+                f" < {MIN_QC}); check sub-X_desc-*_xfm.json and the maps before training on it"
+            )
         rows.sort(key=lambda r: r["participant_id"])
         write_tsv(out_dir / "cohort.tsv", rows, layout.COHORT_COLUMNS)
         write_text(out_dir / "config.yaml", dump_config(config))
-        write_json(out_dir / "dataset_description.json", _description(options, config))
+        write_json(out_dir / "dataset_description.json", _description(options, config, registration))
     console.print(f"prepared {len(rows)} subject(s) -> {out_dir / 'cohort.tsv'}")
     return rows
 
 
-def _prepare_all(subjects: list[SubjectInputs], config: Config, out_dir: Path, n_jobs: int) -> list[dict]:
+def resolve_registration(requested: str, bids_dir: Path, subjects: list[SubjectInputs]) -> str:
+    """``auto``: no registration when every input declares an MNI152 space (a ``space-MNI152…`` file name, as
+    fMRIPrep/QSIPrep MNI outputs have) or the dataset's description declares it (``SpatialReference``, as
+    `pds simulate` writes: its heads are built in MNI space); otherwise an affine registration."""
+    from pds_mri.preprocess.registration import MNI_SPACES, declared_mni
+
+    if requested != "auto":
+        return requested
+    description = Path(bids_dir) / "dataset_description.json"
+    try:
+        declared = json.loads(description.read_text()).get("SpatialReference", "")
+    except (OSError, ValueError, AttributeError):
+        declared = ""
+    if isinstance(declared, str) and declared in MNI_SPACES:
+        return "none"
+    images = [p for s in subjects for p in (s.bold, s.dwi) if p is not None]
+    return "none" if images and all(declared_mni(Path(p).name) for p in images) else "affine"
+
+
+def _prepare_all(
+    subjects: list[SubjectInputs], config: Config, out_dir: Path, n_jobs: int, registration: str = "none"
+) -> list[dict]:
     rows: list[dict] = []
     with progress_bar() as bar:
         task = bar.add_task("preparing subjects", total=len(subjects))
         if n_jobs <= 1:
             for subject in subjects:
-                rows.append(prepare_subject(subject, config, out_dir))
+                rows.append(prepare_subject(subject, config, out_dir, registration))
                 bar.advance(task)
         else:
             with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-                futures = [pool.submit(prepare_subject, s, config, out_dir) for s in subjects]
+                futures = [pool.submit(prepare_subject, s, config, out_dir, registration) for s in subjects]
                 for future in as_completed(futures):
                     rows.append(future.result())
                     bar.advance(task)
     return rows
 
 
-def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path) -> dict:
-    """Compute, resample, mask and normalise one subject's maps; return its cohort.tsv row."""
+def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path, registration: str = "none") -> dict:
+    """Compute, (register,) resample, mask and normalise one subject's maps; return its cohort.tsv row."""
     from pds_mri.io.validate import validate_subject
     from pds_mri.preprocess.dmri_maps import dmri_map
     from pds_mri.preprocess.fmri_maps import fmri_map
@@ -143,21 +178,29 @@ def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path) -> di
         "age": "" if subject.age is None else subject.age,
         "sex": subject.sex or "",
     }
+    to_mni = register_subject(data, registration, row)
     on_grid: dict[str, np.ndarray] = {}
     masks: dict[str, np.ndarray] = {}
     for m, img in native.items():
-        save_nifti(img, out_dir / layout.native_map(sub, m, kinds[m]))
+        save_nifti(img, out_dir / layout.native_map(sub, m, kinds[m]))  # the scan's own affine: overlays it
         row[f"{m}_native"] = layout.native_map(sub, m, kinds[m])
-        resampled = to_grid(img, grids[m], "continuous")
+        placed = img if m not in to_mni else in_mni(img, to_mni[m])
+        if m in to_mni:
+            write_json(out_dir / layout.native_to_mni(sub, m), _xfm_json(to_mni[m], row))
+            row[f"{m}_xfm"] = layout.native_to_mni(sub, m)
+        resampled = to_grid(placed, grids[m], "continuous")
         on_grid[m] = np.asarray(resampled.dataobj, dtype=np.float32)
-        masks[m] = brain_mask(resampled, grids[m]) & fov_mask(img, grids[m])
+        masks[m] = brain_mask(resampled, grids[m]) & fov_mask(placed, grids[m])
     for m in MODALITIES:  # a missing modality borrows the present one's mask, for synthesis later
         if m not in masks:
             other = "dmri" if m == "fmri" else "fmri"
             moved = to_grid(_grid_image(masks[other].astype(np.float32), grids[other].affine), grids[m], "nearest")
             masks[m] = np.asarray(moved.dataobj) > 0.5
 
-    tissue, row["tissue_source"] = _tissue(data.t1w_img, grids)
+    t1w = data.t1w_img
+    if t1w is not None and "t1w" in to_mni:
+        t1w = in_mni(t1w, to_mni["t1w"])
+    tissue, row["tissue_source"] = _tissue(t1w, grids)
     for m in MODALITIES:
         affine = grids[m].affine
         save_nifti(_grid_image(masks[m].astype(np.uint8), affine), out_dir / layout.grid_mask(sub, m))
@@ -168,6 +211,44 @@ def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path) -> di
             _write_normalised(out_dir, sub, m, kinds[m], on_grid[m], masks[m], affine, config)
             row[m] = layout.grid_map(sub, m, kinds[m])
     return row
+
+
+def register_subject(data: Any, registration: str, row: dict) -> dict[str, np.ndarray]:
+    """Per image kind (fmri, dmri, t1w), the subject RAS → MNI RAS matrix; empty without registration.
+
+    With a T1w, its registration places every image of the subject (one session shares the scanner frame);
+    without one, each modality's mean image is registered on its own. Fills row's registration columns."""
+    from pds_mri.preprocess.registration import estimate_to_mni, qc, reference_image
+
+    row.update({"registration": "none", "registration_qc": "", "fmri_xfm": "", "dmri_xfm": ""})
+    if registration == "none":
+        return {}
+    images = {"fmri": data.bold_img, "dmri": data.dwi_img}
+    if data.t1w_img is not None:
+        reference = reference_image(data.t1w_img)
+        matrix = estimate_to_mni(reference)
+        row["registration"], row["registration_qc"] = "affine via T1w", round(qc(reference, matrix), 4)
+        return {"t1w": matrix, **{m: matrix for m, img in images.items() if img is not None}}
+    out, scores = {}, []
+    for m, img in images.items():
+        if img is not None:
+            reference = reference_image(img)
+            out[m] = estimate_to_mni(reference)
+            scores.append(qc(reference, out[m]))
+    row["registration"] = "affine via " + " and ".join(f"mean {'BOLD' if m == 'fmri' else 'DWI'}" for m in out)
+    row["registration_qc"] = round(min(scores), 4)
+    return out
+
+
+def _xfm_json(matrix: np.ndarray, row: dict) -> dict:
+    return {
+        "Description": "affine mapping this subject's native world coordinates (RAS mm) to MNI152NLin2009cAsym "
+        "(RAS mm): x_mni = M @ [x, y, z, 1]; the native maps keep their own affine",
+        "Matrix": np.asarray(matrix).round(8).tolist(),
+        "Method": row["registration"] + " (ANTsPy antsRegistration Affine, Mattes MI, to nilearn's MNI152 T1 "
+        "template at 4 mm)",
+        "QC": row["registration_qc"],
+    }
 
 
 def _write_normalised(
@@ -217,7 +298,7 @@ def _grid_image(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     return img
 
 
-def _description(options: PrepareOptions, config: Config) -> dict:
+def _description(options: PrepareOptions, config: Config, registration: str) -> dict:
     opts = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items() if k != "extra"}
     opts["derivatives"] = [str(d) for d in options.derivatives]
     return {
@@ -234,7 +315,7 @@ def _description(options: PrepareOptions, config: Config) -> dict:
             }
         ],
         "SourceDatasets": [{"URL": Path(options.bids_dir).resolve().as_uri()}],
-        "SpaceAssumption": SPACE_ASSUMPTION,
+        "Registration": SPACE_NOTE[registration],
         "Grids": config.grids.model_dump(mode="json"),
     }
 

@@ -278,6 +278,7 @@ def write_subject(
     samples: list[np.ndarray] | None = None,
 ) -> dict:
     from pds_mri.preprocess.normalise import Normalisation
+    from pds_mri.preprocess.registration import in_mni
     from pds_mri.preprocess.resample import to_native
     from pds_mri.training.data import direction_modalities
 
@@ -302,11 +303,20 @@ def write_subject(
         "uncertainty_native": f"{sub}/{sub}_space-native_desc-synthstd_{target}.nii.gz",
         "sidecar": f"{sub}/{sub}_desc-synth_{target}.json",
     }
+    to_mni = native_to_mni_matrix(in_dir, row, source)
+
+    def native(img: nib.Nifti1Image) -> nib.Nifti1Image:
+        """Onto the source scan's own grid and affine; through the registration when prepare registered it."""
+        if to_mni is None:
+            return to_native(img, native_ref)
+        out = to_native(img, in_mni(native_ref, to_mni))
+        return nib.Nifti1Image(np.asarray(out.dataobj, np.float32), native_ref.affine, out.header)
+
     save_nifti(_like(mean, grid_ref), out_dir / names["synthesis"])
-    save_nifti(to_native(_like(units, grid_ref), native_ref), out_dir / names["synthesis_native"])
+    save_nifti(native(_like(units, grid_ref)), out_dir / names["synthesis_native"])
     if options.samples > 1:
         save_nifti(_like(std, grid_ref), out_dir / names["uncertainty"])
-        save_nifti(to_native(_like(units_std, grid_ref), native_ref), out_dir / names["uncertainty_native"])
+        save_nifti(native(_like(units_std, grid_ref)), out_dir / names["uncertainty_native"])
     else:
         names["uncertainty"] = names["uncertainty_native"] = ""
     names["samples"] = ""
@@ -319,11 +329,31 @@ def write_subject(
     provenance |= {
         "Source": str(in_dir / row[source]),
         "NativeReference": str(in_dir / row[f"{source}_native"]),
+        "NativeToMNI": row.get(f"{source}_xfm") or None,
         "Normalisation": {**norm.to_json(), "origin": origin},
     }
     write_json(out_dir / names["sidecar"], provenance)
     mode = provenance.get("Mode", "")
     return {"participant_id": sub, "direction": direction, "source": source, "target": target, **names, "mode": mode}
+
+
+def native_to_mni_matrix(in_dir: Path, row: dict, modality: str) -> np.ndarray | None:
+    """The registration prepare recorded for a modality (None: its native images were already in MNI)."""
+    from pds_mri.errors import InputError
+
+    relative = row.get(f"{modality}_xfm")
+    if not relative:
+        return None
+    path = in_dir / relative
+    try:
+        matrix = np.asarray(json.loads(path.read_text())["Matrix"], dtype=np.float64)
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(
+            path, "not a readable registration (JSON with a 4x4 Matrix); run `pds prepare` again"
+        ) from None
+    if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
+        raise InputError(path, "Matrix must be a finite 4x4 affine")
+    return matrix
 
 
 def _like(data: np.ndarray, reference: nib.Nifti1Image) -> nib.Nifti1Image:

@@ -1,0 +1,129 @@
+"""Registration to MNI152: a cohort moved in the scanner prepares to the same model-grid maps as the unmoved one.
+
+Each subject's BOLD, DWI and T1w affines are changed by one rigid + scale transform (rotation <= 12 degrees,
+translation <= 25 mm, scale +-6 %; voxels untouched), as if the head had lain elsewhere in the scanner.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from pds_mri.preprocess.registration import declared_mni, estimate_to_mni, in_mni, qc, reference_image
+from pds_mri.workflows.prepare import PrepareOptions, resolve_registration, run_prepare
+
+
+def _move(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    move = np.eye(4)
+    angles = rng.uniform(-12, 12, 3)
+    move[:3, :3] = Rotation.from_euler("xyz", angles, degrees=True).as_matrix() * rng.uniform(0.94, 1.06)
+    move[:3, 3] = rng.uniform(-25, 25, 3)
+    return move
+
+
+def _moved_copy(bids: Path, out: Path) -> Path:
+    shutil.copytree(bids, out)
+    description = json.loads((out / "dataset_description.json").read_text())
+    description.pop("SpatialReference", None)  # no longer true once the heads are moved
+    (out / "dataset_description.json").write_text(json.dumps(description))
+    for k, subject in enumerate(sorted(out.glob("sub-*"))):
+        move = _move(k)
+        for path in subject.rglob("*.nii.gz"):
+            img = nib.load(path)
+            nib.save(nib.Nifti1Image(np.asarray(img.dataobj), move @ img.affine, img.header), path)
+    return out
+
+
+def _grid_maps(prepared: Path) -> dict[tuple[str, str], np.ndarray]:
+    import csv
+
+    rows = list(csv.DictReader((prepared / "cohort.tsv").open(), delimiter="\t"))
+    out = {}
+    for r in rows:
+        for m in ("fmri", "dmri"):
+            if r[m]:
+                data = np.asarray(nib.load(prepared / r[m]).dataobj)
+                mask = np.asarray(nib.load(prepared / r[f"{m}_mask"]).dataobj) > 0
+                out[(r["participant_id"], m)] = np.where(mask, data, np.nan)
+    return out
+
+
+def _r(a: np.ndarray, b: np.ndarray) -> float:
+    both = np.isfinite(a) & np.isfinite(b)
+    return float(np.corrcoef(a[both], b[both])[0, 1])
+
+
+SUBJECTS = ("001", "003")  # two subjects with both modalities and a T1w keep the test short
+
+
+@pytest.fixture(scope="module")
+def moved(sim_bids: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("moved")
+    bids = _moved_copy(sim_bids, root / "bids")
+    out = {"bids": bids}
+    for name, source, registration in (
+        ("registered", bids, "auto"),  # auto -> affine: the moved dataset declares no MNI space
+        ("unregistered", bids, "none"),
+        ("unmoved", sim_bids, "affine"),  # the same cohort in place, prepared the same way
+    ):
+        out[name] = root / name
+        run_prepare(
+            PrepareOptions(
+                bids_dir=source, out_dir=out[name], preset="cpu", registration=registration, participant_labels=SUBJECTS
+            )
+        )
+    return out
+
+
+def test_moved_cohort_prepares_to_the_unmoved_maps(moved: dict[str, Path]) -> None:
+    reference, registered = _grid_maps(moved["unmoved"]), _grid_maps(moved["registered"])
+    unregistered = _grid_maps(moved["unregistered"])
+    assert set(reference) == set(registered) and len(reference) == 2 * len(SUBJECTS)
+    for key in reference:
+        assert _r(registered[key], reference[key]) >= 0.9, key
+    # without registration the same inputs land elsewhere: the check above can fail
+    assert max(_r(unregistered[k], reference[k]) for k in reference) < 0.5
+
+
+def test_registration_is_recorded_per_subject(moved: dict[str, Path]) -> None:
+    import csv
+
+    rows = list(csv.DictReader((moved["registered"] / "cohort.tsv").open(), delimiter="\t"))
+    for r in rows:
+        assert r["registration"].startswith("affine via") and float(r["registration_qc"]) > 0.5
+        for m in ("fmri", "dmri"):
+            if r[m]:
+                xfm = json.loads((moved["registered"] / r[f"{m}_xfm"]).read_text())
+                assert np.asarray(xfm["Matrix"]).shape == (4, 4)
+    plain = list(csv.DictReader((moved["unregistered"] / "cohort.tsv").open(), delimiter="\t"))
+    assert all(r["registration"] == "none" and not r["fmri_xfm"] for r in plain)
+
+
+def test_registration_recovers_a_known_move(sim_bids: Path) -> None:
+    t1w = nib.load(next(sim_bids.glob("sub-*/anat/*_T1w.nii.gz")))
+    move = _move(7)
+    moved = nib.Nifti1Image(np.asarray(t1w.dataobj), move @ t1w.affine)
+    original = estimate_to_mni(reference_image(t1w))
+    recovered = estimate_to_mni(reference_image(moved))
+    corners = np.array([[x, y, z, 1.0] for x in (-60, 60) for y in (-90, 60) for z in (-40, 70)]).T
+    assert np.abs((recovered @ move - original) @ corners).max() < 3.0  # mm, over the brain's bounding box
+    assert qc(moved, recovered) > qc(moved, np.eye(4)) + 0.3
+    placed = in_mni(moved, recovered)
+    assert np.array_equal(np.asarray(placed.dataobj), np.asarray(t1w.dataobj))  # voxels untouched
+
+
+def test_auto_registers_unless_mni_is_declared(sim_bids: Path, moved: dict[str, Path]) -> None:
+    from pds_mri.io.bids import discover
+
+    assert resolve_registration("auto", sim_bids, discover(sim_bids)) == "none"  # `pds simulate` declares MNI
+    assert resolve_registration("auto", moved["bids"], discover(moved["bids"])) == "affine"
+    assert resolve_registration("none", moved["bids"], []) == "none"
+    assert declared_mni("sub-01_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz")
+    assert not declared_mni("sub-01_space-ACPC_desc-preproc_dwi.nii.gz")
