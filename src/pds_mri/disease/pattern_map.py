@@ -71,7 +71,7 @@ def fold_disease_regions(prepared_dir: Path, train_ids: Sequence[str]) -> dict[s
     cohort = PreparedCohort(prepared_dir, list(train_ids), cache=False)
     items = [cohort[i] for i in range(len(cohort))]
     labels = [int(it[DIRECTIONS[0]]["diagnosis"]) for it in items]
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for direction in DIRECTIONS:
         targets = np.stack([it[direction]["target"][0].numpy() for it in items])
         masks = np.stack([it[direction]["mask"][0].numpy() for it in items])
