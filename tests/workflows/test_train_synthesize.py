@@ -317,3 +317,29 @@ def test_synthesize_refuses_an_input_prepared_unlike_the_training_maps(
     with pytest.raises(PdsError, match=field.replace(".", r"\.")):
         run_synthesize(SynthesizeOptions(tiny["run"], other, out, direction="fmri2dmri"))
     assert not out.exists()
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused_before_synthesis(tiny: dict[str, Path]) -> None:
+    import hashlib
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    run = tiny["root"] / "nan-run"
+    shutil.copytree(tiny["run"], run)
+    for stage in ("stage1", "stage2"):
+        for ckpt in (run / stage / "checkpoints").iterdir():
+            tensors_path = ckpt / "tensors.safetensors"
+            tensors = load_file(str(tensors_path))
+            ema = next(k for k, v in tensors.items() if k.startswith("ema") and v.is_floating_point())
+            tensors[ema] = torch.full_like(tensors[ema], float("nan"))
+            save_file(tensors, str(tensors_path))  # re-signed, as a bad training step would have written it
+            state = json.loads((ckpt / "state.json").read_text())
+            blob = tensors_path.read_bytes()
+            state |= {"tensors_sha256": hashlib.sha256(blob).hexdigest(), "tensors_bytes": len(blob)}
+            (ckpt / "state.json").write_text(json.dumps(state))
+    out = tiny["root"] / "nan-synth"
+    with pytest.raises(PdsError, match="not finite"):
+        run_synthesize(SynthesizeOptions(run, tiny["prepared"], out, direction="fmri2dmri"))
+    assert not out.exists()

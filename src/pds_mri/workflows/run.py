@@ -372,6 +372,13 @@ def load_ema_weights(holder: nn.Module, directory: Path) -> str:
     except (RuntimeError, KeyError, ValueError) as exc:
         raise PdsError(f"{directory}: checkpoint does not fit the run's config ({exc})") from None
     ema.copy_to(holder)
+    broken = [name for name, t in holder.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if broken:
+        raise InputError(
+            directory / "tensors.safetensors",
+            f"the checkpoint's EMA weights are not finite ({len(broken)} tensor(s), e.g. {broken[0]}): it would "
+            "synthesise NaN maps; retrain, or resume from an earlier checkpoint",
+        )
     return ckpt.sha256
 
 
