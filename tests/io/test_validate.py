@@ -214,3 +214,17 @@ def test_fov_overlap_is_symmetric_in_world_space(offset_mm: float, expected: flo
     flipped = np.diag([-7.0, 7.0, 7.0, 1.0])  # same box described with a flipped axis
     flipped[0, 3] = 19 * 7.0 + offset_mm
     assert fov_overlap(a, nib.Nifti1Image(np.zeros((20, 10, 10), np.float32), flipped)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("modality", ["bold", "dwi"])
+@pytest.mark.parametrize("value", [0.0, 7.5])
+def test_an_image_with_one_value_everywhere_is_a_failed_export(
+    make_subject: MakeSubject, kit: SimpleNamespace, modality: str, value: float
+) -> None:
+    subject = make_subject()
+    path = getattr(subject, modality)
+    img = nib.load(path)
+    nib.save(nib.Nifti1Image(np.full(img.shape, value, np.float32), img.affine, img.header), path)
+    errors, v = validate_subject(subject, Maps())
+    assert v is None and len(errors) == 1
+    assert "same value" in str(errors[0]) and path.name in str(errors[0]) and "\n" not in str(errors[0])

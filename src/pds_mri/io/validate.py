@@ -109,11 +109,18 @@ class _Collector:
         self.errors.append(InputError(path, problem))
 
 
+def _check_not_constant(path: Path, data: np.ndarray | None, what: str, c: _Collector) -> None:
+    """An all-zero (or all-equal) image is a failed export, not a scan: its map would be constant."""
+    if data is not None and data.size and float(np.nanmax(data)) == float(np.nanmin(data)):
+        c.add(path, f"{what} has the same value ({float(np.nanmax(data)):g}) in every voxel: a failed export?")
+
+
 def _validate_bold(bold: Path, subject: SubjectInputs, maps: Maps, c: _Collector, out: ValidatedSubject) -> None:
     img = c.run(check_nifti_header, bold, 4, "BOLD run")
     if img is not None:
         out.bold_img = img
         out.bold_data = c.run(read_nifti_data, img)
+        _check_not_constant(bold, out.bold_data, "BOLD run", c)
     if subject.repetition_time is not None:
         out.tr = c.run(check_repetition_time, subject.repetition_time, bold, "manifest")
     elif subject.bold_sidecar is not None or img is not None:
@@ -145,6 +152,7 @@ def _validate_dwi(dwi: Path, subject: SubjectInputs, maps: Maps, c: _Collector, 
     if img is not None:
         out.dwi_img = img
         out.dwi_data = c.run(read_nifti_data, img)
+        _check_not_constant(dwi, out.dwi_data, "DWI", c)
     if subject.bval is None or subject.bvec is None:
         missing = " and ".join(n for n, p in ((".bval", subject.bval), (".bvec", subject.bvec)) if p is None)
         c.add(dwi, f"no {missing} file for this DWI")
