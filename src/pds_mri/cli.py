@@ -15,6 +15,7 @@ from pds_mri import __version__
 from pds_mri.config import MAX_SEED
 from pds_mri.errors import PdsError
 from pds_mri.progress import configure_logging
+from pds_mri.workflows.models import benchmark_defaults, model_help
 
 app = typer.Typer(
     name="pds",
@@ -142,7 +143,7 @@ def train(
         str,
         typer.Option(
             "--model",
-            help="pds; a baseline: unet, pix2pix3d, ddpm; an ablation: pds-no-pattern, pds-no-tissue, pds-no-micro.",
+            help=model_help(),
         ),
     ] = "pds",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from RUN_DIR's last checkpoint.")] = False,
@@ -280,7 +281,8 @@ def benchmark(
     models: Annotated[
         list[str] | None,
         typer.Option(
-            "--models", help="Models to compare, repeated or comma-separated; default all but pds-mean4 and pds-sample."
+            "--models",
+            help="Models to compare, repeated or comma-separated; default: " + ", ".join(benchmark_defaults()) + ".",
         ),
     ] = None,
     preset: Preset = "cpu",

@@ -41,42 +41,14 @@ from pds_mri import __version__
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import write_json, write_text
 from pds_mri.progress import console
+from pds_mri.workflows.models import MODEL_SPECS, Resynthesis, benchmark_defaults
 
-DEFAULT_MODELS = ("pds", "pds-50steps", "unet", "pix2pix3d", "ddpm", "pds-no-pattern", "pds-no-tissue", "pds-no-micro")
 REFERENCE = "pds"
 METRICS = ("psnr", "ssim", "mae")
-
-
-@dataclass(frozen=True)
-class Resynthesis:
-    """A model that reuses another model's trained run of the fold and only changes how it synthesises."""
-
-    trained: str
-    steps: int | None = None
-    samples: int = 1
-    mode: str | None = None  # None: the run's configured synthesis mode
-    guidance: float | None = None  # None: the run's configured guidance scale
-    disease_state: bool = True  # False: ignore the run's source-only disease estimate
-
-    def describe(self) -> str:
-        steps = "its configured steps" if self.steps is None else f"{self.steps} steps"
-        mean = "" if self.samples == 1 else f", voxel-wise mean of {self.samples} samples"
-        how = "in its configured mode" if self.mode is None else f"in {self.mode} mode"
-        extra = "" if self.guidance is None else f", guidance {self.guidance:g}"
-        extra += "" if self.disease_state else ", without its disease-state estimate"
-        return f"the {self.trained} run of the fold, synthesised {how} with {steps}{mean}{extra}"
-
-
-#: models that reuse another model's trained run and only change the synthesis
-SHARED_TRAINING: dict[str, Resynthesis] = {
-    "pds-50steps": Resynthesis("pds", steps=50, mode="sample"),
-    "pds-mean4": Resynthesis("pds", samples=4, mode="sample"),
-    "pds-sample": Resynthesis("pds", mode="sample"),
-    "pds-disease-no-state": Resynthesis("pds-disease", disease_state=False),
-    "pds-disease-g2": Resynthesis("pds-disease", guidance=2.0),
-}
-#: ablations of a stage-2 component: they train stage 2 only, on the stage-1 weights of the named model's run
-SHARED_STAGE1: dict[str, str] = {"pds-no-tissue": "pds", "pds-no-micro": "pds"}
+#: the registry's benchmark relations (workflows/models.py), under the names the rest of this module uses
+DEFAULT_MODELS = benchmark_defaults()
+SHARED_TRAINING: dict[str, Resynthesis] = {n: s.resynthesis for n, s in MODEL_SPECS.items() if s.resynthesis}
+SHARED_STAGE1: dict[str, str] = {n: s.stage1_from for n, s in MODEL_SPECS.items() if s.stage1_from}
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 DONE = "done.json"
@@ -96,7 +68,6 @@ class BenchmarkOptions:
 
 
 def resolve_models(models: tuple[str, ...]) -> tuple[str, ...]:
-    from pds_mri.workflows.run import MODEL_SPECS
 
     chosen = tuple(dict.fromkeys(models or DEFAULT_MODELS))
     unknown = [m for m in chosen if m not in MODEL_SPECS]
@@ -319,7 +290,6 @@ def write_results(
 ) -> dict[str, Any]:
     from pds_mri.evaluation.metrics import PROTOCOL
     from pds_mri.evaluation.statistics import CONFIDENCE, N_RESAMPLES
-    from pds_mri.workflows.run import MODEL_SPECS
 
     per_model, comparisons, table = summarise(models, records, options.folds, options.seed)
     budgets = model_budgets(options, records)

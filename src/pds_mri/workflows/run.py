@@ -21,9 +21,8 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -37,79 +36,10 @@ from pds_mri.models.factory import build_config_sampler, build_pds, build_schedu
 from pds_mri.models.pds import PDS
 from pds_mri.training.config import TrainerConfig
 from pds_mri.training.data import DIRECTIONS
+from pds_mri.workflows.models import MODEL_SPECS, ModelSpec, model_spec
 
 STAGES = ("stage1", "stage2")
 MODEL_FILE = "model.json"
-
-_DDPM = {
-    "use_pattern": False,
-    "use_diagnosis": False,
-    "use_tissue": False,
-    "use_micro": False,
-    "diffusion": {
-        "schedule": "linear",
-        "prediction_type": "eps",
-        "sampler": "ddim",
-        "steps": 50,
-        "eta": 0.0,
-        "spacing": "leading",
-        "mode": "sample",
-        "train_timesteps": "uniform",
-        "terminal_weight": 0.0,
-    },
-}
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A trainable model: its family (which code trains and samples it) and its `model:` config overrides."""
-
-    name: str
-    family: Literal["pds", "unet", "pix2pix3d"]
-    description: str
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-
-MODEL_SPECS: dict[str, ModelSpec] = {
-    s.name: s
-    for s in (
-        ModelSpec("pds", "pds", "PDS (pattern-aware diffusion + tissue and microstructure refinement)"),
-        ModelSpec("unet", "unet", "3D U-Net regression, masked L1 or L2 (PDS denoiser architecture, one pass)"),
-        ModelSpec("pix2pix3d", "pix2pix3d", "pix2pix-3D: the unet generator + 3D PatchGAN (L1 x100 + LSGAN)"),
-        ModelSpec("ddpm", "pds", "plain conditional DDPM: concat conditioning, eps, linear schedule, DDIM 50", _DDPM),
-        ModelSpec("pds-no-pattern", "pds", "PDS without the pattern embedding and ROI loss", {"use_pattern": False}),
-        ModelSpec("pds-no-tissue", "pds", "PDS without tissue refinement", {"use_tissue": False}),
-        ModelSpec("pds-no-micro", "pds", "PDS without microstructure refinement", {"use_micro": False}),
-        ModelSpec("pds-50steps", "pds", "PDS, one 50-step sample", {"diffusion": {"steps": 50, "mode": "sample"}}),
-        ModelSpec("pds-mean4", "pds", "PDS, voxel-wise mean of 4 samples (trained as pds; benchmark only)"),
-        ModelSpec("pds-sample", "pds", "PDS, one posterior sample of its 8 steps (trained as pds; benchmark only)"),
-        ModelSpec(
-            "pds-disease",
-            "pds",
-            "PDS + disease-informed priors of the training fold: source-only disease-state estimate as a soft "
-            "diagnosis embedding, and a disease-map-weighted stage-1 loss term",
-            {"disease_state": True, "disease_map_weight": 1.0},
-        ),
-        ModelSpec(
-            "pds-disease-map",
-            "pds",
-            "PDS + the disease-map-weighted stage-1 loss term only",
-            {"disease_map_weight": 1.0},
-        ),
-        ModelSpec(
-            "pds-disease-no-state",
-            "pds",
-            "the pds-disease run synthesised without its disease-state estimate (benchmark only)",
-        ),
-        ModelSpec("pds-disease-g2", "pds", "the pds-disease run synthesised with guidance 2 (benchmark only)"),
-    )
-}
-
-
-def model_spec(name: str) -> ModelSpec:
-    if name not in MODEL_SPECS:
-        raise PdsError(f"--model {name}: choose one of {', '.join(MODEL_SPECS)}")
-    return MODEL_SPECS[name]
 
 
 def apply_overrides(values: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """`pds train`: stage 1 (pattern-aware conditional diffusion) then stage 2 (tissue + microstructure refiners).
 
-`--model` picks PDS, an ablation or a baseline (`pds_mri.workflows.run.MODEL_SPECS`): all share the data,
+`--model` picks PDS, an ablation or a baseline (the registry, `pds_mri.workflows.models`): all share the data,
 the subject-level split, the grids and the stage-1 budget (steps × batch); baselines train one stage.
 
 Runs unchanged under torchrun: the trainer shards batches by rank and rank 0 writes checkpoints and logs.
@@ -31,9 +31,7 @@ from pds_mri.io.atomic import write_json, write_text
 from pds_mri.models.pds import PDS
 from pds_mri.progress import console
 from pds_mri.training.data import PreparedCohort
-from pds_mri.workflows.run import MODEL_SPECS
-
-MODELS = tuple(MODEL_SPECS)
+from pds_mri.workflows.models import MODEL_SPECS
 
 
 @dataclass(frozen=True)
@@ -97,6 +95,11 @@ def run_train(options: TrainOptions) -> Path:
     )
 
     spec = model_spec(options.model)
+    if spec.resynthesis is not None:
+        raise PdsError(
+            f"--model {spec.name} is benchmark only ({spec.resynthesis.describe()}): train --model "
+            f"{spec.resynthesis.trained} and synthesise that run with the options you want"
+        )
     if options.stage not in ("all", "1", "2"):
         raise PdsError(f"--stage {options.stage}: choose all, 1 or 2")
     if spec.family != "pds" and options.stage == "2":
