@@ -64,3 +64,17 @@ def test_regional_means_use_the_mask_tissue_and_networks() -> None:
     assert means["brain"] == pytest.approx(0.5)
     assert means["net-default"] == pytest.approx(1.0)
     assert np.isnan(means["net-occipital"])  # no ROI of that network
+
+
+def test_mean_difference_map_is_case_mean_minus_control_mean() -> None:
+    import numpy as np
+
+    from pds_mri.evaluation.group_difference import mean_difference_map
+
+    rng = np.random.default_rng(0)
+    volumes = [rng.normal(size=(3, 4, 2)) for _ in range(5)]
+    groups = ["AD", "NC", "AD", "NC", "MCI"]
+    expected = (volumes[0] + volumes[2]) / 2 - (volumes[1] + volumes[3]) / 2
+    np.testing.assert_allclose(mean_difference_map(volumes, groups, "AD", "NC"), expected)
+    with pytest.raises(ValueError, match="needs >= 2"):
+        mean_difference_map(volumes, groups, "MCI", "NC")

@@ -67,6 +67,7 @@ def test_run_report_is_self_contained_with_metrics_curves_and_config(
     for heading in ("Evaluation (eval-f2d)", "Evaluation (eval-d2f)", "Synthesis (synth-auto)", "Training curves"):
         assert heading in text
     assert "Model card — PDS" in text and "base_channels" in text  # the model card and the YAML config
+    assert "Disease signal: AD − NC, real vs synthetic" in text  # difference maps, or why there are none
     scored = json.loads((run / "eval-f2d" / "metrics.json").read_text())["rows"]
     assert all(r["participant_id"] in text for r in scored) and "PSNR (dB)" in text and "Not scored" in text
     # curves + one mosaic per scored subject (up to 3 per direction) + the unevaluated synthesis' mosaics

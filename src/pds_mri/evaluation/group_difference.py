@@ -121,6 +121,16 @@ def group_differences(rows: Sequence[Mapping[str, Any]], seed: int = 0) -> list[
     return out
 
 
+def mean_difference_map(volumes: Sequence[np.ndarray], groups: Sequence[str], case: str, control: str) -> np.ndarray:
+    """Voxel-wise mean of the ``case`` volumes minus the mean of the ``control`` volumes (same grid, [0, 1] scale
+    or any): the picture of a group difference, to set the real one beside the synthetic one."""
+    cases = [v for v, g in zip(volumes, groups, strict=True) if g == case]
+    controls = [v for v, g in zip(volumes, groups, strict=True) if g == control]
+    if len(cases) < MIN_PER_GROUP or len(controls) < MIN_PER_GROUP:
+        raise ValueError(f"{case} − {control}: needs >= {MIN_PER_GROUP} subjects per group")
+    return np.mean(np.stack(cases), axis=0) - np.mean(np.stack(controls), axis=0)
+
+
 def json_safe(value: Any) -> Any:
     """NaN / inf → None, recursively (JSON has neither)."""
     if isinstance(value, float):

@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeGuard
 
+import numpy as np
+
 from pds_mri import __version__
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import write_text
@@ -197,6 +199,7 @@ def add_evaluation(page: Page, metrics_path: Path, heading: str) -> None:
     if skipped.get("count"):
         parts.append(f"<h3>Not scored ({esc(skipped['count'])})</h3>" + table(skipped.get("rows", [])))
     parts.append("<h3>Slices</h3>" + evaluation_mosaics(payload, metrics_path))
+    parts.append("<h3>Disease signal: AD − NC, real vs synthetic</h3>" + difference_maps(payload, metrics_path))
     protocol = payload.get("protocol", {})
     flat = [(f"{k}.{kk}", vv) for k, v in protocol.items() if isinstance(v, dict) for kk, vv in v.items()]
     flat = [(k, v) for k, v in protocol.items() if not isinstance(v, dict)] + flat
@@ -241,6 +244,65 @@ def evaluation_mosaics(payload: dict, metrics_path: Path) -> str:
             )
             out.append(image(png, f"{row['participant_id']} {direction}", caption))
     return "\n".join(out) or note("no rows to show")
+
+
+def difference_maps(payload: dict, metrics_path: Path) -> str:
+    """Per direction: the AD − NC difference of group-mean maps in the real targets and in the syntheses of the
+    same subjects, side by side on one symmetric scale, with the regional ratios of group_differences."""
+    from pds_mri.evaluation.group_difference import mean_difference_map
+    from pds_mri.report.mosaic import mosaic_png
+    from pds_mri.training.data import direction_modalities, read_cohort
+
+    inputs = payload.get("inputs", {})
+    synth_dir = _existing_dir(inputs.get("synth_dir"), metrics_path.parent)
+    prepared_dir = _existing_dir(inputs.get("prepared_dir"), metrics_path.parent)
+    if synth_dir is None or prepared_dir is None:
+        return note(
+            "difference maps unavailable: the synthesis or prepared directory named in metrics.json is not there"
+        )
+    cohort = {r["participant_id"]: r for r in read_cohort(prepared_dir)}
+    ratios = (payload.get("group_differences") or {}).get("rows") or []
+    out = []
+    for direction in sorted({r["direction"] for r in payload["rows"]}):
+        rows = [r for r in payload["rows"] if r["direction"] == direction and r.get("diagnosis") in ("AD", "NC")]
+        _, target = direction_modalities(direction)
+        try:
+            real = [_unit(_grid_volume(prepared_dir / str(cohort[r["participant_id"]][target]))) for r in rows]
+            synth = [_unit(_grid_volume(synth_dir / r["synthesis"])) for r in rows]
+            groups = [r["diagnosis"] for r in rows]
+            d_real = mean_difference_map(real, groups, "AD", "NC")
+            d_synth = mean_difference_map(synth, groups, "AD", "NC")
+        except (ValueError, KeyError, OSError, PdsError) as exc:
+            out.append(note(f"{direction}: difference maps unavailable ({exc})"))
+            continue
+        top = float(max(np.abs(d_real).max(), np.abs(d_synth).max(), 1e-6))
+        mask = _grid_volume(prepared_dir / str(cohort[rows[0]["participant_id"]][f"{target}_mask"])) > 0
+        png = mosaic_png(
+            [("real AD − NC", d_real), ("synthetic AD − NC", d_synth)], mask=mask, intensity_range=(-top, top)
+        )
+        kept = [
+            f"{g['region']} {g['ratio']:.2f}"
+            for g in ratios
+            if g.get("direction") == direction and g.get("contrast") == "AD-NC" and g.get("ratio") is not None
+        ]
+        caption = (
+            f"{direction}: group-mean difference AD − NC ({groups.count('AD')} AD, {groups.count('NC')} NC) on the "
+            f"[0, 1] scale, grey from −{top:.3f} (black) to +{top:.3f} (white). Ratio synthetic / real per region: "
+            + (", ".join(kept) or "n/a")
+        )
+        out.append(image(png, f"AD − NC {direction}", caption))
+    return "\n".join(out) or note("no AD and NC subjects to compare")
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """[-1, 1] model-grid maps on the [0, 1] protocol scale (as evaluation.metrics.to_unit for tensors)."""
+    return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
+
+
+def _grid_volume(path: Path) -> np.ndarray:
+    from pds_mri.io.nifti import load_nifti
+
+    return np.asarray(load_nifti(path).dataobj, dtype=np.float32)
 
 
 # ------------------------------------------------------------------------------------------- synthesis
