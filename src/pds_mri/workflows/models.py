@@ -150,6 +150,19 @@ MODEL_SPECS: dict[str, ModelSpec] = {
             {"disease_state": True, "disease_map_weight": 1.0},
         ),
         ModelSpec(
+            "pds-state",
+            "pds",
+            "PDS + the source-only disease-state estimate of the training fold as a soft diagnosis embedding (no "
+            "disease-map loss)",
+            {"disease_state": True},
+        ),
+        ModelSpec(
+            "pds-state-g2",
+            "pds",
+            "the pds-state run synthesised with guidance 2 (benchmark only)",
+            resynthesis=Resynthesis("pds-state", guidance=2.0),
+        ),
+        ModelSpec(
             "pds-disease-map",
             "pds",
             "PDS + the disease-map-weighted stage-1 loss term only",
