@@ -1,14 +1,18 @@
 """pds-state runs without retraining: pds-state trains exactly as pds (the disease state changes no weight; only
 validation, which picks the best checkpoint, would have used the estimate), so each fold's pds run is copied,
 its config switched to model.disease_state: true, and the state fitted on the run's own training subjects."""
-import shutil, sys
+
+import json
+import shutil
+import sys
 from pathlib import Path
+
 import yaml
+
 from pds_mri.disease.run_priors import fit_run_priors
+from pds_mri.io.atomic import write_json
 from pds_mri.training.data import DIRECTIONS, PreparedCohort
 from pds_mri.training.split import read_split
-from pds_mri.io.atomic import write_json
-import json
 
 bench, prepared = Path(sys.argv[1]), Path(sys.argv[2])
 for k in range(3):
