@@ -275,8 +275,10 @@ def difference_maps(payload: dict, metrics_path: Path) -> str:
         except (ValueError, KeyError, OSError, PdsError) as exc:
             out.append(note(f"{direction}: difference maps unavailable ({exc})"))
             continue
-        top = float(max(np.abs(d_real).max(), np.abs(d_synth).max(), 1e-6))
         mask = _grid_volume(prepared_dir / str(cohort[rows[0]["participant_id"]][f"{target}_mask"])) > 0
+        # a robust symmetric scale: the mask edge, where one group's mean meets the background, would set the max
+        inside = np.concatenate([np.abs(d_real[mask]), np.abs(d_synth[mask])])
+        top = float(max(np.percentile(inside, 99) if inside.size else 0.0, 1e-6))
         png = mosaic_png(
             [("real AD − NC", d_real), ("synthetic AD − NC", d_synth)], mask=mask, intensity_range=(-top, top)
         )
@@ -287,7 +289,8 @@ def difference_maps(payload: dict, metrics_path: Path) -> str:
         ]
         caption = (
             f"{direction}: group-mean difference AD − NC ({groups.count('AD')} AD, {groups.count('NC')} NC) on the "
-            f"[0, 1] scale, grey from −{top:.3f} (black) to +{top:.3f} (white). Ratio synthetic / real per region: "
+            f"[0, 1] scale, grey from −{top:.3f} (black) to +{top:.3f} (white; the 99th percentile of |difference| "
+            "in the brain mask, larger values saturate). Ratio synthetic / real per region: "
             + (", ".join(kept) or "n/a")
         )
         out.append(image(png, f"AD − NC {direction}", caption))
