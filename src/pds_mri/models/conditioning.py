@@ -101,7 +101,7 @@ class Conditioning(nn.Module):
             if diagnosis_probs is not None:
                 probs = diagnosis_probs.to(part.dtype)
                 soft = probs @ self.diagnosis.weight[:NUM_DIAGNOSES].to(part.dtype)
-                unknown = (diagnosis.long() < 0) & (idx == self.null_index) & (probs.sum(1) > 0)
+                unknown = (diagnosis.long() < 0) & (probs.sum(1) > 0)  # unknown labels always map to the null token
                 part = torch.where(unknown[:, None], soft, part)
             emb = emb + part
         if self.use_pattern:

@@ -249,7 +249,15 @@ def evaluation_mosaics(payload: dict, metrics_path: Path) -> str:
 def difference_maps(payload: dict, metrics_path: Path) -> str:
     """Per direction: the AD − NC difference of group-mean maps in the real targets and in the syntheses of the
     same subjects, side by side on one symmetric scale, with the regional ratios of group_differences."""
+    import torch
+
+    from pds_mri.evaluation.features import read_grid_map
     from pds_mri.evaluation.group_difference import mean_difference_map
+    from pds_mri.evaluation.metrics import to_unit
+
+    def _unit(x: np.ndarray) -> np.ndarray:  # [-1, 1] maps on the [0, 1] protocol scale
+        return to_unit(torch.from_numpy(x)).numpy()
+
     from pds_mri.report.mosaic import mosaic_png
     from pds_mri.training.data import direction_modalities, read_cohort
 
@@ -267,15 +275,15 @@ def difference_maps(payload: dict, metrics_path: Path) -> str:
         rows = [r for r in payload["rows"] if r["direction"] == direction and r.get("diagnosis") in ("AD", "NC")]
         _, target = direction_modalities(direction)
         try:
-            real = [_unit(_grid_volume(prepared_dir / str(cohort[r["participant_id"]][target]))) for r in rows]
-            synth = [_unit(_grid_volume(synth_dir / r["synthesis"])) for r in rows]
+            real = [_unit(read_grid_map(prepared_dir / str(cohort[r["participant_id"]][target]))) for r in rows]
+            synth = [_unit(read_grid_map(synth_dir / r["synthesis"])) for r in rows]
             groups = [r["diagnosis"] for r in rows]
             d_real = mean_difference_map(real, groups, "AD", "NC")
             d_synth = mean_difference_map(synth, groups, "AD", "NC")
         except (ValueError, KeyError, OSError, PdsError) as exc:
             out.append(note(f"{direction}: difference maps unavailable ({exc})"))
             continue
-        mask = _grid_volume(prepared_dir / str(cohort[rows[0]["participant_id"]][f"{target}_mask"])) > 0
+        mask = read_grid_map(prepared_dir / str(cohort[rows[0]["participant_id"]][f"{target}_mask"])) > 0
         # a robust symmetric scale: the mask edge, where one group's mean meets the background, would set the max
         inside = np.concatenate([np.abs(d_real[mask]), np.abs(d_synth[mask])])
         top = float(max(np.percentile(inside, 99) if inside.size else 0.0, 1e-6))
@@ -295,17 +303,6 @@ def difference_maps(payload: dict, metrics_path: Path) -> str:
         )
         out.append(image(png, f"AD − NC {direction}", caption))
     return "\n".join(out) or note("no AD and NC subjects to compare")
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    """[-1, 1] model-grid maps on the [0, 1] protocol scale (as evaluation.metrics.to_unit for tensors)."""
-    return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
-
-
-def _grid_volume(path: Path) -> np.ndarray:
-    from pds_mri.io.nifti import load_nifti
-
-    return np.asarray(load_nifti(path).dataobj, dtype=np.float32)
 
 
 # ------------------------------------------------------------------------------------------- synthesis
