@@ -88,16 +88,14 @@ def fit_source_classifier(
     coef, intercept = lr.coef_, lr.intercept_
     if len(classes) == 2:  # sklearn's binary form: one row; expand to two softmax logits
         coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    # C-contiguous copies, as a loaded file holds them: the same BLAS path, so fitted and loaded states agree
+    # to the last bit (a transposed `components_` sums in another order).
+    arrays = {"voxels": voxels, "mean": mean, "scale": scale, "pca_mean": pca.mean_}
+    arrays |= {"components": pca.components_, "coef": coef, "intercept": intercept}
     return SourceClassifier(
         shape=shape,
-        voxels=voxels,
-        mean=mean,
-        scale=scale,
-        pca_mean=pca.mean_,
-        components=pca.components_,
-        coef=coef,
-        intercept=intercept,
         classes=tuple(int(c) for c in classes),
+        **{name: np.ascontiguousarray(a) for name, a in arrays.items()},
     )
 
 
