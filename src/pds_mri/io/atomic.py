@@ -100,6 +100,16 @@ def save_nifti(img: nib.Nifti1Image, path: str | os.PathLike[str]) -> None:
         write_bytes(path, img.to_bytes())
 
 
+def make_dir(path: str | os.PathLike[str]) -> Path:
+    """mkdir -p, with an unwritable parent or a file in the way as the tool's one-line error."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PdsError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def _jsonable(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()

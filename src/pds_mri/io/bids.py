@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pds_mri.errors import InputError
@@ -141,6 +141,11 @@ def _discover_bids(root: Path, derivatives: list[Path], diagnosis_column: str) -
         kind = json.loads(_read_text(description)).get("DatasetType", "raw")
     except json.JSONDecodeError:
         raise InputError(description, "invalid JSON") from None
+    for folder in derivatives:  # a mistyped --derivatives must not fall back to the raw runs silently
+        if not Path(folder).is_dir():
+            raise InputError(folder, "--derivatives folder not found")
+        if not (Path(folder) / "dataset_description.json").is_file():
+            raise InputError(folder, "--derivatives folder has no dataset_description.json")
     try:
         layout = BIDSLayout(
             root,
@@ -151,9 +156,11 @@ def _discover_bids(root: Path, derivatives: list[Path], diagnosis_column: str) -
     except Exception as exc:  # pybids raises several types for malformed datasets
         raise InputError(root, f"pybids could not index the dataset ({exc})") from None
     participants = _read_participants(root, diagnosis_column)
+    labels = sorted(layout.get_subjects())
+    _check_participant_ids(root / "participants.tsv", participants, {f"sub-{label}" for label in labels})
     subjects = []
-    for label in sorted(layout.get_subjects()):
-        pid = f"sub-{label}"
+    for label in labels:
+        pid = check_participant_id(f"sub-{label}", root / f"sub-{label}")
         bold = _pick(layout, label, "bold", "func")
         dwi = _pick(layout, label, "dwi", "dwi")
         if bold is None and dwi is None:
@@ -227,13 +234,41 @@ def _gradient_file(layout: object, dwi: Path | None, ext: str) -> Path | None:
     return Path(found) if found else own  # a missing file is reported by the validator
 
 
+def _check_participant_ids(path: Path, participants: Mapping[str, object], folders: set[str]) -> None:
+    """participants.tsv ids that differ from a subject folder only in case would drop that subject's diagnosis
+    silently (BIDS labels are case-sensitive): an error. Folders not listed at all: one warning."""
+    from pds_mri.progress import console
+
+    def key(pid: str) -> str:  # "SUB-001" arrives as "sub-SUB-001": its own prefix is not recognised
+        return pid.lower().removeprefix("sub-").removeprefix("sub-")
+
+    by_key = {key(f): f for f in folders}
+    for pid in participants:
+        folder = by_key.get(key(pid))
+        if pid not in folders and folder is not None:
+            raise InputError(path, f"participant_id '{pid}' differs only in case from the folder {folder}; fix one")
+    unlisted = sorted(folders - set(participants))
+    if participants and unlisted:
+        shown = ", ".join(unlisted[:5]) + (" ..." if len(unlisted) > 5 else "")
+        console.print(f"[yellow]warning:[/yellow] {path}: {len(unlisted)} subject folder(s) not listed ({shown}); "
+                      "their diagnosis is unknown")  # fmt: skip
+
+
 def _read_participants(root: Path, diagnosis_column: str) -> dict[str, dict[str, str | None]]:
+    from pds_mri.progress import console
+
     path = root / "participants.tsv"
     if not path.is_file():
         return {}
     rows = _read_rows(path, _read_text(path), "\t")
     if rows and "participant_id" not in rows[0]:
         raise InputError(path, "no participant_id column")
+    if rows and diagnosis_column not in rows[0]:
+        columns = ", ".join(c for c in rows[0] if c)
+        if diagnosis_column != "diagnosis":  # asked for by name: a typo must not drop every label
+            raise InputError(path, f"no '{diagnosis_column}' column (--diagnosis-column); columns: {columns}")
+        console.print(f"[yellow]warning:[/yellow] {path}: no 'diagnosis' column (columns: {columns}); every "
+                      "diagnosis is unknown — name the column with --diagnosis-column")  # fmt: skip
     out: dict[str, dict[str, str | None]] = {}
     for line, row in enumerate(rows, start=2):
         pid = _with_prefix((row.get("participant_id") or "").strip())
@@ -256,7 +291,7 @@ def _read_rows(path: Path, text: str, delimiter: str) -> list[dict[str, str]]:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is not part of the header
     except FileNotFoundError:
         raise InputError(path, "not found") from None
     except UnicodeDecodeError:

@@ -54,11 +54,14 @@ COHORT_COLUMNS: tuple[str, ...] = (
 _SAFE_PARTICIPANT = re.compile(r"sub-[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-def check_participant_id(pid: str, source: str | Path, line: int) -> str:
-    """Participant ids name output folders: refuse any that could escape them (`../x`, `/`, NUL, ...)."""
+def check_participant_id(pid: str, source: str | Path, line: int | None = None) -> str:
+    """Participant ids name output folders: refuse any that could escape them (`../x`, `/`, NUL, ...) and
+    any longer than every later command accepts (so `prepare` never writes what `train` refuses)."""
     if not _SAFE_PARTICIPANT.fullmatch(pid) or ".." in pid:
+        where = f"line {line}: " if line is not None else ""
         raise InputError(
-            source, f"line {line}: subject {pid[:40]!r} is not a valid label (letters, digits, '.', '_', '-')"
+            source,
+            f"{where}subject {pid[:40]!r} is not a valid label (letters, digits, '.', '_', '-'; at most 64 after sub-)",
         )
     return pid
 

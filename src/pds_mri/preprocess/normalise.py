@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,20 @@ class Normalisation:
             return cls(low=float(obj["low"]), high=float(obj["high"]), percentiles=(float(lo_p), float(hi_p)))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a normalisation record ({exc})") from None
+
+
+def read_sidecar_normalisation(path: Path) -> tuple[Normalisation, str]:
+    """The Normalisation and map kind recorded in a prepared map's JSON sidecar (one-line error if damaged)."""
+    from pds_mri.errors import InputError
+    from pds_mri.io.json_files import field, read_json
+
+    hint = "run `pds prepare` again"
+    sidecar = read_json(path, "normalisation sidecar", hint)
+    record = field(sidecar, "Normalisation", dict, path)
+    try:
+        return Normalisation.from_json(record), str(sidecar.get("Map", ""))
+    except ValueError as exc:
+        raise InputError(path, f"{exc}; {hint}") from None
 
 
 def fit_normalisation(x: np.ndarray, mask: np.ndarray, percentiles: tuple[float, float] = (0.5, 99.5)) -> Normalisation:

@@ -99,10 +99,12 @@ def _clean(value: str | None) -> str | None:
     return None if value.lower() in _MISSING else value
 
 
-def _resolve(prepared_dir: Path, row: Mapping[str, Any], column: str) -> Path:
+def resolve_cell(prepared_dir: Path, row: Mapping[str, Any], column: str) -> Path:
+    """The file a cohort.tsv cell names, inside the prepared directory; a missing column or empty cell is an error."""
     rel = row.get(column)
     if not rel:
-        raise InputError(prepared_dir / COHORT_FILE, f"{row.get('participant_id')}: column '{column}' is empty")
+        state = "is empty" if column in row else "is missing"
+        raise InputError(prepared_dir / COHORT_FILE, f"{row.get('participant_id')}: column '{column}' {state}")
     return inside(prepared_dir, str(rel), prepared_dir / COHORT_FILE)
 
 
@@ -190,17 +192,17 @@ def load_direction_item(
     if not has_modality(row, src_mod):
         raise InputError(prepared_dir / COHORT_FILE, f"{pid}: no {src_mod} map, cannot run {direction}")
 
-    mask_path = _resolve(prepared_dir, row, f"{tgt_mod}_mask")
+    mask_path = resolve_cell(prepared_dir, row, f"{tgt_mod}_mask")
     reference, mask = _load_image(mask_path)
     shape = tuple(mask.shape)
     if mask.ndim != 3:
         raise InputError(mask_path, f"expected a 3D mask, got {mask.ndim}D")
 
-    src_path = _resolve(prepared_dir, row, src_mod)
+    src_path = resolve_cell(prepared_dir, row, src_mod)
     src_img, _ = _load_image(src_path)
     source = resample_to(src_img, reference)
 
-    tissue_path = _resolve(prepared_dir, row, f"{tgt_mod}_tissue")
+    tissue_path = resolve_cell(prepared_dir, row, f"{tgt_mod}_tissue")
     _, tissue = _load_image(tissue_path)
     if tissue.ndim != 4 or tissue.shape[3] != 3:
         raise InputError(tissue_path, f"expected 4D tissue maps (X,Y,Z,3), got shape {tissue.shape}")
@@ -218,7 +220,7 @@ def load_direction_item(
         "diagnosis": torch.tensor(diagnosis_code(row.get("diagnosis")), dtype=torch.long),
     }
     if has_modality(row, tgt_mod):
-        tgt_path = _resolve(prepared_dir, row, tgt_mod)
+        tgt_path = resolve_cell(prepared_dir, row, tgt_mod)
         _, target = _load_image(tgt_path)
         _expect_shape(tgt_path, target, shape)
         item["target"] = torch.from_numpy(target)[None]

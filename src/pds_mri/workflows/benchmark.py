@@ -39,7 +39,7 @@ from typing import Any
 
 from pds_mri import __version__
 from pds_mri.errors import PdsError
-from pds_mri.io.atomic import write_json, write_text
+from pds_mri.io.atomic import make_dir, write_json, write_text
 from pds_mri.progress import console
 from pds_mri.workflows.models import MODEL_SPECS, Resynthesis, benchmark_defaults
 
@@ -81,8 +81,10 @@ def fold_dir(out_dir: Path, model: str, fold: int) -> Path:
 
 
 def run_benchmark(options: BenchmarkOptions) -> dict[str, Any]:
+    from pds_mri.io.output_place import check_output_apart
     from pds_mri.training.data import read_cohort
 
+    check_output_apart(Path(options.out_dir), {"prepared directory": Path(options.prepared_dir)})
     models = resolve_models(options.models)
     if options.folds < 2:
         raise PdsError(f"--folds {options.folds}: cross-validation needs at least 2 folds")
@@ -96,7 +98,7 @@ def run_benchmark(options: BenchmarkOptions) -> dict[str, Any]:
             f"at least {2 * options.folds} (each fold trains on the others and tests on its own)"
         )
     out_dir = Path(options.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
     records: list[dict[str, Any]] = []
     for fold in range(options.folds):
         for model in models:

@@ -64,9 +64,11 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
     from pds_mri.evaluation.diagnosis import FeatureTable, check_folds
     from pds_mri.evaluation.features import FeatureSpace, build_feature_space
     from pds_mri.io.layout import MODALITIES, inside
+    from pds_mri.io.output_place import check_output_apart
     from pds_mri.training.data import COHORT_FILE, diagnosis_code, read_cohort
     from pds_mri.workflows.benchmark import resolve_models
 
+    check_output_apart(Path(options.out_dir), {"prepared directory": Path(options.prepared_dir)})
     check_classifier(options.classifier)
     if options.run_dir is not None and options.benchmark_dir is not None:
         raise PdsError("give --run or --benchmark, not both")

@@ -23,7 +23,7 @@ import torch
 
 from pds_mri import __version__
 from pds_mri.errors import InputError, PdsError
-from pds_mri.io.atomic import write_json, write_tsv
+from pds_mri.io.atomic import make_dir, write_json, write_tsv
 from pds_mri.io.nifti import load_nifti
 from pds_mri.io.tables import read_index
 from pds_mri.progress import console, progress_bar
@@ -58,10 +58,13 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
     """
     from pds_mri.evaluation.group_difference import regional_means
     from pds_mri.evaluation.regions import METRIC_COLUMNS, VOXEL_COLUMNS, finite, protocol, score, summarise
+    from pds_mri.io.output_place import check_output_apart
     from pds_mri.training.data import AtlasCache, direction_modalities, load_direction_item, read_cohort
     from pds_mri.workflows.run import roi_networks
 
     synth_dir, prepared_dir, out_dir = Path(synth_dir), Path(prepared_dir), Path(out_dir)
+    nested = {"synthesis directory": synth_dir, "run directory": run_dir}
+    check_output_apart(out_dir, {"prepared directory": prepared_dir}, nested)
     synth_rows = read_synthesized(synth_dir)
     cohort = {str(r["participant_id"]): r for r in read_cohort(prepared_dir)}
     atlas = AtlasCache(prepared_dir)
@@ -125,7 +128,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
         )
 
     columns = (*ROW_COLUMNS, *METRIC_COLUMNS, *VOXEL_COLUMNS)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
     write_tsv(out_dir / METRICS_TSV, [{c: _tsv_value(r[c]) for c in columns} for r in scored], columns)
     json_rows: list[dict[str, Any]] = [
         {k: finite(v) if k in METRIC_COLUMNS else v for k, v in r.items()} for r in scored

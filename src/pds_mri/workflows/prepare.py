@@ -7,7 +7,6 @@ is processed independently, so `--n-jobs` parallelises over subjects and a re-ru
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -73,8 +72,8 @@ def run_prepare(options: PrepareOptions) -> list[dict]:
         raise PdsError(f"--registration {options.registration}: choose one of {', '.join(REGISTRATIONS)}")
     config = resolve_config(options)
     out_dir = Path(options.out_dir)
-    _refuse_inside_input(options.bids_dir, out_dir)
     subjects = discover(options.bids_dir, options.participant_labels, options.derivatives, options.diagnosis_column)
+    _refuse_inside_input(options, subjects)
     report_unknown_diagnoses()
     console.print(f"found {len(subjects)} subject(s) in {options.bids_dir}; validating every input first")
 
@@ -320,9 +319,15 @@ def _description(options: PrepareOptions, config: Config, registration: str) -> 
     }
 
 
-def _refuse_inside_input(bids_dir: Path, out_dir: Path) -> None:
-    """Inputs are never modified: writing into the input dataset itself is refused."""
-    src, dst = Path(bids_dir).resolve(), Path(out_dir).resolve()
-    if src.is_dir() and (dst == src or (src in dst.parents and "derivatives" not in dst.relative_to(src).parts)):
-        raise InputError(out_dir, f"output directory lies inside the input dataset {bids_dir}; choose another")
-    os.makedirs(dst.parent, exist_ok=True)
+def _refuse_inside_input(options: PrepareOptions, subjects: list[SubjectInputs]) -> None:
+    """Inputs are never modified: the output may not be, or lie inside, the dataset, a derivatives folder, or
+    the folder of a manifest, nor hold any input image."""
+    from pds_mri.io.output_place import check_output_apart
+
+    bids = Path(options.bids_dir)
+    roles: dict[str, Path | None] = {"input dataset": bids}
+    roles |= {f"derivatives folder {i + 1}": d for i, d in enumerate(options.derivatives)}
+    check_output_apart(options.out_dir, roles, bids_root=bids if bids.is_dir() else None)
+    images = {p for s in subjects for p in (s.bold, s.dwi, s.t1w) if p is not None}
+    for image in sorted(images, key=str):
+        check_output_apart(options.out_dir, {"input image": Path(image)})

@@ -23,7 +23,7 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from pds_mri import __version__
-from pds_mri.errors import PdsError
+from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import write_text
 from pds_mri.progress import console
 from pds_mri.report.html import Page, definitions, details, esc, image, markdown, note, paragraph, pre, table
@@ -172,6 +172,8 @@ def split_section(split: Any) -> str:
 
 def evaluation_page(path: Path) -> Page:
     page = Page(f"pds-mri report — evaluation {path.resolve().name}", f"evaluation directory {path.resolve()}")
+    if not _is_evaluation(path / "metrics.json"):  # the page's one subject: refuse it rather than show a note
+        raise InputError(path / "metrics.json", "not a readable `pds evaluate` metrics.json; run `pds evaluate` again")
     add_evaluation(page, path / "metrics.json", "Evaluation")
     return page
 
@@ -368,6 +370,8 @@ def benchmark_page(bench: Path) -> Page:
     page = Page(f"pds-mri report — benchmark {bench.resolve().name}", f"benchmark directory {bench.resolve()}")
     results = _read_json(bench / "results.json")
     md = _read_text(bench / "results.md")
+    if results is None and md is None:
+        raise InputError(bench / "results.json", "neither results.json nor results.md of `pds benchmark` is readable")
     if isinstance(results, dict):
         main_table = results.get("table")
         if _is_table(main_table):

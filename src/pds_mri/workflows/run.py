@@ -18,8 +18,6 @@ Models (`pds train --model NAME`):
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -31,6 +29,7 @@ from pds_mri.config import Config, load_config
 from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io import layout
+from pds_mri.io.json_files import field, read_json
 from pds_mri.io.layout import NETWORKS
 from pds_mri.models.factory import build_config_sampler, build_pds, build_schedule
 from pds_mri.models.pds import PDS
@@ -80,15 +79,33 @@ def write_model_file(run_dir: Path, spec: ModelSpec, config: Config) -> None:
     write_json(Path(run_dir) / MODEL_FILE, info)
 
 
+NORMALISATION_FILE = "normalisation.json"
+
+
+def read_run_normalisation(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Per modality, the training cohort's median normalisation (`pds train` writes it), checked field by field:
+    a synthesis of a subject without the target puts its map back into input units with these numbers."""
+    from pds_mri.preprocess.normalise import Normalisation
+
+    path = Path(run_dir) / NORMALISATION_FILE
+    data = read_json(path, "run normalisation", "it is written by `pds train`; train the run again")
+    out: dict[str, dict[str, Any]] = {}
+    for modality in ("fmri", "dmri"):
+        entry = field(data, modality, dict, path)
+        try:
+            Normalisation.from_json(entry)
+        except ValueError as exc:
+            raise InputError(path, f"{modality}: {exc}") from None
+        out[modality] = entry
+    return out
+
+
 def read_model_name(run_dir: Path) -> str:
     """The model a run directory holds (`pds` for runs written before model.json existed)."""
     path = Path(run_dir) / MODEL_FILE
     if not path.is_file():
         return "pds"
-    try:
-        name = json.loads(path.read_text())["model"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise InputError(path, 'not a valid model.json (expected {"model": NAME})') from None
+    name = field(read_json(path, "model.json", 'expected {"model": NAME}'), "model", str, path)
     if name not in MODEL_SPECS:
         raise InputError(path, f"unknown model '{name}'")
     return str(name)
@@ -96,16 +113,18 @@ def read_model_name(run_dir: Path) -> str:
 
 def roi_networks(prepared_dir: Path) -> list[int]:
     """Network index of each ROI label 1..160 (entry r-1), from the prepared atlas table."""
+    from pds_mri.io.tables import read_index
+
     path = Path(prepared_dir) / layout.PATTERN_TABLE
-    try:
-        rows = list(csv.DictReader(path.read_text().splitlines(), delimiter="\t"))
-    except FileNotFoundError:
-        raise InputError(path, "pattern table missing; run `pds prepare` again") from None
-    rows.sort(key=lambda r: int(r["label"]))
+    hint = "written by `pds prepare`; run it again"
+    rows = read_index(path, ("label", "network"), hint)
+    labels = [str(r["label"] or "").strip() for r in rows]
+    if labels != [str(i) for i in range(1, len(labels) + 1)] or len(labels) != 160:
+        raise InputError(path, f"expected the ROI labels 1..160 in order, one per line; {hint}")
     unknown = {r["network"] for r in rows} - set(NETWORKS)
-    if unknown or not rows:
-        raise InputError(path, f"unexpected networks {sorted(unknown)}")
-    return [NETWORKS.index(r["network"]) for r in rows]
+    if unknown:
+        raise InputError(path, f"unexpected networks {sorted(str(u) for u in unknown)}; {hint}")
+    return [NETWORKS.index(str(r["network"])) for r in rows]
 
 
 class Stage1Objective(nn.Module):
@@ -223,7 +242,7 @@ def last_trainer_states(run_dir: Path, stages: tuple[str, ...] = STAGES) -> dict
     for stage in stages:
         state = Path(run_dir) / stage / "checkpoints" / "last" / "state.json"
         if state.is_file():
-            out[stage] = json.loads(state.read_text())["trainer"]
+            out[stage] = field(read_json(state, "checkpoint state"), "trainer", dict, state)
     return out
 
 

@@ -113,6 +113,7 @@ def subject_seed(seed: int, participant_id: str, direction: str) -> int:
 
 
 def run_synthesize(options: SynthesizeOptions) -> list[dict]:
+    from pds_mri.io.output_place import check_output_apart
     from pds_mri.models.factory import build_config_sampler
     from pds_mri.training.data import AtlasCache, collate_direction, load_direction_item, read_cohort
     from pds_mri.training.distributed import (
@@ -123,8 +124,11 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
         lock_out_dir,
         shard,
     )
-    from pds_mri.workflows.run import check_run_fits_input, load_trained_model, model_spec
+    from pds_mri.workflows.run import check_run_fits_input, load_trained_model, model_spec, read_run_normalisation
 
+    check_output_apart(
+        Path(options.out_dir), {"prepared directory": Path(options.input_dir)}, {"run directory": Path(options.run_dir)}
+    )
     if options.samples < 1:
         raise PdsError("--samples must be >= 1")
     if options.mode is not None and options.mode not in SYNTHESIS_MODES:
@@ -143,7 +147,7 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
         evaluations = 1 if one_pass else synthesis_evaluations(mode, steps, mean_steps, options.samples)
         guidance = diffusion.guidance if options.guidance is None else options.guidance
         sampler = None if one_pass else build_config_sampler(diffusion)
-        norms = json.loads((Path(options.run_dir) / "normalisation.json").read_text())
+        norms = read_run_normalisation(Path(options.run_dir))
         priors = (
             RunPriors()
             if one_pass
@@ -277,19 +281,19 @@ def write_subject(
     provenance: dict,
     samples: list[np.ndarray] | None = None,
 ) -> dict:
-    from pds_mri.preprocess.normalise import Normalisation
+    from pds_mri.preprocess.normalise import Normalisation, read_sidecar_normalisation
     from pds_mri.preprocess.registration import in_mni
     from pds_mri.preprocess.resample import to_native
-    from pds_mri.training.data import direction_modalities
+    from pds_mri.training.data import direction_modalities, resolve_cell
 
     source, target = direction_modalities(direction)
     sub, out_dir, in_dir = row["participant_id"], Path(options.out_dir), Path(options.input_dir)
-    grid_ref = load_nifti(in_dir / row[f"{target}_mask"])
-    native_ref = load_nifti(in_dir / row[f"{source}_native"])
+    grid_ref = load_nifti(resolve_cell(in_dir, row, f"{target}_mask"))
+    native_path = resolve_cell(in_dir, row, f"{source}_native")
+    native_ref = load_nifti(native_path)
     mask = item["mask"][0].numpy() > 0
     if row.get(target):  # the subject's own scaling, when it has the target (e.g. for evaluation)
-        sidecar = json.loads((in_dir / row[target].replace(".nii.gz", ".json")).read_text())
-        norm, origin = Normalisation.from_json(sidecar["Normalisation"]), "subject"
+        norm, origin = read_sidecar_normalisation(in_dir / row[target].replace(".nii.gz", ".json"))[0], "subject"
     else:
         n = norms[target]
         norm = Normalisation(low=n["low"], high=n["high"], percentiles=tuple(n["percentiles"]))
@@ -328,7 +332,7 @@ def write_subject(
         provenance["SamplesFile"] = names["samples"]
     provenance |= {
         "Source": str(in_dir / row[source]),
-        "NativeReference": str(in_dir / row[f"{source}_native"]),
+        "NativeReference": str(native_path),
         "NativeToMNI": row.get(f"{source}_xfm") or None,
         "Normalisation": {**norm.to_json(), "origin": origin},
     }
@@ -344,13 +348,14 @@ def native_to_mni_matrix(in_dir: Path, row: dict, modality: str) -> np.ndarray |
     relative = row.get(f"{modality}_xfm")
     if not relative:
         return None
+    from pds_mri.io.json_files import field, read_json
+
     path = in_dir / relative
+    hint = "run `pds prepare` again"
     try:
-        matrix = np.asarray(json.loads(path.read_text())["Matrix"], dtype=np.float64)
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InputError(
-            path, "not a readable registration (JSON with a 4x4 Matrix); run `pds prepare` again"
-        ) from None
+        matrix = np.asarray(field(read_json(path, "registration", hint), "Matrix", list, path), dtype=np.float64)
+    except (ValueError, TypeError):
+        raise InputError(path, f"Matrix is not a 4x4 array of numbers; {hint}") from None
     if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
         raise InputError(path, "Matrix must be a finite 4x4 affine")
     return matrix

@@ -10,7 +10,6 @@ Only subjects with both modalities are trained on; the split is subject-level an
 from __future__ import annotations
 
 import contextlib
-import json
 import statistics
 from collections import Counter
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from pds_mri.config import preset as load_preset
 from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.disease.run_priors import RunPriors
 from pds_mri.errors import PdsError
-from pds_mri.io.atomic import write_json, write_text
+from pds_mri.io.atomic import make_dir, write_json, write_text
 from pds_mri.models.pds import PDS
 from pds_mri.progress import console
 from pds_mri.training.data import PreparedCohort
@@ -78,6 +77,7 @@ def resolve_train_config(options: TrainOptions) -> Config:
 
 
 def run_train(options: TrainOptions) -> Path:
+    from pds_mri.io.output_place import check_output_apart
     from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists
     from pds_mri.training.data import PreparedCohort, collate, read_cohort
     from pds_mri.training.distributed import cleanup, init_distributed, lock_out_dir
@@ -107,6 +107,9 @@ def run_train(options: TrainOptions) -> Path:
     if options.stage1_from is not None and options.stage != "2":
         raise PdsError("--stage1-from trains stage 2 only; add --stage 2")
     run_dir = Path(options.run_dir)
+    check_output_apart(
+        run_dir, {"prepared directory": Path(options.prepared_dir)}, {"stage-1 run": options.stage1_from}
+    )
     existing = (run_dir / "config.yaml").is_file()
     if existing and not options.resume and options.stage != "2":
         raise PdsError(f"{run_dir} already holds a training run; pass --resume to continue it or use a new RUN_DIR")
@@ -139,7 +142,7 @@ def run_train(options: TrainOptions) -> Path:
                 val_fraction=config.training.val_fraction,
             )
         if info.is_main and not existing:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            make_dir(run_dir)
             write_text(run_dir / "config.yaml", dump_config(config))
             write_model_file(run_dir, spec, config)
             write_split(run_dir, split, fold=options.fold, folds=options.folds, seed=options.seed)
@@ -345,6 +348,7 @@ def cohort_normalisation(prepared_dir: Path, participant_ids: list[str]) -> dict
     A subject that lacks a modality has no parameters of its own for it; its synthesis is put back into
     input units with the training cohort's median ones (recorded in each output's sidecar).
     """
+    from pds_mri.preprocess.normalise import read_sidecar_normalisation
     from pds_mri.training.data import read_cohort
 
     wanted = set(participant_ids)
@@ -354,11 +358,10 @@ def cohort_normalisation(prepared_dir: Path, participant_ids: list[str]) -> dict
         for row in read_cohort(prepared_dir):
             rel = row.get(modality)
             if row["participant_id"] in wanted and rel:
-                sidecar = json.loads((Path(prepared_dir) / rel.replace(".nii.gz", ".json")).read_text())
-                lows.append(sidecar["Normalisation"]["low"])
-                highs.append(sidecar["Normalisation"]["high"])
-                kind = sidecar["Map"]
-                percentiles = sidecar["Normalisation"].get("percentiles")
+                norm, kind = read_sidecar_normalisation(Path(prepared_dir) / rel.replace(".nii.gz", ".json"))
+                lows.append(norm.low)
+                highs.append(norm.high)
+                percentiles = list(norm.percentiles)
         out[modality] = {
             "map": kind,
             "low": statistics.median(lows),
