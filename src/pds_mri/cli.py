@@ -5,15 +5,16 @@ User errors (PdsError) print one line and exit 2; `--debug` shows the traceback 
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from pds_mri import __version__
 from pds_mri.config import MAX_SEED
-from pds_mri.errors import PdsError
+from pds_mri.errors import PdsError, Terminated
 from pds_mri.progress import configure_logging
 from pds_mri.workflows.models import benchmark_defaults, model_help
 
@@ -369,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     _state["debug"] = "--debug" in args
     configure_logging(_state["debug"])
+    previous = _raise_on_sigterm()
     try:
         # with standalone_mode=False Typer *returns* 130 for Ctrl-C (it raises Exit(130) and click hands back
         # its code), so the return value is the exit status whenever it is a non-zero int
@@ -390,12 +392,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
         return 130
+    except Terminated as exc:
+        typer.echo("Terminated.", err=True)
+        return 128 + exc.signum
     except Exception as exc:  # usage errors (bad option values) arrive here with standalone_mode=False
         if hasattr(exc, "show") and isinstance(code := getattr(exc, "exit_code", None), int):
             exc.show()
             return code
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _raise_on_sigterm() -> Any:
+    """SIGTERM raises `Terminated` (the default action would kill the process before any cleanup); returns
+    the previous handler, or None where handlers cannot be set (not the main thread)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # signal only works in the main thread
+        return None
 
 
 def entry() -> None:

@@ -25,3 +25,12 @@ class CohortError(PdsError):
         self.problems = problems
         lines = "\n".join(f"  {p}" for p in problems)
         super().__init__(f"{len(problems)} invalid input(s):\n{lines}")
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (a batch scheduler's time limit, `kill`): raised like KeyboardInterrupt, so every
+    `finally` runs — temporary files are removed, locks released — and the CLI exits 128 + 15."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"terminated by signal {signum}")

@@ -118,6 +118,21 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def is_part_file(path: Path) -> bool:
+    """A temporary file of `atomic_path` (``.NAME.XXXX.partSUFFIX``)."""
+    return path.name.startswith(".") and ".part" in path.name and path.is_file()
+
+
+def remove_stale_parts(directory: Path) -> list[Path]:
+    """Delete the temporary files that a run killed inside an atomic write (SIGKILL, power loss) left behind;
+    only safe under the folder's output lock, when no other writer can own them."""
+    stale = [p for p in Path(directory).rglob(".*.part*") if is_part_file(p)]
+    for path in stale:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return stale
+
+
 @contextlib.contextmanager
 def output_lock(directory: str | os.PathLike[str], command: str) -> Iterator[None]:
     """Hold an exclusive lock on an output folder, or refuse at once: two runs writing one folder would mix
@@ -142,6 +157,7 @@ def output_lock(directory: str | os.PathLike[str], command: str) -> Iterator[Non
             raise PdsError(
                 f"{directory} is in use by another `pds {command}`; wait for it to finish or choose another folder"
             ) from None
+        remove_stale_parts(directory)  # the lock is ours: any temporary file here is a killed run's leftover
         yield
     finally:
         fh.close()  # closing releases the lock

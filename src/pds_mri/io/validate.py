@@ -10,6 +10,7 @@ Two entry points:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ T = TypeVar("T")
 
 MIN_FOV_OVERLAP = 0.2  # intersection / smaller bounding box, below which paired images do not overlap
 MIN_TENSOR_DIRECTIONS = 6  # a diffusion tensor has 6 unknowns
+MIN_MNI_COVERAGE = 0.5  # share of the MNI152 brain's box that an image taken to be in MNI space must cover
 
 
 @dataclass
@@ -76,6 +78,31 @@ def _check_overlap(path_a: Path, img_a: nib.Nifti1Image, path_b: Path, img_b: ni
             path_a,
             f"field of view does not overlap {path_b} ({100 * frac:.0f}% of the smaller box, "
             f"need {100 * MIN_FOV_OVERLAP:.0f}%): not in the same space?",
+        )
+
+
+@functools.cache
+def mni_brain_box() -> np.ndarray:
+    """World box (2, 3) of nilearn's MNI152 brain mask (voxels > 0), the region every model grid covers."""
+    from nilearn.datasets import load_mni152_brain_mask
+
+    mask = load_mni152_brain_mask()
+    ijk = np.argwhere(np.asarray(mask.dataobj) > 0)
+    corners = nib.affines.apply_affine(mask.affine, np.stack([ijk.min(axis=0) - 0.5, ijk.max(axis=0) + 0.5]))
+    return np.stack([corners.min(axis=0), corners.max(axis=0)])
+
+
+def _check_covers_mni(path: Path, img: nib.Nifti1Image, brain: np.ndarray) -> None:
+    """An image taken to lie in MNI space (no registration) must cover most of the brain it will be cut to;
+    else every later step would see an empty or clipped map (a head placed far from the origin, 1 voxel)."""
+    box = world_bbox(img)
+    inter = np.clip(np.minimum(box[1], brain[1]) - np.maximum(box[0], brain[0]), 0.0, None)
+    share = float(np.prod(inter) / np.prod(brain[1] - brain[0]))
+    if share < MIN_MNI_COVERAGE:
+        raise InputError(
+            path,
+            f"field of view covers {100 * share:.0f}% of the MNI152 brain (need {100 * MIN_MNI_COVERAGE:.0f}%) "
+            "while taken to be in MNI space: register it (`pds prepare --registration affine`)",
         )
 
 
@@ -172,8 +199,11 @@ def _validate_dwi(dwi: Path, subject: SubjectInputs, maps: Maps, c: _Collector, 
             )
 
 
-def validate_subject(subject: SubjectInputs, maps: Maps) -> tuple[list[InputError], ValidatedSubject | None]:
-    """Run every check on one subject; return all problems, and the loaded data only if there are none."""
+def validate_subject(
+    subject: SubjectInputs, maps: Maps, in_mni: bool = False
+) -> tuple[list[InputError], ValidatedSubject | None]:
+    """Run every check on one subject; return all problems, and the loaded data only if there are none.
+    `in_mni`: the images are used without registration, so each must cover the MNI152 brain."""
     c = _Collector()
     out = ValidatedSubject(inputs=subject)
     if subject.bold is None and subject.dwi is None:
@@ -195,10 +225,15 @@ def validate_subject(subject: SubjectInputs, maps: Maps) -> tuple[list[InputErro
         for path, img in ((bold, out.bold_img), (dwi, out.dwi_img)):
             if path is not None and img is not None:
                 c.run(_check_overlap, t1w, out.t1w_img, path, img)
+    if in_mni:
+        brain = mni_brain_box()
+        for path, img in ((bold, out.bold_img), (dwi, out.dwi_img), (t1w, out.t1w_img)):
+            if path is not None and img is not None:
+                c.run(_check_covers_mni, path, img, brain)
     return (c.errors, None) if c.errors else ([], out)
 
 
-def validate_cohort(subjects: Iterable[SubjectInputs], maps: Maps) -> dict[str, list[InputError]]:
+def validate_cohort(subjects: Iterable[SubjectInputs], maps: Maps, in_mni: bool = False) -> dict[str, list[InputError]]:
     """Problems of the invalid subjects only, by participant_id in input order: an empty dict means all valid.
 
     Each subject's data is dropped after its checks, so memory stays at one subject. A participant listed
@@ -212,7 +247,7 @@ def validate_cohort(subjects: Iterable[SubjectInputs], maps: Maps) -> dict[str, 
             report.setdefault(pid, []).append(InputError(pid, "participant listed more than once"))
             continue
         seen.add(pid)
-        errors, validated = validate_subject(subject, maps)
+        errors, validated = validate_subject(subject, maps, in_mni)
         del validated  # keep memory at one subject
         if errors:
             report[pid] = errors

@@ -6,10 +6,16 @@ is processed independently, so `--n-jobs` parallelises over subjects and a re-ru
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
+import os
 import shlex
+import shutil
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +34,7 @@ from pds_mri.io.layout import MODALITIES, Modality
 from pds_mri.preprocess.registration import MIN_QC, REGISTRATIONS, in_mni
 from pds_mri.progress import console, progress_bar
 
+STAGING = ".staging"  # OUT_DIR/.staging: this run's subject files until every subject has succeeded
 SPACE_NOTE = {
     "none": "--registration none: inputs are taken to lie in MNI152 world space as they are",
     "affine": "registering every subject to MNI152 (ANTsPy affine; via the T1w when present, else each modality's "
@@ -77,9 +84,32 @@ def run_prepare(options: PrepareOptions) -> list[dict]:
     report_unknown_diagnoses()
     console.print(f"found {len(subjects)} subject(s) in {options.bids_dir}; validating every input first")
 
-    problems = validate_cohort(subjects, config.maps)
+    registration = resolve_registration(options.registration, options.bids_dir, subjects)
+    kept = _kept_rows(options, config, {s.participant_id for s in subjects})
+    problems = validate_cohort(subjects, config.maps, in_mni=registration == "none")
+    subjects = _drop_invalid(subjects, problems, options.skip_invalid)
+    console.print(f"[dim]{SPACE_NOTE[registration]}")
+
+    created = not out_dir.exists()
+    try:
+        with output_lock(out_dir, "prepare"):
+            rows = _prepare_staged(subjects, config, out_dir, options, registration)
+            _finish(out_dir, rows, kept, config, options, registration)
+    except BaseException:
+        if created:  # a refused or interrupted first prepare leaves no folder behind
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    extra = f" ({len(rows) + len(kept)} in the index)" if kept else ""
+    console.print(f"prepared {len(rows)} subject(s){extra} -> {out_dir / 'cohort.tsv'}")
+    return rows
+
+
+def _drop_invalid(
+    subjects: list[SubjectInputs], problems: dict[str, list[InputError]], skip_invalid: bool
+) -> list[SubjectInputs]:
+    """All problems at once, or (``--skip-invalid``) a list of the skipped subjects and the rest."""
     bad = [p for errs in problems.values() for p in errs]
-    if bad and not options.skip_invalid:
+    if bad and not skip_invalid:
         raise CohortError(bad)
     if bad:
         console.print(f"[yellow]skipping {len(problems)} invalid subject(s):")
@@ -89,24 +119,63 @@ def run_prepare(options: PrepareOptions) -> list[dict]:
     subjects = [s for s in subjects if not problems.get(s.participant_id)]
     if not subjects:
         raise PdsError("no valid subject left to prepare")
-    registration = resolve_registration(options.registration, options.bids_dir, subjects)
-    console.print(f"[dim]{SPACE_NOTE[registration]}")
+    return subjects
 
-    with output_lock(out_dir, "prepare"):
-        write_atlas(out_dir, config)
-        rows = _prepare_all(subjects, config, out_dir, options.n_jobs, registration)
-        flagged = [r for r in rows if r.get("registration_qc") not in ("", None) and r["registration_qc"] < MIN_QC]
-        for r in flagged:
-            console.print(
-                f"[yellow]{r['participant_id']}: registration to MNI152 looks poor (QC r = {r['registration_qc']:.2f}"
-                f" < {MIN_QC}); check sub-X_desc-*_xfm.json and the maps before training on it"
-            )
-        rows.sort(key=lambda r: r["participant_id"])
-        write_tsv(out_dir / "cohort.tsv", rows, layout.COHORT_COLUMNS)
-        write_text(out_dir / "config.yaml", dump_config(config))
-        write_json(out_dir / "dataset_description.json", _description(options, config, registration))
-    console.print(f"prepared {len(rows)} subject(s) -> {out_dir / 'cohort.tsv'}")
+
+def _kept_rows(options: PrepareOptions, config: Config, redone: set[str]) -> list[dict]:
+    """With ``--participant-label`` on an existing prepared directory, the other subjects' rows stay in
+    cohort.tsv (a partial re-run adds or refreshes subjects; it never drops the rest). Their maps were made
+    with the directory's config, so a different config is refused before anything is written."""
+    from pds_mri.io.tables import read_index
+
+    index = Path(options.out_dir) / "cohort.tsv"
+    if not options.participant_labels or not index.is_file():
+        return []
+    old_config = Path(options.out_dir) / "config.yaml"
+    if not old_config.is_file() or old_config.read_text(encoding="utf-8") != dump_config(config):
+        raise InputError(
+            old_config,
+            "this prepared directory was made with another configuration; --participant-label adds subjects to it "
+            "only with the same one (re-run without --participant-label, or choose a new folder)",
+        )
+    rows = read_index(index, ("participant_id",), "the index `pds prepare` writes")
+    return [dict(r) for r in rows if r.get("participant_id") not in redone]
+
+
+def _prepare_staged(
+    subjects: list[SubjectInputs], config: Config, out_dir: Path, options: PrepareOptions, registration: str
+) -> list[dict]:
+    """Every subject is written to OUT_DIR/.staging first; only when all succeeded (or, with --skip-invalid,
+    the rest) are the files moved in, so a subject failing late leaves the earlier outputs as they were."""
+    stage = out_dir / STAGING
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        rows, failed = _prepare_all(subjects, config, stage, options.n_jobs, registration)
+        _drop_invalid(subjects, failed, options.skip_invalid)
+        write_atlas(stage, config)
+        for path in sorted(p for p in stage.rglob("*") if p.is_file()):
+            target = out_dir / path.relative_to(stage)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return rows
+
+
+def _finish(
+    out_dir: Path, rows: list[dict], kept: list[dict], config: Config, options: PrepareOptions, registration: str
+) -> None:
+    """The index and the directory's provenance, written last: a directory with cohort.tsv is complete."""
+    flagged = [r for r in rows if r.get("registration_qc") not in ("", None) and r["registration_qc"] < MIN_QC]
+    for r in flagged:
+        console.print(
+            f"[yellow]{r['participant_id']}: registration to MNI152 looks poor (QC r = {r['registration_qc']:.2f}"
+            f" < {MIN_QC}); check sub-X_desc-*_xfm.json and the maps before training on it"
+        )
+    index = sorted(rows + kept, key=lambda r: r["participant_id"])
+    write_tsv(out_dir / "cohort.tsv", index, layout.COHORT_COLUMNS)
+    write_text(out_dir / "config.yaml", dump_config(config))
+    write_json(out_dir / "dataset_description.json", _description(options, config, registration))
 
 
 def resolve_registration(requested: str, bids_dir: Path, subjects: list[SubjectInputs]) -> str:
@@ -130,21 +199,49 @@ def resolve_registration(requested: str, bids_dir: Path, subjects: list[SubjectI
 
 def _prepare_all(
     subjects: list[SubjectInputs], config: Config, out_dir: Path, n_jobs: int, registration: str = "none"
-) -> list[dict]:
+) -> tuple[list[dict], dict[str, list[InputError]]]:
+    """Rows of the subjects that were prepared, and the problems of those that failed (collected, not fatal).
+
+    Workers are spawned, not forked: a forked worker would inherit the output lock's descriptor and hold the
+    lock after its parent was killed, refusing every later prepare."""
     rows: list[dict] = []
+    failed: dict[str, list[InputError]] = {}
     with progress_bar() as bar:
         task = bar.add_task("preparing subjects", total=len(subjects))
         if n_jobs <= 1:
             for subject in subjects:
-                rows.append(prepare_subject(subject, config, out_dir, registration))
+                job = functools.partial(prepare_subject_safely, subject, config, out_dir, registration)
+                _collect(subject, job, rows, failed)
                 bar.advance(task)
         else:
-            with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-                futures = [pool.submit(prepare_subject, s, config, out_dir, registration) for s in subjects]
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+                futures = {pool.submit(prepare_subject_safely, s, config, out_dir, registration): s for s in subjects}
                 for future in as_completed(futures):
-                    rows.append(future.result())
+                    _collect(futures[future], future.result, rows, failed)
                     bar.advance(task)
-    return rows
+    return rows, failed
+
+
+def _collect(subject: SubjectInputs, result: Callable[[], dict], rows: list[dict], failed: dict) -> None:
+    try:
+        rows.append(result())
+    except InputError as exc:
+        failed[subject.participant_id] = [exc]
+    except BrokenProcessPool:
+        raise PdsError("a `pds prepare` worker died (out of memory?); run again with fewer --n-jobs") from None
+
+
+def prepare_subject_safely(subject: SubjectInputs, config: Config, out_dir: Path, registration: str = "none") -> dict:
+    """`prepare_subject`, with a failure that validation could not foresee (a map that normalises to nothing,
+    a registration that diverges) turned into that subject's one-line problem, collected like the others."""
+    try:
+        return prepare_subject(subject, config, out_dir, registration)
+    except InputError:
+        raise
+    except (PdsError, ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError) as exc:
+        where = Path(subject.bold or subject.dwi or subject.participant_id)
+        raise InputError(where, f"{subject.participant_id} could not be prepared ({exc})") from None
 
 
 def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path, registration: str = "none") -> dict:
