@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import time
 import zlib
 from dataclasses import dataclass
@@ -135,6 +136,7 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
         raise PdsError(f"--mode {options.mode}: choose one of {', '.join(SYNTHESIS_MODES)}")
     info = init_distributed()
     locks = contextlib.ExitStack()
+    outcome: dict[str, bool] = {}
     try:
         model: Any  # PDS or a baseline generator: both have synthesize(batch, ...) -> (mean, std)
         model, config, stage, sha, model_name = load_trained_model(options.run_dir, options.input_dir, info.device)
@@ -161,7 +163,11 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
                 raise PdsError(f"{options.input_dir}: participant(s) not in cohort.tsv: {', '.join(sorted(missing))}")
             rows = [r for r in rows if r["participant_id"] in wanted]
         jobs = plan(rows, options.direction)
+        for row, direction in jobs:
+            preflight(Path(options.input_dir), row, direction)
         # everything read-only is checked; only now is OUT_DIR created and locked
+        created = not Path(options.out_dir).exists()
+        locks.callback(_remove_if_failed, Path(options.out_dir), created and info.is_main, outcome)
         lock_out_dir(locks, Path(options.out_dir), info, "synthesize")
         if not jobs:
             console.print("nothing to synthesise: every subject has both modalities (use --direction to force one)")
@@ -248,10 +254,34 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
             write_tsv(index, merge_index(index, everything), SYNTH_COLUMNS)
             console.print(f"synthesised {len(everything)} map(s) -> {index}")
         barrier(info)
+        outcome["finished"] = True
     finally:
         locks.close()
         cleanup(info)
     return everything
+
+
+def preflight(in_dir: Path, row: dict, direction: str) -> None:
+    """Every file one synthesis will read, checked before OUT_DIR exists (headers and JSON only, so it is
+    quick): a damaged prepared directory is refused up front rather than after half the subjects."""
+    from pds_mri.io.nifti import check_nifti_header
+    from pds_mri.preprocess.normalise import read_sidecar_normalisation
+    from pds_mri.training.data import direction_modalities, resolve_cell
+
+    source, target = direction_modalities(direction)
+    for column, ndim in ((source, 3), (f"{target}_mask", 3), (f"{target}_tissue", 4), (f"{source}_native", 3)):
+        check_nifti_header(resolve_cell(in_dir, row, column), ndim, f"prepared {column.replace('_', ' ')}")
+    if row.get(target):
+        path = resolve_cell(in_dir, row, target)
+        check_nifti_header(path, 3, f"prepared {target} map")
+        read_sidecar_normalisation(path.with_name(path.name.replace(".nii.gz", ".json")))
+    native_to_mni_matrix(in_dir, row, source)
+
+
+def _remove_if_failed(out_dir: Path, created: bool, outcome: dict) -> None:
+    """A synthesis that created OUT_DIR and then failed or was interrupted leaves no folder behind."""
+    if created and not outcome.get("finished"):
+        shutil.rmtree(out_dir, ignore_errors=True)
 
 
 def synthesis_evaluations(mode: str, steps: int, mean_steps: int, samples: int) -> int:
