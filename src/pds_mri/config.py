@@ -251,6 +251,18 @@ def load_config(path: Path, base: str | None = None) -> Config:
         raise InputError(path, f"invalid config field '{field}': {err['msg']}") from None
 
 
+def load_own_config(path: Path, written_by: str) -> Config:
+    """A config.yaml the tool wrote (prepared or run directory): complete by construction, so an empty
+    file is damage, not "use the defaults" as it is for a user's own --config."""
+    try:
+        empty = not Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        empty = False  # load_config names the problem
+    if empty:
+        raise InputError(path, f"config.yaml is empty; it is written by `{written_by}`: run it again")
+    return load_config(path)
+
+
 def dump_config(config: Config) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 

@@ -108,6 +108,26 @@ def resolve_cell(prepared_dir: Path, row: Mapping[str, Any], column: str) -> Pat
     return inside(prepared_dir, str(rel), prepared_dir / COHORT_FILE)
 
 
+def check_item_files(prepared_dir: Path, row: Mapping[str, Any], direction: str, native: bool = False) -> None:
+    """Every file `load_direction_item` (and, with `native`, a native-space synthesis) reads for this row:
+    NIfTI headers and normalisation sidecars only, so a whole cohort is checked in well under a second per
+    subject, before a command creates its output."""
+    from pds_mri.io.nifti import check_nifti_header
+    from pds_mri.preprocess.normalise import read_sidecar_normalisation
+
+    prepared_dir = Path(prepared_dir)
+    source, target = direction_modalities(direction)
+    columns: list[tuple[str, int | tuple[int, ...]]] = [(source, 3), (f"{target}_mask", 3), (f"{target}_tissue", 4)]
+    if native:
+        columns.append((f"{source}_native", 3))
+    for column, ndim in columns:
+        check_nifti_header(resolve_cell(prepared_dir, row, column), ndim, f"prepared {column.replace('_', ' ')}")
+    if row.get(target):
+        path = resolve_cell(prepared_dir, row, target)
+        check_nifti_header(path, 3, f"prepared {target} map")
+        read_sidecar_normalisation(path.with_name(path.name.replace(".nii.gz", ".json")))
+
+
 def _load_image(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
     """Load and force the full read, so truncation or bad bytes fail here with the file's name."""
     if not path.is_file():

@@ -25,7 +25,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from pds_mri.config import Config, load_config
+from pds_mri.config import Config, load_own_config
 from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io import layout
@@ -257,7 +257,7 @@ def check_run_fits_input(run_dir: Path, run_config: Config, prepared_dir: Path) 
     path = Path(prepared_dir) / "config.yaml"
     if not path.is_file():
         raise InputError(prepared_dir, "not a prepared directory (config.yaml missing); run `pds prepare`")
-    prepared = load_config(path)
+    prepared = load_own_config(path, "pds prepare")
     trained, given = run_config.maps, prepared.maps
     fields = ["fmri_map", "dmri_map", "norm_percentiles"]
     if "alff" in trained.fmri_map:
@@ -295,7 +295,7 @@ def load_run_config(run_dir: Path) -> Config:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise InputError(run_dir, "not a training run (config.yaml missing)")
-    return load_config(path)
+    return load_own_config(path, "pds train")
 
 
 def trained_checkpoint(stage_dir: Path) -> Path | None:

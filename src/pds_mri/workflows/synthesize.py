@@ -262,20 +262,12 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
 
 
 def preflight(in_dir: Path, row: dict, direction: str) -> None:
-    """Every file one synthesis will read, checked before OUT_DIR exists (headers and JSON only, so it is
-    quick): a damaged prepared directory is refused up front rather than after half the subjects."""
-    from pds_mri.io.nifti import check_nifti_header
-    from pds_mri.preprocess.normalise import read_sidecar_normalisation
-    from pds_mri.training.data import direction_modalities, resolve_cell
+    """Every file one synthesis will read, checked before OUT_DIR exists: a damaged prepared directory is
+    refused up front rather than after half the subjects."""
+    from pds_mri.training.data import check_item_files, direction_modalities
 
-    source, target = direction_modalities(direction)
-    for column, ndim in ((source, 3), (f"{target}_mask", 3), (f"{target}_tissue", 4), (f"{source}_native", 3)):
-        check_nifti_header(resolve_cell(in_dir, row, column), ndim, f"prepared {column.replace('_', ' ')}")
-    if row.get(target):
-        path = resolve_cell(in_dir, row, target)
-        check_nifti_header(path, 3, f"prepared {target} map")
-        read_sidecar_normalisation(path.with_name(path.name.replace(".nii.gz", ".json")))
-    native_to_mni_matrix(in_dir, row, source)
+    check_item_files(in_dir, row, direction, native=True)
+    native_to_mni_matrix(in_dir, row, direction_modalities(direction)[0])
 
 
 def _remove_if_failed(out_dir: Path, created: bool, outcome: dict) -> None:

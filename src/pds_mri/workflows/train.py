@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from pds_mri import __version__
-from pds_mri.config import Config, dump_config, load_config
+from pds_mri.config import Config, dump_config, load_config, load_own_config
 from pds_mri.config import preset as load_preset
 from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.disease.run_priors import RunPriors
@@ -29,7 +29,7 @@ from pds_mri.errors import PdsError
 from pds_mri.io.atomic import make_dir, write_json, write_text
 from pds_mri.models.pds import PDS
 from pds_mri.progress import console
-from pds_mri.training.data import PreparedCohort
+from pds_mri.training.data import PreparedCohort, Row
 from pds_mri.workflows.models import MODEL_SPECS
 
 
@@ -63,7 +63,7 @@ def resolve_train_config(options: TrainOptions) -> Config:
     prepared_cfg = Path(options.prepared_dir) / "config.yaml"
     if not prepared_cfg.is_file():
         raise PdsError(f"{options.prepared_dir}: not a prepared directory (config.yaml missing); run `pds prepare`")
-    prepared = load_config(prepared_cfg)
+    prepared = load_own_config(prepared_cfg, "pds prepare")
     values = base.model_dump(mode="json")
     values["grids"], values["maps"] = prepared.grids.model_dump(mode="json"), prepared.maps.model_dump(mode="json")
     values["model"] = apply_overrides(values["model"], spec.overrides)
@@ -126,6 +126,7 @@ def run_train(options: TrainOptions) -> Path:
         raise PdsError(f"{options.prepared_dir}: {len(paired)} subject(s) have both modalities; need >= 2")
     # read_cohort refuses rows without a participant_id
     full = PreparedCohort(options.prepared_dir, [cast(str, r["participant_id"]) for r in paired])
+    preflight(Path(options.prepared_dir), paired)
     info = init_distributed()
     locks = contextlib.ExitStack()
     try:
@@ -370,6 +371,22 @@ def cohort_normalisation(prepared_dir: Path, participant_ids: list[str]) -> dict
             "subjects": len(lows),
         }
     return out
+
+
+def preflight(prepared_dir: Path, rows: list[Row]) -> None:
+    """Every file training reads — each subject's maps, masks, tissue and sidecars, the atlas images and
+    the pattern table — checked before RUN_DIR is created, so a damaged prepared directory creates nothing."""
+    from pds_mri.io.layout import MODALITIES
+    from pds_mri.training.data import DIRECTIONS, AtlasCache, check_item_files
+    from pds_mri.workflows.run import roi_networks
+
+    for row in rows:
+        for direction in DIRECTIONS:
+            check_item_files(prepared_dir, row, direction)
+    atlas = AtlasCache(prepared_dir)
+    for modality in MODALITIES:
+        atlas.labels(modality)
+    roi_networks(prepared_dir)
 
 
 def model_card(config: Config, rows: list[dict], split: dict, metrics: dict, options: TrainOptions) -> str:
