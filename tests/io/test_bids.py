@@ -121,3 +121,32 @@ def test_diagnosis_aliases() -> None:
     assert normalise_diagnosis("CN", "x") == "NC"
     assert normalise_diagnosis("lmci", "x") == "MCI"
     assert normalise_diagnosis("n/a", "x") is None
+
+
+def test_discovery_never_drops_data_silently(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """#16 J: each of these used to lose every diagnosis, or the derivatives, without a word."""
+    root = _raw_bids(tmp_path / "bids")
+    participants = root / "participants.tsv"
+    participants.write_text("participant_id\tdiagnosis\nSUB-01\tNC\nsub-02\tAD\n")  # case differs from sub-01/
+    with pytest.raises(InputError, match="differs only in case from the folder sub-01"):
+        discover(root)
+    participants.write_bytes(b"\xef\xbb\xbfparticipant_id\tdiagnosis\nsub-01\tNC\nsub-02\tAD\n")  # Excel's BOM
+    assert [s.diagnosis for s in discover(root)] == ["NC", "AD"]
+    with pytest.raises(InputError, match="no 'group' column") as info:
+        discover(root, diagnosis_column="group")
+    assert "participant_id, diagnosis" in str(info.value)
+    with pytest.raises(InputError, match="--derivatives folder not found"):
+        discover(root, derivatives=[tmp_path / "fmriprep"])
+    participants.write_text("participant_id\tdx\nsub-01\tNC\n")  # default column absent: warned, not fatal
+    capsys.readouterr()
+    assert [s.diagnosis for s in discover(root)] == [None, None]
+    err = capsys.readouterr()
+    assert "no 'diagnosis' column" in err.out + err.err and "not listed (sub-02)" in err.out + err.err
+
+
+def test_a_label_later_commands_would_refuse_is_refused_at_discovery(tmp_path: Path) -> None:
+    root = _raw_bids(tmp_path / "bids")
+    long = "a" * 70
+    _nifti(root / f"sub-{long}/dwi/sub-{long}_dwi.nii.gz", (4, 4, 4, 3))
+    with pytest.raises(InputError, match="not a valid label"):
+        discover(root)

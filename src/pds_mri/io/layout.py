@@ -108,4 +108,5 @@ def pattern_atlas(modality: Modality) -> str:
     return f"atlas/space-{grid_space(modality)}_pattern.nii.gz"
 
 
-PATTERN_TABLE = "atlas/pattern.tsv"
+ATLAS_DIR = "atlas"
+PATTERN_TABLE = f"{ATLAS_DIR}/pattern.tsv"

@@ -153,7 +153,8 @@ def _prepare_staged(
         rows, failed = _prepare_all(subjects, config, stage, options.n_jobs, registration)
         _drop_invalid(subjects, failed, options.skip_invalid)
         write_atlas(stage, config)
-        for path in sorted(p for p in stage.rglob("*") if p.is_file()):
+        folders = [layout.ATLAS_DIR, *(r["participant_id"] for r in rows)]  # not a failed subject's leftovers
+        for path in sorted(p for folder in folders for p in (stage / folder).rglob("*") if p.is_file()):
             target = out_dir / path.relative_to(stage)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
