@@ -136,8 +136,10 @@ def remove_stale_parts(directory: Path) -> list[Path]:
 @contextlib.contextmanager
 def output_lock(directory: str | os.PathLike[str], command: str) -> Iterator[None]:
     """Hold an exclusive lock on an output folder, or refuse at once: two runs writing one folder would mix
-    their files (each file whole, but the set inconsistent). The OS drops the lock when the process dies,
-    so a killed run never blocks the next one. POSIX only; elsewhere it does nothing.
+    their files (each file whole, but the set inconsistent). The lock is taken on the folder itself (flock on
+    its descriptor), so no lock file is left among the outputs; the OS drops it when the process dies, and the
+    descriptor is not inherited by spawned workers, so a killed run never blocks the next one. POSIX only;
+    elsewhere it does nothing.
     """
     try:
         import fcntl
@@ -147,17 +149,18 @@ def output_lock(directory: str | os.PathLike[str], command: str) -> Iterator[Non
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fh = open(directory / ".pds.lock", "a+")  # noqa: SIM115 - held open for the whole block
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError as exc:
         raise PdsError(f"cannot write {directory}: {exc.strerror or exc}") from None
     try:
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise PdsError(
                 f"{directory} is in use by another `pds {command}`; wait for it to finish or choose another folder"
             ) from None
+        (directory / ".pds.lock").unlink(missing_ok=True)  # left by versions that locked a file
         remove_stale_parts(directory)  # the lock is ours: any temporary file here is a killed run's leftover
         yield
     finally:
-        fh.close()  # closing releases the lock
+        os.close(fd)  # closing releases the lock

@@ -252,6 +252,7 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
         if info.is_main:
             index = Path(options.out_dir) / "synthesized.tsv"
             write_tsv(index, merge_index(index, everything), SYNTH_COLUMNS)
+            write_json(Path(options.out_dir) / "dataset_description.json", dataset_description(options))
             console.print(f"synthesised {len(everything)} map(s) -> {index}")
         barrier(info)
         outcome["finished"] = True
@@ -259,6 +260,21 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
         locks.close()
         cleanup(info)
     return everything
+
+
+def dataset_description(options: SynthesizeOptions) -> dict:
+    """OUT_DIR is a BIDS derivative dataset of the prepared maps (made with the run's model)."""
+    return {
+        "Name": "pds-mri synthesized maps",
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "pds-mri", "Version": __version__, "Description": "pds synthesize"}],
+        "SourceDatasets": [
+            {"URL": Path(options.input_dir).resolve().as_uri(), "Description": "prepared maps (pds prepare)"},
+            {"URL": Path(options.run_dir).resolve().as_uri(), "Description": "trained model (pds train)"},
+        ],
+        "Warning": "synthetic images for research; not diagnostic images",
+    }
 
 
 def preflight(in_dir: Path, row: dict, direction: str) -> None:
