@@ -1,6 +1,7 @@
 """The `pds` command line: a thin Typer layer over pds_mri.workflows; heavy imports stay lazy.
 
-User errors (PdsError) print one line and exit 2; `--debug` shows the traceback instead.
+User errors (PdsError) print one line and exit 2; `--debug` shows the traceback instead. Training stopped by
+SIGTERM/SIGUSR1 checkpoints, prints one line and exits 75 (EX_TEMPFAIL: resume it with --resume).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import typer
 
 from pds_mri import __version__
 from pds_mri.config import MAX_SEED
-from pds_mri.errors import PdsError
+from pds_mri.errors import PdsError, StoppedBySignal
 from pds_mri.progress import configure_logging
 from pds_mri.workflows.models import benchmark_defaults, model_help
 
@@ -377,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
             if result == 130:
                 typer.echo("Interrupted.", err=True)
             return result
+    except StoppedBySignal as exc:  # not an error: checkpointed, to be resumed (e.g. requeued by SLURM)
+        typer.secho(f"pds: {exc}", err=True, fg=typer.colors.YELLOW)
+        return exc.exit_code
     except PdsError as exc:
         if _state["debug"]:
             raise

@@ -25,3 +25,13 @@ class CohortError(PdsError):
         self.problems = problems
         lines = "\n".join(f"  {p}" for p in problems)
         super().__init__(f"{len(problems)} invalid input(s):\n{lines}")
+
+
+class StoppedBySignal(PdsError):
+    """Training stopped on SIGTERM/SIGUSR1 after checkpointing the current step: resume it with --resume.
+
+    The CLI exits with EX_TEMPFAIL (75, "temporary failure; retry"), so a batch script can tell "requeue
+    me" apart from success (0) and from an error (2).
+    """
+
+    exit_code = 75

@@ -87,6 +87,21 @@ def test_ctrl_c_exits_130_not_0(tmp_path, monkeypatch, capsys) -> None:  # type:
     assert "Interrupted." in capsys.readouterr().err
 
 
+def test_training_stopped_by_a_signal_exits_75_with_one_line(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A SLURM batch script requeues on 75 (EX_TEMPFAIL); 0 would read as "finished", 2 as "broken"."""
+    from pds_mri.cli import main
+    from pds_mri.errors import StoppedBySignal
+    from pds_mri.workflows import train
+
+    def stopped(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise StoppedBySignal("training stopped by SIGTERM at step 3 of 9: checkpoint saved; continue with --resume")
+
+    monkeypatch.setattr(train, "run_train", stopped)
+    assert main(["train", str(tmp_path / "prepared"), str(tmp_path / "run")]) == 75
+    err = capsys.readouterr().err.strip()
+    assert err == "pds: training stopped by SIGTERM at step 3 of 9: checkpoint saved; continue with --resume"
+
+
 def test_training_log_lines_reach_stderr_in_a_batch_job(capsys) -> None:  # type: ignore[no-untyped-def]
     """Regression: logging was never configured, so with stderr redirected (no progress bar) a training
     printed nothing between the stage headers."""
