@@ -117,12 +117,12 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
     from pds_mri.training.data import AtlasCache, collate_direction, load_direction_item, read_cohort
     from pds_mri.training.distributed import (
         barrier,
-        cleanup,
         gather_objects,
         init_distributed,
         lock_out_dir,
         shard,
     )
+    from pds_mri.training.faults import distributed_job
     from pds_mri.workflows.run import check_run_fits_input, load_trained_model, model_spec
 
     if options.samples < 1:
@@ -131,7 +131,7 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
         raise PdsError(f"--mode {options.mode}: choose one of {', '.join(SYNTHESIS_MODES)}")
     info = init_distributed()
     locks = contextlib.ExitStack()
-    try:
+    with distributed_job(info), locks:
         model: Any  # PDS or a baseline generator: both have synthesize(batch, ...) -> (mean, std)
         model, config, stage, sha, model_name = load_trained_model(options.run_dir, options.input_dir, info.device)
         check_run_fits_input(Path(options.run_dir), config, Path(options.input_dir))
@@ -244,9 +244,6 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
             write_tsv(index, merge_index(index, everything), SYNTH_COLUMNS)
             console.print(f"synthesised {len(everything)} map(s) -> {index}")
         barrier(info)
-    finally:
-        locks.close()
-        cleanup(info)
     return everything
 
 

@@ -80,7 +80,9 @@ def resolve_train_config(options: TrainOptions) -> Config:
 def run_train(options: TrainOptions) -> Path:
     from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists
     from pds_mri.training.data import PreparedCohort, collate, read_cohort
-    from pds_mri.training.distributed import cleanup, init_distributed, lock_out_dir
+    from pds_mri.training.distributed import init_distributed, lock_out_dir
+    from pds_mri.training.faults import distributed_job
+    from pds_mri.training.signals import stop_on_signals
     from pds_mri.training.split import read_split, split_subjects, write_split
     from pds_mri.training.trainer import Trainer, seed_everything
     from pds_mri.workflows.run import (
@@ -125,7 +127,7 @@ def run_train(options: TrainOptions) -> Path:
     full = PreparedCohort(options.prepared_dir, [cast(str, r["participant_id"]) for r in paired])
     info = init_distributed()
     locks = contextlib.ExitStack()
-    try:
+    with distributed_job(info), stop_on_signals(), locks:
         lock_out_dir(locks, run_dir, info, "train")
         if existing:  # continuing a run: its own split, never one recomputed from today's prepared directory
             split = read_split(run_dir)
@@ -198,9 +200,6 @@ def run_train(options: TrainOptions) -> Path:
         if info.is_main:
             write_text(run_dir / "MODEL_CARD.md", model_card(config, rows, split, metrics, options))
             console.print(f"run written to {run_dir}")
-    finally:
-        locks.close()
-        cleanup(info)
     return run_dir
 
 
