@@ -160,6 +160,14 @@ def train(
             help="With --stage 2: start from this run's stage-1 weights (ablate a refiner on the same stage 1).",
         ),
     ] = None,
+    deterministic: Annotated[
+        bool,
+        typer.Option(
+            "--deterministic",
+            help="Byte-identical GPU results: deterministic cuDNN/cuBLAS kernels, no TF32 (slower). "
+            "Default on CUDA: TF32 on.",
+        ),
+    ] = False,
 ) -> None:
     """Train PDS: stage 1 (pattern-aware conditional diffusion) then stage 2 (tissue + microstructure refiners).
 
@@ -172,7 +180,21 @@ def train(
     from pds_mri.workflows.train import TrainOptions, run_train
 
     run_train(
-        TrainOptions(prepared_dir, run_dir, preset, config, model, resume, seed, fold, folds, stage, steps, stage1_from)
+        TrainOptions(
+            prepared_dir,
+            run_dir,
+            preset,
+            config,
+            model,
+            resume,
+            seed,
+            fold,
+            folds,
+            stage,
+            steps,
+            stage1_from,
+            deterministic=deterministic,
+        )
     )
 
 
@@ -220,6 +242,14 @@ def synthesize(
             "source-only estimate of each subject's diagnosis (fitted on its training subjects). On by default.",
         ),
     ] = True,
+    deterministic: Annotated[
+        bool,
+        typer.Option(
+            "--deterministic",
+            help="Byte-identical GPU results: deterministic cuDNN/cuBLAS kernels, no TF32 (slower). "
+            "Default on CUDA: TF32 on.",
+        ),
+    ] = False,
 ) -> None:
     """Synthesise the missing modality: model-grid and native-space NIfTI, uncertainty, provenance JSON.
 
@@ -244,6 +274,7 @@ def synthesize(
             mode,
             save_samples,
             disease_state,
+            deterministic=deterministic,
         )
     )
 

@@ -65,6 +65,7 @@ class SynthesizeOptions:
     mode: str | None = None  # mean | sample; None = the run's config (model.diffusion.mode)
     save_samples: bool = False  # also write the posterior samples (4D, model grid)
     disease_state: bool = True  # label-free syntheses use the run's source-only disease estimate, if it has one
+    deterministic: bool = False  # byte-identical GPU syntheses (pds_mri.backends); default TF32 on CUDA
 
 
 def plan(rows: list[dict], direction: str) -> list[tuple[dict, str]]:
@@ -113,6 +114,7 @@ def subject_seed(seed: int, participant_id: str, direction: str) -> int:
 
 
 def run_synthesize(options: SynthesizeOptions) -> list[dict]:
+    from pds_mri.backends import configure_backends
     from pds_mri.models.factory import build_config_sampler
     from pds_mri.training.data import AtlasCache, collate_direction, load_direction_item, read_cohort
     from pds_mri.training.distributed import (
@@ -125,6 +127,7 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
     from pds_mri.training.faults import distributed_job
     from pds_mri.workflows.run import check_run_fits_input, load_trained_model, model_spec
 
+    configure_backends(options.deterministic)
     if options.samples < 1:
         raise PdsError("--samples must be >= 1")
     if options.mode is not None and options.mode not in SYNTHESIS_MODES:

@@ -48,6 +48,7 @@ class TrainOptions:
     stage: str = "all"  # all | 1 | 2
     steps: int | None = None  # override both stages' steps (quick runs)
     stage1_from: Path | None = None  # stage 2 starts from this run's stage-1 weights (shared-stage-1 ablations)
+    deterministic: bool = False  # deterministic cuDNN/cuBLAS, no TF32 (pds_mri.backends); default TF32 on CUDA
 
 
 def resolve_train_config(options: TrainOptions) -> Config:
@@ -78,6 +79,7 @@ def resolve_train_config(options: TrainOptions) -> Config:
 
 
 def run_train(options: TrainOptions) -> Path:
+    from pds_mri.backends import configure_backends
     from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists
     from pds_mri.training.data import PreparedCohort, collate, read_cohort
     from pds_mri.training.distributed import init_distributed, lock_out_dir
@@ -96,6 +98,7 @@ def run_train(options: TrainOptions) -> Path:
         write_model_file,
     )
 
+    configure_backends(options.deterministic)
     spec = model_spec(options.model)
     if spec.resynthesis is not None:
         raise PdsError(
