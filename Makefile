@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch is installed first and pinned; the project's range accepts it, so pip adds nothing.
 TORCH := torch==2.13.0
 
-.PHONY: setup demo test test-all lint bench clean
+.PHONY: setup demo test test-all lint bench gpu-check clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,10 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/prepare_speed.py --out benchmarks/results
 	$(PY) benchmarks/speed.py --out benchmarks/results --grid cpu paper
+
+# On a GPU machine (<= 8 min on one GPU): training steps/s + peak memory, synthesis s/subject, torchrun smoke.
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py --out benchmarks/results/gpu_check
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,6 +1,7 @@
 """The `pds` command line: a thin Typer layer over pds_mri.workflows; heavy imports stay lazy.
 
-User errors (PdsError) print one line and exit 2; `--debug` shows the traceback instead.
+User errors (PdsError) print one line and exit 2; `--debug` shows the traceback instead. Training stopped by
+SIGTERM/SIGUSR1 checkpoints, prints one line and exits 75 (EX_TEMPFAIL: resume it with --resume).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import typer
 
 from pds_mri import __version__
 from pds_mri.config import MAX_SEED
-from pds_mri.errors import PdsError, Terminated
+from pds_mri.errors import PdsError, StoppedBySignal, Terminated
 from pds_mri.progress import configure_logging
 from pds_mri.workflows.models import benchmark_defaults, model_help
 
@@ -160,6 +161,14 @@ def train(
             help="With --stage 2: start from this run's stage-1 weights (ablate a refiner on the same stage 1).",
         ),
     ] = None,
+    deterministic: Annotated[
+        bool,
+        typer.Option(
+            "--deterministic",
+            help="Byte-identical GPU results: deterministic cuDNN/cuBLAS kernels, no TF32 (slower). "
+            "Default on CUDA: TF32 on.",
+        ),
+    ] = False,
 ) -> None:
     """Train PDS: stage 1 (pattern-aware conditional diffusion) then stage 2 (tissue + microstructure refiners).
 
@@ -172,7 +181,21 @@ def train(
     from pds_mri.workflows.train import TrainOptions, run_train
 
     run_train(
-        TrainOptions(prepared_dir, run_dir, preset, config, model, resume, seed, fold, folds, stage, steps, stage1_from)
+        TrainOptions(
+            prepared_dir,
+            run_dir,
+            preset,
+            config,
+            model,
+            resume,
+            seed,
+            fold,
+            folds,
+            stage,
+            steps,
+            stage1_from,
+            deterministic=deterministic,
+        )
     )
 
 
@@ -220,6 +243,14 @@ def synthesize(
             "source-only estimate of each subject's diagnosis (fitted on its training subjects). On by default.",
         ),
     ] = True,
+    deterministic: Annotated[
+        bool,
+        typer.Option(
+            "--deterministic",
+            help="Byte-identical GPU results: deterministic cuDNN/cuBLAS kernels, no TF32 (slower). "
+            "Default on CUDA: TF32 on.",
+        ),
+    ] = False,
 ) -> None:
     """Synthesise the missing modality: model-grid and native-space NIfTI, uncertainty, provenance JSON.
 
@@ -244,6 +275,7 @@ def synthesize(
             mode,
             save_samples,
             disease_state,
+            deterministic=deterministic,
         )
     )
 
@@ -379,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
             if result == 130:
                 typer.echo("Interrupted.", err=True)
             return result
+    except StoppedBySignal as exc:  # not an error: checkpointed, to be resumed (e.g. requeued by SLURM)
+        typer.secho(f"pds: {exc}", err=True, fg=typer.colors.YELLOW)
+        return exc.exit_code
     except PdsError as exc:
         if _state["debug"]:
             raise

@@ -34,3 +34,13 @@ class Terminated(BaseException):
     def __init__(self, signum: int) -> None:
         self.signum = signum
         super().__init__(f"terminated by signal {signum}")
+
+
+class StoppedBySignal(PdsError):
+    """Training stopped on SIGTERM/SIGUSR1 after checkpointing the current step: resume it with --resume.
+
+    The CLI exits with EX_TEMPFAIL (75, "temporary failure; retry"), so a batch script can tell "requeue
+    me" apart from success (0) and from an error (2).
+    """
+
+    exit_code = 75

@@ -87,6 +87,21 @@ def test_ctrl_c_exits_130_not_0(tmp_path, monkeypatch, capsys) -> None:  # type:
     assert "Interrupted." in capsys.readouterr().err
 
 
+def test_training_stopped_by_a_signal_exits_75_with_one_line(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A SLURM batch script requeues on 75 (EX_TEMPFAIL); 0 would read as "finished", 2 as "broken"."""
+    from pds_mri.cli import main
+    from pds_mri.errors import StoppedBySignal
+    from pds_mri.workflows import train
+
+    def stopped(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise StoppedBySignal("training stopped by SIGTERM at step 3 of 9: checkpoint saved; continue with --resume")
+
+    monkeypatch.setattr(train, "run_train", stopped)
+    assert main(["train", str(tmp_path / "prepared"), str(tmp_path / "run")]) == 75
+    err = capsys.readouterr().err.strip()
+    assert err == "pds: training stopped by SIGTERM at step 3 of 9: checkpoint saved; continue with --resume"
+
+
 def test_training_log_lines_reach_stderr_in_a_batch_job(capsys) -> None:  # type: ignore[no-untyped-def]
     """Regression: logging was never configured, so with stderr redirected (no progress bar) a training
     printed nothing between the stage headers."""
@@ -101,3 +116,48 @@ def test_training_log_lines_reach_stderr_in_a_batch_job(capsys) -> None:  # type
     configure_logging()  # idempotent: still one line per record
     logging.getLogger("pds_mri.training.trainer").info("once")
     assert capsys.readouterr().err.count("once") == 1
+
+
+@pytest.fixture
+def _restore_backends():  # type: ignore[no-untyped-def]
+    import os
+
+    import torch
+
+    from pds_mri.backends import backend_flags
+
+    before, env = backend_flags(), os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    yield
+    torch.backends.cudnn.deterministic = before["cudnn_deterministic"]
+    torch.backends.cudnn.benchmark = before["cudnn_benchmark"]
+    torch.backends.cuda.matmul.allow_tf32 = before["matmul_tf32"]
+    torch.backends.cudnn.allow_tf32 = before["cudnn_tf32"]
+    torch.use_deterministic_algorithms(before["deterministic_algorithms"])
+    if env is None:
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+
+
+@pytest.mark.usefixtures("_restore_backends")
+@pytest.mark.parametrize("command", ["train", "synthesize"])
+def test_deterministic_sets_the_backend_policy_and_tf32_is_the_default(tmp_path: Path, command: str) -> None:
+    """The policy is applied before anything else, so even a refused command (no such input) has set it."""
+    import os
+
+    from pds_mri.backends import backend_flags
+
+    args = [command, str(tmp_path / "a"), str(tmp_path / "b")] + (
+        [str(tmp_path / "c")] if command == "synthesize" else []
+    )
+    assert main([*args, "--deterministic"]) == 2
+    assert backend_flags() == {
+        "cudnn_deterministic": True,
+        "cudnn_benchmark": False,
+        "matmul_tf32": False,
+        "cudnn_tf32": False,
+        "deterministic_algorithms": True,
+    }
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert main(args) == 2
+    flags = backend_flags()
+    assert flags["matmul_tf32"] and flags["cudnn_tf32"]
+    assert not flags["cudnn_deterministic"] and not flags["deterministic_algorithms"]

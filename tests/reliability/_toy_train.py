@@ -1,9 +1,11 @@
 """A tiny Trainer run for the kill/resume and numerical-fault tests; also runnable as a script.
 
-    python _toy_train.py RUN_DIR [--resume] [--kill-on-replace N] [--kill-after]
+    python _toy_train.py RUN_DIR [--resume] [--kill-on-replace N] [--kill-after] [--signal-in-step N [--signal S]]
 
 `--kill-on-replace N` SIGKILLs this process at the N-th os.replace the checkpoint module makes (before
 it, or just after it with --kill-after): a kill in the middle of a checkpoint write, deterministically.
+`--signal-in-step N` sends this process SIGTERM (or --signal USR1) in the middle of step N (1-based), as a
+SLURM time limit would; it then exits with the StoppedBySignal status, 75, and one line on stderr.
 """
 
 from __future__ import annotations
@@ -80,11 +82,24 @@ def trainer_cfg(**overrides):  # type: ignore[no-untyped-def]
     return TrainerConfig(**values)
 
 
-def make_trainer(run_dir: Path, cfg=None, data: Dataset | None = None):  # type: ignore[no-untyped-def]
+def make_trainer(run_dir: Path, cfg=None, data: Dataset | None = None, loss=loss_fn):  # type: ignore[no-untyped-def]
     from pds_mri.training.trainer import Trainer, seed_everything
 
     seed_everything(1)
-    return Trainer(ToyNet(), loss_fn, data or ToyData(), run_dir, cfg or trainer_cfg())
+    return Trainer(ToyNet(), loss, data or ToyData(), run_dir, cfg or trainer_cfg())
+
+
+def signalling_loss(step: int, signum: int):  # type: ignore[no-untyped-def]
+    """loss_fn that signals this process during its `step`-th call (1-based), before the forward pass."""
+    calls = [0]
+
+    def loss(model: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+        calls[0] += 1
+        if calls[0] == step:
+            os.kill(os.getpid(), signum)
+        return loss_fn(model, batch, generator)
+
+    return loss
 
 
 class _KillingOs:
@@ -112,13 +127,25 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--kill-on-replace", type=int, default=0)
     parser.add_argument("--kill-after", action="store_true")
     parser.add_argument("--steps", type=int, default=STEPS)
+    parser.add_argument("--checkpoint-every", type=int, default=1)
+    parser.add_argument("--signal-in-step", type=int, default=0)
+    parser.add_argument("--signal", choices=["TERM", "USR1"], default="TERM")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.kill_on_replace:
         from pds_mri.training import checkpoint
 
         checkpoint.os = _KillingOs(args.kill_on_replace, args.kill_after)  # type: ignore[assignment]
-    make_trainer(args.run_dir, trainer_cfg(steps=args.steps)).train(resume=args.resume)
+    from pds_mri.errors import StoppedBySignal
+
+    cfg = trainer_cfg(steps=args.steps, checkpoint_every=args.checkpoint_every)
+    signum = getattr(signal, f"SIG{args.signal}")
+    loss = signalling_loss(args.signal_in_step, signum) if args.signal_in_step else loss_fn
+    try:
+        make_trainer(args.run_dir, cfg, loss=loss).train(resume=args.resume)
+    except StoppedBySignal as exc:
+        print(f"pds: {exc}", file=sys.stderr)
+        return exc.exit_code
     return 0
 
 

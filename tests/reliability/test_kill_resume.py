@@ -132,6 +132,27 @@ def test_toy_trainer_killed_repeatedly_at_random_times(tmp_path: Path, toy_refer
         _no_stray_temporaries(run)
 
 
+@pytest.mark.parametrize("name", ["TERM", "USR1"])
+def test_stop_signal_at_a_random_step_checkpoints_that_step_and_resume_equals_the_uninterrupted_run(
+    tmp_path: Path, toy_reference: dict[int, Path], name: str
+) -> None:
+    """SLURM's time limit: SIGTERM (or an early SIGUSR1) mid-step. Checkpoints only every 100 steps, so
+    before the handler the step's work since the start was lost (the process died with -15)."""
+    steps = 8
+    signalled = random.Random(f"stop-{name}").randrange(2, steps)  # 1-based: the step the signal lands in
+    run = tmp_path / "run"
+    stopped = _toy(run, "--signal-in-step", str(signalled), "--signal", name, "--checkpoint-every", "100", steps=steps)
+    assert stopped.returncode == 75, stopped.stderr
+    message = stopped.stderr.strip()
+    assert message.startswith(f"pds: training stopped by SIG{name} at step {signalled} of {steps}:"), message
+    assert "\n" not in message and "--resume" in message
+    assert ckpt.load_checkpoint(run / "checkpoints/last").state["trainer"]["step"] == signalled
+    resumed = _toy(run, "--resume", "--checkpoint-every", "100", steps=steps)
+    assert resumed.returncode == 0, resumed.stderr
+    _assert_same_final_state(run, toy_reference[steps])
+    _no_stray_temporaries(run)
+
+
 # ------------------------------------------------------------------------------------------------ pds CLI
 
 

@@ -7,6 +7,8 @@ What it guarantees, and how:
   k steps + kill + resume k equals 2k uninterrupted steps bit for bit on CPU.
 - torchrun: DDP with sharding by rank; rank 0 writes checkpoints and logs; all ranks agree (one
   collective) on skipping a step whose loss or gradient is not finite.
+- SIGTERM / SIGUSR1 (a SLURM time limit): all ranks agree at the next step boundary, save `last` at
+  that step and raise StoppedBySignal (`pds_mri.training.signals`); `--resume` continues exactly.
 - AdamW, linear warm-up + cosine LR, gradient clipping, EMA weights for validation/sampling, bf16
   autocast on CUDA, CSV + TensorBoard logs, a rich progress bar on a TTY, `best` by validation metric.
 """
@@ -36,7 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from pds_mri import __version__
-from pds_mri.errors import PdsError
+from pds_mri.errors import PdsError, StoppedBySignal
 from pds_mri.io.atomic import write_text
 from pds_mri.training import checkpoint as ckpt
 from pds_mri.training.config import TrainerConfig
@@ -52,6 +54,7 @@ from pds_mri.training.distributed import (
 )
 from pds_mri.training.ema import EMA, unwrap
 from pds_mri.training.lr import warmup_cosine
+from pds_mri.training.signals import requested, signal_name, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -238,12 +241,16 @@ class Trainer:
             num_workers=self.cfg.num_workers,
             generator=worker_rng,
         )
-        saved_at = -1
+        saved_at, started_at = -1, self.step
         try:
-            with self._progress(stop) as advance:
+            with stop_on_signals(), self._progress(stop) as advance:
                 window: dict[str, float] = {}
                 window_n, window_t0 = 0, time.perf_counter()
                 for batch in loader:
+                    if self._stop_requested():
+                        if self.step != started_at and saved_at != self.step:
+                            self.save(step_dir=True)
+                        raise StoppedBySignal(self._stopped_message())
                     t0 = time.perf_counter()
                     terms = self._train_step(batch)
                     self.elapsed += time.perf_counter() - t0
@@ -276,6 +283,18 @@ class Trainer:
                     self._tb = None
         barrier(self.dist)
         return TrainResult(self.step, self.best_metric, self.best_step, self.skipped_steps, last)
+
+    def _stop_requested(self) -> bool:
+        """Whether any rank got a stop signal (one collective under DDP, so all ranks stop at the same step)."""
+        mine = requested() is not None
+        return not all_true(not mine, self.dist) if self.dist.distributed else mine
+
+    def _stopped_message(self) -> str:
+        signum = requested()
+        name = signal_name(signum) if signum is not None else "a signal on another rank"
+        where = ckpt.checkpoint_dir(self.run_dir, "last")
+        saved = f"checkpoint {where} holds step {self.step}" if self.step else "nothing trained yet"
+        return f"training stopped by {name} at step {self.step} of {self.cfg.steps}: {saved}; continue with --resume"
 
     def _train_step(self, batch: Any) -> dict[str, float] | None:
         """One optimiser step; None when the step was skipped for a non-finite loss or gradient."""

@@ -66,6 +66,7 @@ class SynthesizeOptions:
     mode: str | None = None  # mean | sample; None = the run's config (model.diffusion.mode)
     save_samples: bool = False  # also write the posterior samples (4D, model grid)
     disease_state: bool = True  # label-free syntheses use the run's source-only disease estimate, if it has one
+    deterministic: bool = False  # byte-identical GPU syntheses (pds_mri.backends); default TF32 on CUDA
 
 
 def plan(rows: list[dict], direction: str) -> list[tuple[dict, str]]:
@@ -114,22 +115,24 @@ def subject_seed(seed: int, participant_id: str, direction: str) -> int:
 
 
 def run_synthesize(options: SynthesizeOptions) -> list[dict]:
+    from pds_mri.backends import configure_backends
     from pds_mri.io.output_place import check_output_apart
     from pds_mri.models.factory import build_config_sampler
     from pds_mri.training.data import AtlasCache, collate_direction, load_direction_item, read_cohort
     from pds_mri.training.distributed import (
         barrier,
-        cleanup,
         gather_objects,
         init_distributed,
         lock_out_dir,
         shard,
     )
+    from pds_mri.training.faults import distributed_job
     from pds_mri.workflows.run import check_run_fits_input, load_trained_model, model_spec, read_run_normalisation
 
     check_output_apart(
         Path(options.out_dir), {"prepared directory": Path(options.input_dir)}, {"run directory": Path(options.run_dir)}
     )
+    configure_backends(options.deterministic)
     if options.samples < 1:
         raise PdsError("--samples must be >= 1")
     if options.mode is not None and options.mode not in SYNTHESIS_MODES:
@@ -137,7 +140,7 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
     info = init_distributed()
     locks = contextlib.ExitStack()
     outcome: dict[str, bool] = {}
-    try:
+    with distributed_job(info), locks:
         model: Any  # PDS or a baseline generator: both have synthesize(batch, ...) -> (mean, std)
         model, config, stage, sha, model_name = load_trained_model(options.run_dir, options.input_dir, info.device)
         check_run_fits_input(Path(options.run_dir), config, Path(options.input_dir))
@@ -256,9 +259,6 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
             console.print(f"synthesised {len(everything)} map(s) -> {index}")
         barrier(info)
         outcome["finished"] = True
-    finally:
-        locks.close()
-        cleanup(info)
     return everything
 
 

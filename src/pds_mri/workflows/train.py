@@ -47,6 +47,7 @@ class TrainOptions:
     stage: str = "all"  # all | 1 | 2
     steps: int | None = None  # override both stages' steps (quick runs)
     stage1_from: Path | None = None  # stage 2 starts from this run's stage-1 weights (shared-stage-1 ablations)
+    deterministic: bool = False  # deterministic cuDNN/cuBLAS, no TF32 (pds_mri.backends); default TF32 on CUDA
 
 
 def resolve_train_config(options: TrainOptions) -> Config:
@@ -77,10 +78,13 @@ def resolve_train_config(options: TrainOptions) -> Config:
 
 
 def run_train(options: TrainOptions) -> Path:
+    from pds_mri.backends import configure_backends
     from pds_mri.io.output_place import check_output_apart
     from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists
     from pds_mri.training.data import PreparedCohort, collate, read_cohort
-    from pds_mri.training.distributed import cleanup, init_distributed, lock_out_dir
+    from pds_mri.training.distributed import init_distributed, lock_out_dir
+    from pds_mri.training.faults import distributed_job
+    from pds_mri.training.signals import stop_on_signals
     from pds_mri.training.split import read_split, split_subjects, write_split
     from pds_mri.training.trainer import Trainer, seed_everything
     from pds_mri.workflows.run import (
@@ -94,6 +98,7 @@ def run_train(options: TrainOptions) -> Path:
         write_model_file,
     )
 
+    configure_backends(options.deterministic)
     spec = model_spec(options.model)
     if spec.resynthesis is not None:
         raise PdsError(
@@ -129,7 +134,7 @@ def run_train(options: TrainOptions) -> Path:
     preflight(Path(options.prepared_dir), paired)
     info = init_distributed()
     locks = contextlib.ExitStack()
-    try:
+    with distributed_job(info), stop_on_signals(), locks:
         lock_out_dir(locks, run_dir, info, "train")
         if existing:  # continuing a run: its own split, never one recomputed from today's prepared directory
             split = read_split(run_dir)
@@ -202,9 +207,6 @@ def run_train(options: TrainOptions) -> Path:
         if info.is_main:
             write_text(run_dir / "MODEL_CARD.md", model_card(config, rows, split, metrics, options))
             console.print(f"run written to {run_dir}")
-    finally:
-        locks.close()
-        cleanup(info)
     return run_dir
 
 
