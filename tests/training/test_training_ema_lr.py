@@ -111,3 +111,13 @@ def test_init_distributed_single_process(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("WORLD_SIZE", "two")
     with pytest.raises(PdsError, match="WORLD_SIZE"):
         init_distributed(device="cpu")
+
+
+def test_ema_state_of_another_dtype_kind_is_refused_not_cast() -> None:
+    """#16 H: int64 tensors in place of float weights were cast silently into the model."""
+    net = torch.nn.Linear(3, 2)
+    ema = EMA(net)
+    state = ema.state_dict()
+    state["shadow.weight"] = torch.ones(2, 3, dtype=torch.int64)
+    with pytest.raises(PdsError, match="int64"):
+        EMA(net).load_state_dict(state)

@@ -100,5 +100,7 @@ class EMA:
                     raise PdsError(
                         f"EMA state '{k}' has shape {tuple(v.shape)}, model has {tuple(self.shadow[k].shape)}"
                     )
+                if v.is_floating_point() != self.shadow[k].is_floating_point():  # copy_ would cast silently
+                    raise PdsError(f"EMA state '{k}' is {v.dtype}, model has {self.shadow[k].dtype}")
                 self.shadow[k].copy_(v)
         self.num_updates = int(state["num_updates"])
