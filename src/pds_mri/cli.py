@@ -83,8 +83,18 @@ def simulate(
 def prepare(
     bids_dir: Annotated[Path, typer.Argument(help="BIDS dataset, fMRIPrep/QSIPrep derivative, or a CSV manifest.")],
     out_dir: Annotated[Path, typer.Argument(help="Output directory (created; safe to re-run).")],
+    analysis_level: Annotated[
+        str | None,
+        typer.Argument(
+            help="BIDS-App analysis level: 'participant' (the only one; may be left out).", show_default=False
+        ),
+    ] = None,
     participant_label: Annotated[
-        list[str] | None, typer.Option("--participant-label", help="Only these subjects (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--participant-label",
+            help="Only these subjects, space-separated as in BIDS Apps (`--participant-label 01 02`; 'sub-' optional).",
+        ),
     ] = None,
     fmri_map: Annotated[str, typer.Option("--fmri-map", help="mean | alff | falff")] = "mean",
     dmri_map: Annotated[str, typer.Option("--dmri-map", help="mean | fa | md")] = "mean",
@@ -117,6 +127,8 @@ def prepare(
     """
     from pds_mri.workflows.prepare import PrepareOptions, run_prepare
 
+    if analysis_level not in (None, "participant"):
+        raise PdsError(f"analysis level '{analysis_level}': pds prepare has only the 'participant' level")
     run_prepare(
         PrepareOptions(
             bids_dir=bids_dir,
@@ -222,7 +234,8 @@ def synthesize(
         ),
     ] = False,
     participant_label: Annotated[
-        list[str] | None, typer.Option("--participant-label", help="Only these subjects (repeatable).")
+        list[str] | None,
+        typer.Option("--participant-label", help="Only these subjects, space-separated ('sub-' optional)."),
     ] = None,
     save_samples: Annotated[
         bool, typer.Option("--save-samples", help="Also write the --samples N posterior samples (4D, model grid).")
@@ -399,7 +412,7 @@ def demo(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point, callable from tests: returns the exit status instead of exiting."""
-    args = sys.argv[1:] if argv is None else list(argv)
+    args = bids_app_argv(sys.argv[1:] if argv is None else list(argv))
     _state["debug"] = "--debug" in args
     configure_logging(_state["debug"])
     previous = _raise_on_sigterm()
@@ -439,6 +452,35 @@ def main(argv: list[str] | None = None) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+#: Options that take several space-separated values, as BIDS Apps (argparse nargs="+") do.
+MULTI_VALUE_OPTIONS = ("--participant-label",)
+
+
+def bids_app_argv(args: list[str]) -> list[str]:
+    """The BIDS-App habits Typer has no syntax for: `--participant-label 01 02` becomes one option per value
+    (values run until the next token starting with '-'; put positional arguments first, as in BIDS Apps), and
+    `--debug` is accepted anywhere, also after the subcommand."""
+    out: list[str] = ["--debug"] if "--debug" in args else []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            out += args[i:]
+            break
+        if token in MULTI_VALUE_OPTIONS:
+            i += 1
+            values = []
+            while i < len(args) and not args[i].startswith("-"):
+                values.append(args[i])
+                i += 1
+            out += [x for v in values for x in (token, v)] or [token]
+            continue
+        if token != "--debug":
+            out.append(token)
+        i += 1
+    return out
 
 
 def _raise_on_sigterm() -> Any:

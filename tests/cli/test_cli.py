@@ -34,6 +34,29 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
     with pytest.raises(InputError):
         main(["--debug", "prepare", str(tmp_path / "nope"), str(tmp_path / "out")])
+    with pytest.raises(InputError):  # after the subcommand too, as users type it
+        main(["prepare", str(tmp_path / "nope"), str(tmp_path / "out"), "--debug"])
+
+
+def test_bids_app_argv_spreads_space_separated_labels_and_moves_debug() -> None:
+    from pds_mri.cli import bids_app_argv
+
+    argv = ["prepare", "bids", "out", "participant", "--participant-label", "01", "sub-02", "--n-jobs", "2", "--debug"]
+    assert bids_app_argv(argv) == [
+        "--debug", "prepare", "bids", "out", "participant",
+        "--participant-label", "01", "--participant-label", "sub-02", "--n-jobs", "2",
+    ]  # fmt: skip
+    assert bids_app_argv(["prepare", "--participant-label", "01", "--", "--x"]) == [
+        "prepare", "--participant-label", "01", "--", "--x",
+    ]  # fmt: skip
+
+
+def test_prepare_takes_the_bids_app_command_line(sim_bids: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["prepare", str(sim_bids), str(out), "group"]) == 2 and not out.exists()
+    assert main(["prepare", str(sim_bids), str(out), "participant", "--participant-label", "002", "sub-003"]) == 0
+    ids = [line.split("\t")[0] for line in (out / "cohort.tsv").read_text().splitlines()[1:]]
+    assert ids == ["sub-002", "sub-003"]
 
 
 def test_bad_option_value_is_a_usage_error(tmp_path: Path) -> None:
