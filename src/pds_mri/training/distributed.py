@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -134,6 +134,24 @@ def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     out: list[Any] = [None] * info.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+def gather_by_index(mine: Mapping[int, T], n: int, info: DistInfo) -> list[T]:
+    """Results of items 0..n-1, in index order on every rank, from each rank's {index: result} of its shard.
+
+    One all_gather_object. Why by index: a mean over the returned list is then computed in the same order,
+    so it equals the single-process value bit for bit, however the items were sharded.
+    """
+    merged: dict[int, T] = {}
+    for part in gather_objects(dict(mine), info):
+        for index, value in part.items():
+            if index in merged:
+                raise PdsError(f"item {index} was computed on more than one rank")
+            merged[int(index)] = value
+    missing = sorted(set(range(n)) - merged.keys())
+    if missing or len(merged) != n:
+        raise PdsError(f"sharded results cover {len(merged)} of {n} items (missing {missing[:5]})")
+    return [merged[i] for i in range(n)]
 
 
 def broadcast_object(obj: Any, info: DistInfo, src: int = 0) -> Any:

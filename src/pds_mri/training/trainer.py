@@ -155,8 +155,9 @@ class Trainer:
     torch.Generator on the device that it must use for all its randomness (noise, timesteps, condition
     dropout) so that runs are reproducible. Other keys of its result are logged.
     `validate_fn(model, step)` gets the unwrapped model holding the EMA weights, in eval mode under
-    no_grad, on every rank; it returns {metric: value} (or one float for `cfg.best_metric`); rank 0's
-    values are used.
+    no_grad, on every rank (a collective point: it may shard its work by rank and reduce the results, as
+    `pds train`'s validation does); it returns {metric: value} (or one float for `cfg.best_metric`); rank 0's
+    values are used, so the logs and the `best` choice agree on every rank.
     """
 
     def __init__(

@@ -30,6 +30,7 @@ from pds_mri.io.atomic import make_dir, write_json, write_text
 from pds_mri.models.pds import PDS
 from pds_mri.progress import console
 from pds_mri.training.data import PreparedCohort, Row
+from pds_mri.training.distributed import DistInfo
 from pds_mri.workflows.models import MODEL_SPECS
 
 
@@ -188,7 +189,7 @@ def run_train(options: TrainOptions) -> Path:
                     else Stage2Objective(pds, config)
                 )
             stage_cfg = getattr(config.training, stage) if spec.family == "pds" else baseline_training(config)
-            validate = make_validate(val_set, config, stage if spec.family == "pds" else "baseline", priors)
+            validate = make_validate(val_set, config, stage if spec.family == "pds" else "baseline", priors, info)
             trainer = Trainer(
                 objective,
                 lambda model, batch, generator: model(batch, generator),
@@ -257,51 +258,66 @@ def disease_priors(
 
 
 def make_validate(
-    val_set: PreparedCohort, config: Config, stage: str, priors: RunPriors | None = None
+    val_set: PreparedCohort,
+    config: Config,
+    stage: str,
+    priors: RunPriors | None = None,
+    dist: DistInfo | None = None,
 ) -> Callable[[nn.Module, int], dict[str, float]]:
     """Synthesise the validation subjects with the EMA weights, without their diagnosis, in the configured
     synthesis mode; mean PSNR/SSIM over subjects and directions. With a disease state in ``priors`` the
     syntheses condition on its source-only estimate, as `pds synthesize` does.
+
+    Under torchrun (``dist``) each rank synthesises only its shard of the subjects (`shard`) and the per-subject
+    scores are gathered by subject index, so every rank returns the same numbers, equal to one process's:
+    each subject's noise is seeded by its index, and the means are taken in subject order.
 
     ``stage`` is "stage1" or "stage2" for PDS runs and "baseline" for the one-pass baselines.
     """
     from pds_mri.evaluation.metrics import psnr, ssim
     from pds_mri.models.factory import build_config_sampler
     from pds_mri.training.data import DIRECTIONS, collate_direction
+    from pds_mri.training.distributed import gather_by_index, shard
 
     d = config.model.diffusion
     sampler = build_config_sampler(d)
     steps, guidance = d.steps, d.guidance
+    rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
 
     @torch.no_grad()
+    def score(net: Any, index: int, direction: str, device: torch.device) -> tuple[float, float]:
+        batch = {
+            k: v.to(device) if torch.is_tensor(v) else v
+            for k, v in collate_direction([val_set[index][direction]]).items()
+        }
+        # label-free, as `pds synthesize` and the benchmark synthesise: the checkpoint chosen as best
+        # is the best at what it will be used for
+        batch["diagnosis"] = torch.full_like(batch["diagnosis"], -1)
+        if priors is not None and stage != "baseline":
+            priors.attach_estimate(batch, direction)
+        generator = torch.Generator(device=device).manual_seed(index)
+        if stage == "stage1":
+            est = net.estimate_stage1(batch, sampler, steps, d.mode, d.mean_steps, guidance, generator)
+            pred = est.clamp(-1, 1)
+        else:  # stage 2 (PDS) or a one-pass baseline: the full synthesis, as `pds synthesize` makes it
+            pred, _ = net.synthesize(
+                batch, sampler, steps, 1, guidance, generator, mode=d.mode, mean_steps=d.mean_steps
+            )
+        return psnr(pred, batch["target"], batch["mask"]), ssim(pred, batch["target"], batch["mask"])
+
     def validate(model: nn.Module, step: int) -> dict[str, float]:
         # a PDS, or a baseline generator (same synthesize interface; estimate_stage1 only runs for PDS)
         net: Any = model.generator if stage == "baseline" else model.pds
         device = next(net.parameters()).device
+        mine = {
+            index: {direction: score(net, index, direction, device) for direction in DIRECTIONS}
+            for index in shard(range(len(val_set)), rank, world)
+        }
+        subjects = gather_by_index(mine, len(val_set), dist) if dist is not None else [mine[i] for i in sorted(mine)]
         out: dict[str, float] = {}
         for direction in DIRECTIONS:
-            scores = []
-            for index in range(len(val_set)):
-                batch = {
-                    k: v.to(device) if torch.is_tensor(v) else v
-                    for k, v in collate_direction([val_set[index][direction]]).items()
-                }
-                # label-free, as `pds synthesize` and the benchmark synthesise: the checkpoint chosen as best
-                # is the best at what it will be used for
-                batch["diagnosis"] = torch.full_like(batch["diagnosis"], -1)
-                if priors is not None and stage != "baseline":
-                    priors.attach_estimate(batch, direction)
-                generator = torch.Generator(device=device).manual_seed(index)
-                if stage == "stage1":
-                    est = net.estimate_stage1(batch, sampler, steps, d.mode, d.mean_steps, guidance, generator)
-                    pred = est.clamp(-1, 1)
-                else:  # stage 2 (PDS) or a one-pass baseline: the full synthesis, as `pds synthesize` makes it
-                    pred, _ = net.synthesize(
-                        batch, sampler, steps, 1, guidance, generator, mode=d.mode, mean_steps=d.mean_steps
-                    )
-                scores.append((psnr(pred, batch["target"], batch["mask"]), ssim(pred, batch["target"], batch["mask"])))
-            out[f"{direction}/psnr"] = statistics.fmean(s[0] for s in scores)
-            out[f"{direction}/ssim"] = statistics.fmean(s[1] for s in scores)
+            out[f"{direction}/psnr"] = statistics.fmean(s[direction][0] for s in subjects)
+            out[f"{direction}/ssim"] = statistics.fmean(s[direction][1] for s in subjects)
         out["psnr"] = statistics.fmean(out[f"{d}/psnr"] for d in DIRECTIONS)
         out["ssim"] = statistics.fmean(out[f"{d}/ssim"] for d in DIRECTIONS)
         return out
