@@ -21,7 +21,7 @@ demo: setup
 	$(VENV)/bin/pds demo demo_output
 
 test: setup
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist loadscope
 
 # Slow end-to-end checks too; they need the official BIDS validator (npm) and Chromium (Debian).
 TOOLS := .tools

@@ -26,6 +26,7 @@ def _env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 @pytest.mark.distributed
 def test_two_ranks_validate_their_shards_and_agree_with_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
