@@ -12,12 +12,90 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from pds_mri import __version__
 from pds_mri.config import MAX_SEED
+from pds_mri.domain import (
+    ClassifierName,
+    Device,
+    DirectionChoice,
+    DmriMap,
+    FmriMap,
+    PresetName,
+    Registration,
+    SynthesisMode,
+    TrainStage,
+)
 from pds_mri.errors import PdsError, StoppedBySignal, Terminated
 from pds_mri.progress import configure_logging
-from pds_mri.workflows.models import benchmark_defaults, model_help
+from pds_mri.workflows.models import MODEL_SPECS, benchmark_defaults, model_help
+
+
+class _Command(typer.core.TyperCommand):
+    """Help without Python type names: a flag shows no type (Typer labels it `<bool>`), a value option its
+    metavar (`PATH`, `N`, `a|b|c`), an argument its name."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _readable(super().get_params(ctx))
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _readable(super().get_params(ctx))
+
+
+def _readable(params: list[Any]) -> list[Any]:
+    for param in params:
+        if param.metavar is None:
+            param.metavar = _metavar(param)
+        if param.param_type_name == "argument":  # its help says what it is; Typer would add `<path>`, `<str>`
+            param.display_type_rich = _no_type
+    return params
+
+
+def _no_type(ctx: Any) -> None:
+    return None
+
+
+def _metavar(param: Any) -> str:
+    if getattr(param, "is_flag", False):
+        return ""
+    if param.param_type_name == "argument":
+        return str(param.name or "value").upper()
+    desc = getattr(param, "type_descriptor", None)
+    if desc is None:
+        return "VALUE"
+    if desc.is_choice:
+        name = "|".join(str(c) for c in desc.choices)
+    elif desc.is_path:
+        name = "PATH"
+    else:
+        bare = param.bare_type().removeprefix("list[").removesuffix("]")
+        name = {"int": "N", "float": "X", "Path": "PATH"}.get(bare, "TEXT")
+    return f"{name}..." if desc.is_list else name
+
+
+def _model_name(value: str) -> str:
+    """`--model` checked at parse time against the registry (its members change; a Literal cannot list them)."""
+    if value not in MODEL_SPECS:
+        raise typer.BadParameter(f"'{value}' is not a model; choose one of {', '.join(MODEL_SPECS)}")
+    return value
+
+
+def _model_names(values: list[str] | None) -> list[str] | None:
+    """`--models a,b --models c`, each name checked at parse time."""
+    for name in _split_names(values):
+        _model_name(name)
+    return values
+
+
+def _limit_threads(omp_nthreads: int | None) -> None:
+    if omp_nthreads is not None:
+        from pds_mri.threads import limit_threads
+
+        limit_threads(omp_nthreads)
+
 
 app = typer.Typer(
     name="pds",
@@ -25,10 +103,27 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_Group,
 )
 _state = {"debug": False}
 
-Preset = Annotated[str, typer.Option("--preset", help="Grid and acquisition preset: cpu (small, fast) or paper.")]
+Preset = Annotated[
+    PresetName, typer.Option("--preset", help="Grid and acquisition preset: cpu (small, fast) or paper.")
+]
+OmpThreads = Annotated[
+    int | None,
+    typer.Option(
+        "--omp-nthreads",
+        min=1,
+        help="Cap every thread pool (PyTorch, BLAS/OpenMP, ANTsPy's ITK) at N threads per process. "
+        "Default: all available cores (prepare with --nprocs P: cores / P per worker).",
+        show_default=False,
+    ),
+]
+DeviceOption = Annotated[
+    Device,
+    typer.Option("--device", help="auto (CUDA when available, else CPU), cpu, cuda, or mps (Apple GPU, one process)."),
+]
 
 
 def _split_names(values: list[str] | None) -> tuple[str, ...]:
@@ -52,7 +147,7 @@ def _root(
     _state["debug"] = debug
 
 
-@app.command()
+@app.command(cls=_Command)
 def simulate(
     out_dir: Annotated[Path, typer.Argument(help="Where to write the BIDS dataset.")],
     subjects: Annotated[int, typer.Option("--subjects", min=1, help="Number of subjects.")] = 12,
@@ -79,7 +174,7 @@ def simulate(
     run_simulate(out_dir, subjects, seed, preset, missing_fmri, missing_dmri, overwrite)
 
 
-@app.command()
+@app.command(cls=_Command)
 def prepare(
     bids_dir: Annotated[Path, typer.Argument(help="BIDS dataset, fMRIPrep/QSIPrep derivative, or a CSV manifest.")],
     out_dir: Annotated[Path, typer.Argument(help="Output directory (created; safe to re-run).")],
@@ -96,8 +191,10 @@ def prepare(
             help="Only these subjects, space-separated as in BIDS Apps (`--participant-label 01 02`; 'sub-' optional).",
         ),
     ] = None,
-    fmri_map: Annotated[str, typer.Option("--fmri-map", help="mean | alff | falff")] = "mean",
-    dmri_map: Annotated[str, typer.Option("--dmri-map", help="mean | fa | md")] = "mean",
+    fmri_map: Annotated[
+        FmriMap, typer.Option("--fmri-map", help="fMRI map: mean BOLD, ALFF or fALFF (0.01-0.08 Hz).")
+    ] = "mean",
+    dmri_map: Annotated[DmriMap, typer.Option("--dmri-map", help="dMRI map: mean DWI, FA or MD (DTI).")] = "mean",
     preset: Preset = "cpu",
     config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
     derivatives: Annotated[
@@ -106,12 +203,15 @@ def prepare(
     diagnosis_column: Annotated[
         str, typer.Option("--diagnosis-column", help="participants.tsv column holding NC/MCI/AD.")
     ] = "diagnosis",
-    n_jobs: Annotated[int, typer.Option("--n-jobs", min=1, help="Subjects prepared in parallel.")] = 1,
+    n_jobs: Annotated[
+        int, typer.Option("--n-jobs", "--nprocs", min=1, help="Subjects prepared in parallel (worker processes).")
+    ] = 1,
+    omp_nthreads: OmpThreads = None,
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="List invalid subjects and prepare the others.")
     ] = False,
     registration: Annotated[
-        str,
+        Registration,
         typer.Option(
             "--registration",
             help="auto | none | affine. auto: none when the inputs declare MNI152 space (space-MNI152... file names, "
@@ -141,30 +241,25 @@ def prepare(
             derivatives=tuple(derivatives or ()),
             diagnosis_column=diagnosis_column,
             n_jobs=n_jobs,
+            omp_nthreads=omp_nthreads,
             skip_invalid=skip_invalid,
             registration=registration,
         )
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def train(
     prepared_dir: Annotated[Path, typer.Argument(help="Output of `pds prepare` (its cohort.tsv).")],
     run_dir: Annotated[Path, typer.Argument(help="Run directory: config, split, checkpoints, logs, model card.")],
     preset: Preset = "cpu",
     config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model",
-            help=model_help(),
-        ),
-    ] = "pds",
+    model: Annotated[str, typer.Option("--model", parser=_model_name, metavar="MODEL", help=model_help())] = "pds",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from RUN_DIR's last checkpoint.")] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of weights, noise and split.")] = 0,
     fold: Annotated[int, typer.Option("--fold", min=0, help="Cross-validation fold to train (0-based).")] = 0,
     folds: Annotated[int, typer.Option("--folds", min=1, help="Number of folds; 1 = train/validation only.")] = 1,
-    stage: Annotated[str, typer.Option("--stage", help="all, 1 (diffusion) or 2 (refiners).")] = "all",
+    stage: Annotated[TrainStage, typer.Option("--stage", help="all, 1 (diffusion) or 2 (refiners).")] = "all",
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Override the steps of each stage.")] = None,
     stage1_from: Annotated[
         Path | None,
@@ -181,6 +276,8 @@ def train(
             "Default on CUDA: TF32 on.",
         ),
     ] = False,
+    device: DeviceOption = "auto",
+    omp_nthreads: OmpThreads = None,
 ) -> None:
     """Train PDS: stage 1 (pattern-aware conditional diffusion) then stage 2 (tissue + microstructure refiners).
 
@@ -192,6 +289,7 @@ def train(
     """
     from pds_mri.workflows.train import TrainOptions, run_train
 
+    _limit_threads(omp_nthreads)
     run_train(
         TrainOptions(
             prepared_dir,
@@ -207,17 +305,18 @@ def train(
             steps,
             stage1_from,
             deterministic=deterministic,
+            device=device,
         )
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def synthesize(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `pds train`.")],
     input_dir: Annotated[Path, typer.Argument(help="A prepared directory (its cohort.tsv).")],
     out_dir: Annotated[Path, typer.Argument(help="Where the syntheses and synthesized.tsv go.")],
     direction: Annotated[
-        str, typer.Option("--direction", help="auto (what each subject lacks), fmri2dmri or dmri2fmri.")
+        DirectionChoice, typer.Option("--direction", help="auto (what each subject lacks), fmri2dmri or dmri2fmri.")
     ] = "auto",
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Sampler steps (default: config).")] = None,
     samples: Annotated[int, typer.Option("--samples", min=1, help="Stochastic samples; >1 writes uncertainty.")] = 1,
@@ -241,7 +340,7 @@ def synthesize(
         bool, typer.Option("--save-samples", help="Also write the --samples N posterior samples (4D, model grid).")
     ] = False,
     mode: Annotated[
-        str | None,
+        SynthesisMode | None,
         typer.Option(
             "--mode",
             help="mean: the best estimate of the posterior mean (1 network evaluation; the default of the run's "
@@ -264,6 +363,8 @@ def synthesize(
             "Default on CUDA: TF32 on.",
         ),
     ] = False,
+    device: DeviceOption = "auto",
+    omp_nthreads: OmpThreads = None,
 ) -> None:
     """Synthesise the missing modality: model-grid and native-space NIfTI, uncertainty, provenance JSON.
 
@@ -273,6 +374,7 @@ def synthesize(
     """
     from pds_mri.workflows.synthesize import SynthesizeOptions, run_synthesize
 
+    _limit_threads(omp_nthreads)
     run_synthesize(
         SynthesizeOptions(
             run_dir,
@@ -289,11 +391,12 @@ def synthesize(
             save_samples,
             disease_state,
             deterministic=deterministic,
+            device=device,
         )
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def evaluate(
     synth_dir: Annotated[Path, typer.Argument(help="Output of `pds synthesize` (its synthesized.tsv).")],
     prepared_dir: Annotated[Path, typer.Argument(help="The prepared directory holding the real maps.")],
@@ -306,6 +409,7 @@ def evaluate(
             "region of its training subjects (never the subjects scored).",
         ),
     ] = None,
+    omp_nthreads: OmpThreads = None,
 ) -> None:
     """PSNR, SSIM and MAE per subject and direction inside the brain mask, plus pattern-ROI and tissue errors,
     and the AD − NC / MCI − NC group differences of real vs synthetic maps (group_differences.tsv).
@@ -316,10 +420,11 @@ def evaluate(
     """
     from pds_mri.workflows.evaluate import run_evaluate
 
+    _limit_threads(omp_nthreads)
     run_evaluate(synth_dir, prepared_dir, out_dir, run)
 
 
-@app.command()
+@app.command(cls=_Command)
 def benchmark(
     prepared_dir: Annotated[Path, typer.Argument(help="A prepared directory (its cohort.tsv).")],
     out_dir: Annotated[Path, typer.Argument(help="Benchmark directory (resumable): runs, results.json/.md.")],
@@ -328,6 +433,8 @@ def benchmark(
         list[str] | None,
         typer.Option(
             "--models",
+            callback=_model_names,
+            metavar="MODEL,...",
             help="Models to compare, repeated or comma-separated; default: " + ", ".join(benchmark_defaults()) + ".",
         ),
     ] = None,
@@ -338,6 +445,7 @@ def benchmark(
         list[int] | None,
         typer.Option("--fold", min=0, help="Run only this fold (repeatable; default all): e.g. one process per GPU."),
     ] = None,
+    omp_nthreads: OmpThreads = None,
 ) -> None:
     """Cross-validate every model and direction with the same splits and budget; paired statistics vs PDS.
 
@@ -345,11 +453,12 @@ def benchmark(
     """
     from pds_mri.workflows.benchmark import BenchmarkOptions, run_benchmark
 
+    _limit_threads(omp_nthreads)
     names = _split_names(models)
     run_benchmark(BenchmarkOptions(prepared_dir, out_dir, folds, names, preset, config, seed, tuple(fold or ())))
 
 
-@app.command()
+@app.command(cls=_Command)
 def diagnose(
     prepared_dir: Annotated[Path, typer.Argument(help="The prepared directory (real maps, diagnoses).")],
     out_dir: Annotated[Path, typer.Argument(help="Where diagnosis.json and diagnosis.md go.")],
@@ -359,7 +468,9 @@ def diagnose(
     benchmark_dir: Annotated[
         Path | None, typer.Option("--benchmark", help="A benchmark directory: out-of-fold syntheses and folds.")
     ] = None,
-    classifier: Annotated[str, typer.Option("--classifier", help="pca-svm (the paper's) or logreg.")] = "pca-svm",
+    classifier: Annotated[
+        ClassifierName, typer.Option("--classifier", help="pca-svm (the paper's) or logreg.")
+    ] = "pca-svm",
     folds: Annotated[int, typer.Option("--folds", min=2, help="Folds when no benchmark fixes them.")] = 5,
     missing: Annotated[
         float, typer.Option("--missing", min=0.0, max=0.9, help="Share of subjects lacking one modality.")
@@ -369,10 +480,13 @@ def diagnose(
         list[str] | None,
         typer.Option(
             "--models",
+            callback=_model_names,
+            metavar="MODEL,...",
             help="Benchmark synthesis models (repeat or comma-separate; default pds,unet): the first for the "
             "hybrid rows, all as imputers.",
         ),
     ] = None,
+    omp_nthreads: OmpThreads = None,
 ) -> None:
     """NC / MCI / AD classification with real, hybrid and imputed maps (subject-level CV, no leakage).
 
@@ -380,11 +494,12 @@ def diagnose(
     """
     from pds_mri.workflows.diagnose import SYNTH_MODELS, DiagnoseOptions, run_diagnose
 
+    _limit_threads(omp_nthreads)
     names = _split_names(models) or SYNTH_MODELS
     run_diagnose(DiagnoseOptions(prepared_dir, out_dir, run, benchmark_dir, classifier, folds, missing, seed, names))
 
 
-@app.command()
+@app.command(cls=_Command)
 def report(
     path: Annotated[Path, typer.Argument(help="A run directory or a benchmark directory.")],
     out: Annotated[Path | None, typer.Option("--out", help="HTML file (default: PATH/report.html).")] = None,
@@ -398,7 +513,7 @@ def report(
     run_report(path, out)
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     out_dir: Annotated[Path, typer.Argument(help="Where the demo writes everything.")] = Path("demo_output"),
     subjects: Annotated[int, typer.Option("--subjects", min=3, help="Simulated subjects.")] = 12,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pds_mri.domain import DmriMap, FmriMap, PresetName
 from pds_mri.errors import InputError
 from pds_mri.models.baselines.config import BaselineConfig
 from pds_mri.models.config import PDSConfig
@@ -19,7 +19,6 @@ Shape = tuple[int, int, int]
 MIN_GRID, MAX_GRID = 4, 512  # voxels per grid axis: below, no U-Net level fits; above, no GPU holds a batch
 MAX_VOXEL_MM = 50.0
 MAX_SEED = 2**32 - 1  # numpy's and torch's seed range
-PresetName = Literal["cpu", "paper"]
 
 
 class Strict(BaseModel):
@@ -64,8 +63,8 @@ class Grids(Strict):
 class Maps(Strict):
     """Which map represents each modality and how it is computed (docs/maps.md)."""
 
-    fmri_map: Literal["mean", "alff", "falff"] = "mean"
-    dmri_map: Literal["mean", "fa", "md"] = "mean"
+    fmri_map: FmriMap = "mean"
+    dmri_map: DmriMap = "mean"
     dummy_scans: int = Field(0, ge=0, description="non-steady-state BOLD volumes dropped at the start")
     alff_band_hz: tuple[float, float] = (0.01, 0.08)
     min_alff_volumes: int = Field(50, ge=8, description="shortest BOLD run accepted for ALFF/fALFF")

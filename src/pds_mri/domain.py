@@ -1,20 +1,35 @@
 """The tool's shared vocabulary: every value a direction, diagnosis, map, preset or option choice can take.
 
-Light on purpose (no torch, no numpy): the command line checks choices at parse time from these, and every
-layer spells them the same way (tests/test_domain.py keeps the heavier modules' own copies equal to these).
+Light on purpose (no torch, no numpy): the command line checks choices at parse time from these `Literal`s,
+and every layer spells them the same way. Each tuple is derived from its type, so the two cannot drift.
 """
 
 from __future__ import annotations
 
-DIRECTIONS = ("fmri2dmri", "dmri2fmri")
-DIRECTION_CHOICES = ("auto", *DIRECTIONS)  # `pds synthesize --direction`: auto = what each subject lacks
-DIAGNOSES = ("NC", "MCI", "AD")
-MODALITIES = ("fmri", "dmri")
-FMRI_MAPS = ("mean", "alff", "falff")
-DMRI_MAPS = ("mean", "fa", "md")
-PRESETS = ("cpu", "paper")
-REGISTRATIONS = ("auto", "none", "affine")
-SYNTHESIS_MODES = ("mean", "sample")
-CLASSIFIERS = ("pca-svm", "logreg")
-TRAIN_STAGES = ("all", "1", "2")
-DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: CUDA when available, else CPU
+from typing import Literal, get_args
+
+Direction = Literal["fmri2dmri", "dmri2fmri"]
+DirectionChoice = Literal["auto", "fmri2dmri", "dmri2fmri"]  # `pds synthesize --direction`: auto = what is missing
+Diagnosis = Literal["NC", "MCI", "AD"]
+Modality = Literal["fmri", "dmri"]
+FmriMap = Literal["mean", "alff", "falff"]
+DmriMap = Literal["mean", "fa", "md"]
+PresetName = Literal["cpu", "paper"]
+Registration = Literal["auto", "none", "affine"]
+SynthesisMode = Literal["mean", "sample"]
+ClassifierName = Literal["pca-svm", "logreg"]
+TrainStage = Literal["all", "1", "2"]
+Device = Literal["auto", "cpu", "cuda", "mps"]  # auto: CUDA when available, else CPU
+
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
+DIRECTION_CHOICES: tuple[DirectionChoice, ...] = get_args(DirectionChoice)
+DIAGNOSES: tuple[Diagnosis, ...] = get_args(Diagnosis)
+MODALITIES: tuple[Modality, ...] = get_args(Modality)
+FMRI_MAPS: tuple[FmriMap, ...] = get_args(FmriMap)
+DMRI_MAPS: tuple[DmriMap, ...] = get_args(DmriMap)
+PRESETS: tuple[PresetName, ...] = get_args(PresetName)
+REGISTRATIONS: tuple[Registration, ...] = get_args(Registration)
+SYNTHESIS_MODES: tuple[SynthesisMode, ...] = get_args(SynthesisMode)
+CLASSIFIERS: tuple[ClassifierName, ...] = get_args(ClassifierName)
+TRAIN_STAGES: tuple[TrainStage, ...] = get_args(TrainStage)
+DEVICES: tuple[Device, ...] = get_args(Device)

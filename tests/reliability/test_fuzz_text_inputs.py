@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pds_mri.config import Config, load_config
+from pds_mri.domain import DIAGNOSES
 from pds_mri.errors import InputError, PdsError
-from pds_mri.io.bids import DIAGNOSES, _read_participants, read_manifest
+from pds_mri.io.bids import _read_participants, read_manifest
 from pds_mri.io.gradients import UNIT_NORM_TOLERANCE, read_gradients
 from pds_mri.io.sidecar import MAX_TR_S, read_repetition_time
 from pds_mri.training.data import read_cohort

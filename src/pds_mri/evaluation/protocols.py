@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pds_mri.domain import MODALITIES
 from pds_mri.evaluation.diagnosis import FeatureTable, Protocol, Source, eligible
-from pds_mri.io.layout import MODALITIES
 
 REAL = "real"
 

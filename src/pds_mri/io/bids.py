@@ -22,7 +22,6 @@ DIAGNOSIS_ALIASES: dict[str, str] = {
     "mci": "MCI", "emci": "MCI", "lmci": "MCI",
     "ad": "AD", "dementia": "AD", "alzheimer": "AD",
 }  # fmt: skip
-DIAGNOSES: tuple[str, str, str] = ("NC", "MCI", "AD")
 _NIFTI = [".nii", ".nii.gz"]
 _PREFERRED_SPACES = ("MNI152NLin2009cAsym", "MNI152NLin6Asym", "MNI152Lin", "MNI")
 # Participant ids name output folders and files: no path separators, no "..", nothing a shell or TSV mangles.

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
 
+from pds_mri.domain import Modality
 from pds_mri.errors import InputError
 
-Modality = Literal["fmri", "dmri"]
-MODALITIES: tuple[Modality, Modality] = ("fmri", "dmri")
 TISSUES: tuple[str, str, str] = ("GM", "WM", "CSF")
 #: Dosenbach-160 networks, in a fixed order: the index is what the pattern encoder sees (atlas/pattern.tsv).
 NETWORKS: tuple[str, ...] = (

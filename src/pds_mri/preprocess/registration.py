@@ -19,15 +19,12 @@ brain mask, recorded in cohort.tsv; below MIN_QC the subject is flagged in the l
 from __future__ import annotations
 
 import functools
-from typing import Literal
 
 import nibabel as nib
 import numpy as np
 
 from pds_mri.errors import PdsError
 
-Registration = Literal["auto", "none", "affine"]
-REGISTRATIONS: tuple[str, ...] = ("auto", "none", "affine")
 MNI_SPACES = ("MNI152NLin2009cAsym", "MNI152NLin6Asym", "MNI152NLin2009aAsym", "MNI152Lin", "MNI")
 TEMPLATE_MM = 4.0  # the registration's template resolution: enough for coarse model grids, fast on a CPU
 MIN_QC = 0.5  # a registered reference that correlates less with the template is flagged

@@ -20,6 +20,7 @@ import numpy as np
 
 from pds_mri import __version__
 from pds_mri.config import Config, Simulation, dump_config
+from pds_mri.domain import DIAGNOSES
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import write_text
 from pds_mri.simulate import bids
@@ -28,7 +29,6 @@ from pds_mri.simulate.bold import BoldRun, simulate_bold
 from pds_mri.simulate.dwi import DwiRun, gradient_table, simulate_dwi
 from pds_mri.simulate.t1w import T1wImage, simulate_t1w
 
-DIAGNOSES: tuple[str, str, str] = ("NC", "MCI", "AD")
 SEVERITY = {"NC": 0.0, "MCI": 0.5, "AD": 1.0}
 _SEVERITY_JITTER = {"NC": 0.05, "MCI": 0.1, "AD": 0.1}
 _SEVERITY_RANGE = {"NC": (0.0, 0.15), "MCI": (0.25, 0.75), "AD": (0.7, 1.3)}

@@ -16,20 +16,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import nibabel as nib
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pds_mri.domain import DIRECTIONS, Modality
 from pds_mri.errors import InputError, PdsError
-from pds_mri.io.layout import COHORT_COLUMNS, Modality, check_participant_id, inside, pattern_atlas
+from pds_mri.io.layout import COHORT_COLUMNS, check_participant_id, inside, pattern_atlas
 from pds_mri.io.nifti import load_nifti
 from pds_mri.io.tables import read_index
 
-Direction = Literal["fmri2dmri", "dmri2fmri"]
-DIRECTIONS: tuple[Direction, Direction] = ("fmri2dmri", "dmri2fmri")
 DIRECTION_CODES: dict[str, int] = {"fmri2dmri": 0, "dmri2fmri": 1}
 DIAGNOSIS_CODES: dict[str, int] = {"NC": 0, "MCI": 1, "AD": 2}
 UNKNOWN_DIAGNOSIS = -1

@@ -48,26 +48,45 @@ def _env_int(name: str, default: int) -> int:
 def init_distributed(device: str | torch.device | None = None, backend: str | None = None) -> DistInfo:
     """Join the torchrun process group (gloo on CPU, NCCL on CUDA) or describe the single process.
 
-    `device`: force 'cpu' (e.g. to test DDP with gloo on a GPU machine); default CUDA when available.
+    `device` (`--device`): None or "auto" = CUDA when available, else CPU; "cpu" also tests DDP with gloo on a
+    GPU machine; "mps" = Apple GPU, one process only (torch.distributed has no MPS backend).
     """
     rank = _env_int("RANK", 0)
     world = _env_int("WORLD_SIZE", 1)
     local_rank = _env_int("LOCAL_RANK", 0)
     if world < 1 or not 0 <= rank < world:
         raise PdsError(f"invalid torchrun environment: RANK={rank}, WORLD_SIZE={world}")
-    use_cuda = torch.cuda.is_available() if device is None else torch.device(device).type == "cuda"
-    if use_cuda:
+    wanted = "auto" if device is None else str(device)
+    kind = ("cuda" if torch.cuda.is_available() else "cpu") if wanted == "auto" else torch_device(wanted).type
+    if kind == "cuda":
         if not torch.cuda.is_available():
-            raise PdsError("device 'cuda' requested but CUDA is not available")
+            raise PdsError("--device cuda: CUDA is not available (a CPU-only PyTorch, or no visible GPU)")
         if local_rank >= torch.cuda.device_count():
             raise PdsError(f"LOCAL_RANK={local_rank} but only {torch.cuda.device_count()} GPU(s) are visible")
         torch.cuda.set_device(local_rank)
         dev = torch.device("cuda", local_rank)
+    elif kind == "mps":
+        if not torch.backends.mps.is_available():
+            raise PdsError("--device mps: Apple MPS is not available on this machine")
+        if world > 1:
+            raise PdsError("--device mps runs in one process; torchrun needs --device cuda or cpu")
+        dev = torch.device("mps")
     else:
         dev = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend=backend or ("nccl" if dev.type == "cuda" else "gloo"), init_method="env://")
     return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=dev, is_main=rank == 0)
+
+
+def torch_device(name: str) -> torch.device:
+    """A `--device` value as a torch.device, with a one-line error for anything else."""
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise PdsError(f"--device {name}: choose auto, cpu, cuda or mps")
+    return dev
 
 
 def shard(items: Sequence[T], rank: int, world: int) -> list[T]:

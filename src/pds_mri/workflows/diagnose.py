@@ -60,10 +60,11 @@ Folds = list[tuple[list[str], list[str]]]
 
 
 def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
+    from pds_mri.domain import MODALITIES
     from pds_mri.evaluation.classifiers import CLASSIFIERS, FEATURE_KINDS, check_classifier
     from pds_mri.evaluation.diagnosis import FeatureTable, check_folds
     from pds_mri.evaluation.features import FeatureSpace, build_feature_space
-    from pds_mri.io.layout import MODALITIES, inside
+    from pds_mri.io.layout import inside
     from pds_mri.io.output_place import check_output_apart
     from pds_mri.training.data import COHORT_FILE, diagnosis_code, read_cohort
     from pds_mri.workflows.benchmark import resolve_models

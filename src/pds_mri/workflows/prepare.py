@@ -26,13 +26,14 @@ import numpy as np
 from pds_mri import __version__
 from pds_mri.config import Config, dump_config, load_config
 from pds_mri.config import preset as load_preset
+from pds_mri.domain import MODALITIES, REGISTRATIONS, Modality
 from pds_mri.errors import CohortError, InputError, PdsError
 from pds_mri.io import layout
 from pds_mri.io.atomic import output_lock, save_nifti, write_json, write_text, write_tsv
 from pds_mri.io.inputs import SubjectInputs
-from pds_mri.io.layout import MODALITIES, Modality
-from pds_mri.preprocess.registration import MIN_QC, REGISTRATIONS, in_mni
+from pds_mri.preprocess.registration import MIN_QC, in_mni
 from pds_mri.progress import console, progress_bar
+from pds_mri.threads import limit_threads, threads_per_process
 
 STAGING = ".staging"  # OUT_DIR/.staging: this run's subject files until every subject has succeeded
 SPACE_NOTE = {
@@ -54,6 +55,7 @@ class PrepareOptions:
     derivatives: tuple[Path, ...] = ()
     diagnosis_column: str = "diagnosis"
     n_jobs: int = 1
+    omp_nthreads: int | None = None  # threads per worker; default: the available cores / n_jobs
     skip_invalid: bool = False
     extra: dict = field(default_factory=dict)
     registration: str = "auto"  # auto | none | affine (preprocess/registration.py)
@@ -150,7 +152,7 @@ def _prepare_staged(
     stage = out_dir / STAGING
     shutil.rmtree(stage, ignore_errors=True)
     try:
-        rows, failed = _prepare_all(subjects, config, stage, options.n_jobs, registration)
+        rows, failed = _prepare_all(subjects, config, stage, options.n_jobs, registration, options.omp_nthreads)
         _drop_invalid(subjects, failed, options.skip_invalid)
         write_atlas(stage, config)
         folders = [layout.ATLAS_DIR, *(r["participant_id"] for r in rows)]  # not a failed subject's leftovers
@@ -199,24 +201,33 @@ def resolve_registration(requested: str, bids_dir: Path, subjects: list[SubjectI
 
 
 def _prepare_all(
-    subjects: list[SubjectInputs], config: Config, out_dir: Path, n_jobs: int, registration: str = "none"
+    subjects: list[SubjectInputs],
+    config: Config,
+    out_dir: Path,
+    n_jobs: int,
+    registration: str = "none",
+    omp_nthreads: int | None = None,
 ) -> tuple[list[dict], dict[str, list[InputError]]]:
     """Rows of the subjects that were prepared, and the problems of those that failed (collected, not fatal).
 
     Workers are spawned, not forked: a forked worker would inherit the output lock's descriptor and hold the
-    lock after its parent was killed, refusing every later prepare."""
+    lock after its parent was killed, refusing every later prepare. Each worker's thread pools are capped
+    (`threads.threads_per_process`): n_jobs workers that each took every core would oversubscribe the machine."""
     rows: list[dict] = []
     failed: dict[str, list[InputError]] = {}
     with progress_bar() as bar:
         task = bar.add_task("preparing subjects", total=len(subjects))
         if n_jobs <= 1:
+            if omp_nthreads is not None:
+                limit_threads(omp_nthreads)
             for subject in subjects:
                 job = functools.partial(prepare_subject_safely, subject, config, out_dir, registration)
                 _collect(subject, job, rows, failed)
                 bar.advance(task)
         else:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+            threads = threads_per_process(n_jobs, omp_nthreads)
+            with ProcessPoolExecutor(n_jobs, context, initializer=limit_threads, initargs=(threads,)) as pool:
                 futures = {pool.submit(prepare_subject_safely, s, config, out_dir, registration): s for s in subjects}
                 for future in as_completed(futures):
                     _collect(futures[future], future.result, rows, failed)

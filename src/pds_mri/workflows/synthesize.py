@@ -29,6 +29,7 @@ from pds_mri import __version__
 from pds_mri.config import dump_config
 from pds_mri.disease.run_priors import RunPriors, load_run_priors
 from pds_mri.disease.state import CLASSES
+from pds_mri.domain import DIRECTION_CHOICES
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import save_nifti, write_json, write_tsv
 from pds_mri.io.nifti import load_nifti
@@ -48,7 +49,6 @@ SYNTH_COLUMNS = (
     "mode",
     "samples",
 )
-DIRECTION_CHOICES = ("auto", "fmri2dmri", "dmri2fmri")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class SynthesizeOptions:
     save_samples: bool = False  # also write the posterior samples (4D, model grid)
     disease_state: bool = True  # label-free syntheses use the run's source-only disease estimate, if it has one
     deterministic: bool = False  # byte-identical GPU syntheses (pds_mri.backends); default TF32 on CUDA
+    device: str = "auto"  # auto | cpu | cuda | mps (`--device`); auto = CUDA when available
 
 
 def plan(rows: list[dict], direction: str) -> list[tuple[dict, str]]:
@@ -137,7 +138,7 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
         raise PdsError("--samples must be >= 1")
     if options.mode is not None and options.mode not in SYNTHESIS_MODES:
         raise PdsError(f"--mode {options.mode}: choose one of {', '.join(SYNTHESIS_MODES)}")
-    info = init_distributed()
+    info = init_distributed(options.device)
     locks = contextlib.ExitStack()
     outcome: dict[str, bool] = {}
     with distributed_job(info), locks:

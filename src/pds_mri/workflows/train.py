@@ -49,6 +49,7 @@ class TrainOptions:
     steps: int | None = None  # override both stages' steps (quick runs)
     stage1_from: Path | None = None  # stage 2 starts from this run's stage-1 weights (shared-stage-1 ablations)
     deterministic: bool = False  # deterministic cuDNN/cuBLAS, no TF32 (pds_mri.backends); default TF32 on CUDA
+    device: str = "auto"  # auto | cpu | cuda | mps (`--device`); auto = CUDA when available
 
 
 def resolve_train_config(options: TrainOptions) -> Config:
@@ -133,7 +134,7 @@ def run_train(options: TrainOptions) -> Path:
     # read_cohort refuses rows without a participant_id
     full = PreparedCohort(options.prepared_dir, [cast(str, r["participant_id"]) for r in paired])
     preflight(Path(options.prepared_dir), paired)
-    info = init_distributed()
+    info = init_distributed(options.device)
     locks = contextlib.ExitStack()
     with distributed_job(info), stop_on_signals(), locks:
         lock_out_dir(locks, run_dir, info, "train")
@@ -394,7 +395,7 @@ def cohort_normalisation(prepared_dir: Path, participant_ids: list[str]) -> dict
 def preflight(prepared_dir: Path, rows: list[Row]) -> None:
     """Every file training reads — each subject's maps, masks, tissue and sidecars, the atlas images and
     the pattern table — checked before RUN_DIR is created, so a damaged prepared directory creates nothing."""
-    from pds_mri.io.layout import MODALITIES
+    from pds_mri.domain import MODALITIES
     from pds_mri.training.data import DIRECTIONS, AtlasCache, check_item_files
     from pds_mri.workflows.run import roi_networks
 
