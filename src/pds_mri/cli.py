@@ -191,6 +191,21 @@ def prepare(
             help="Only these subjects, space-separated as in BIDS Apps (`--participant-label 01 02`; 'sub-' optional).",
         ),
     ] = None,
+    session_label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--session-label",
+            help="Only runs of these sessions, space-separated (`--session-label 01 02`; 'ses-' optional).",
+        ),
+    ] = None,
+    bids_filter_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--bids-filter-file",
+            help='JSON of pybids queries per input, as in fMRIPrep: {"bold": {"task": "rest"}, "dwi": {"run": 1}, '
+            '"t1w": {...}}; null = entity absent.',
+        ),
+    ] = None,
     fmri_map: Annotated[
         FmriMap, typer.Option("--fmri-map", help="fMRI map: mean BOLD, ALFF or fALFF (0.01-0.08 Hz).")
     ] = "mean",
@@ -234,6 +249,8 @@ def prepare(
             bids_dir=bids_dir,
             out_dir=out_dir,
             participant_labels=tuple(participant_label or ()),
+            session_labels=tuple(session_label or ()),
+            bids_filter_file=bids_filter_file,
             fmri_map=fmri_map,
             dmri_map=dmri_map,
             preset=preset,
@@ -570,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 #: Options that take several space-separated values, as BIDS Apps (argparse nargs="+") do.
-MULTI_VALUE_OPTIONS = ("--participant-label",)
+MULTI_VALUE_OPTIONS = ("--participant-label", "--session-label")
 
 
 def bids_app_argv(args: list[str]) -> list[str]:

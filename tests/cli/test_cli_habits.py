@@ -173,3 +173,27 @@ def _limit_and_record(n: int) -> None:
 
     record = f"{n} {worker_torch.get_num_threads()} {os.environ['OMP_NUM_THREADS']}"
     (Path(os.environ["PDS_TEST_THREADS_SEEN"]) / str(os.getpid())).write_text(record)
+
+
+def test_prepare_takes_session_labels_and_a_bids_filter_file(sim_bids: Path, tmp_path: Path) -> None:
+    """A filter that matches no BOLD run prepares the subjects' dMRI only; the options are recorded."""
+    import csv
+    import json
+
+    from pds_mri.cli import bids_app_argv
+
+    assert bids_app_argv(["prepare", "b", "o", "--session-label", "01", "ses-02", "--n-jobs", "1"]) == [
+        "prepare", "b", "o", "--session-label", "01", "--session-label", "ses-02", "--n-jobs", "1",
+    ]  # fmt: skip
+    filters = tmp_path / "filters.json"
+    filters.write_text(json.dumps({"bold": {"task": "motor"}}))
+    out = tmp_path / "out"
+    argv = ["prepare", str(sim_bids), str(out), "--participant-label", "001", "002", "--bids-filter-file", str(filters)]
+    assert main(argv) == 0
+    rows = list(csv.DictReader((out / "cohort.tsv").read_text().splitlines(), delimiter="\t"))
+    assert [r["participant_id"] for r in rows] == ["sub-001", "sub-002"]
+    assert all(not r["fmri"] and r["dmri"] for r in rows)
+    options = json.loads((out / "dataset_description.json").read_text())["GeneratedBy"][0]["Options"]
+    assert options["bids_filter_file"] == str(filters) and options["session_labels"] == []
+    missing = tmp_path / "out2"
+    assert main(["prepare", str(sim_bids), str(missing), "--session-label", "01"]) == 2 and not missing.exists()

@@ -11,8 +11,10 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pds_mri.errors import InputError
+from pds_mri.io.bids_filters import BidsFilters, check_entities, query_for, read_bids_filters
 from pds_mri.io.inputs import SubjectInputs
 from pds_mri.io.layout import check_participant_id
 
@@ -63,13 +65,25 @@ def discover(
     participant_labels: Sequence[str] = (),
     derivatives: Sequence[Path] = (),
     diagnosis_column: str = "diagnosis",
+    session_labels: Sequence[str] = (),
+    bids_filter_file: Path | None = None,
 ) -> list[SubjectInputs]:
-    """Subjects of a BIDS dataset (raw or derivative), or of a CSV manifest when `root` is a .csv file."""
+    """Subjects of a BIDS dataset (raw or derivative), or of a CSV manifest when `root` is a .csv file.
+
+    `session_labels` and `bids_filter_file` (io/bids_filters.py) restrict the runs each subject's inputs are
+    picked from; a subject left with neither a BOLD nor a DWI run is not listed."""
     root = Path(root)
+    filters = read_bids_filters(bids_filter_file) if bids_filter_file is not None else {}
     if root.is_file() and root.suffix.lower() in (".csv", ".tsv"):
+        if session_labels or bids_filter_file is not None:
+            raise InputError(
+                root, "--session-label and --bids-filter-file select runs of a BIDS dataset, not rows of a manifest"
+            )
         subjects = read_manifest(root)
     elif root.is_dir():
-        subjects = _discover_bids(root, list(derivatives), diagnosis_column)
+        subjects = _discover_bids(
+            root, list(derivatives), diagnosis_column, tuple(session_labels), filters, bids_filter_file
+        )
     else:
         raise InputError(root, "not found (expected a BIDS directory or a CSV manifest)")
     if participant_labels:
@@ -130,7 +144,14 @@ def read_manifest(path: Path) -> list[SubjectInputs]:
     return subjects
 
 
-def _discover_bids(root: Path, derivatives: list[Path], diagnosis_column: str) -> list[SubjectInputs]:
+def _discover_bids(
+    root: Path,
+    derivatives: list[Path],
+    diagnosis_column: str,
+    sessions: tuple[str, ...] = (),
+    filters: BidsFilters | None = None,
+    filter_file: Path | None = None,
+) -> list[SubjectInputs]:
     from bids import BIDSLayout  # heavy import, only when BIDS is read
 
     description = root / "dataset_description.json"
@@ -155,13 +176,20 @@ def _discover_bids(root: Path, derivatives: list[Path], diagnosis_column: str) -
     except Exception as exc:  # pybids raises several types for malformed datasets
         raise InputError(root, f"pybids could not index the dataset ({exc})") from None
     participants = _read_participants(root, diagnosis_column)
+    filters = filters or {}
+    check_entities(filter_file, filters, list(layout.get_entities()))
+    if sessions:
+        found = set(layout.get_sessions())
+        missing = sorted({s.removeprefix("ses-") for s in sessions} - found)
+        if missing:
+            raise InputError(root, f"session(s) not found: {', '.join('ses-' + m for m in missing)}")
     labels = sorted(layout.get_subjects())
     _check_participant_ids(root / "participants.tsv", participants, {f"sub-{label}" for label in labels})
     subjects = []
     for label in labels:
         pid = check_participant_id(f"sub-{label}", root / f"sub-{label}")
-        bold = _pick(layout, label, "bold", "func")
-        dwi = _pick(layout, label, "dwi", "dwi")
+        bold = _pick(layout, label, "bold", "func", query_for("bold", filters, sessions))
+        dwi = _pick(layout, label, "dwi", "dwi", query_for("dwi", filters, sessions))
         if bold is None and dwi is None:
             continue
         meta = participants.get(pid, {})
@@ -177,17 +205,21 @@ def _discover_bids(root: Path, derivatives: list[Path], diagnosis_column: str) -
                 dwi=dwi,
                 bval=_gradient_file(layout, dwi, "bval"),
                 bvec=_gradient_file(layout, dwi, "bvec"),
-                t1w=_pick(layout, label, "T1w", "anat"),
+                t1w=_pick(layout, label, "T1w", "anat", query_for("t1w", filters, sessions)),
             )
         )
     return subjects
 
 
-def _pick(layout: object, label: str, suffix: str, datatype: str) -> Path | None:
-    """Prefer a preprocessed run in MNI space, then the rest-state task, then the first run by name."""
-    files = layout.get(  # type: ignore[attr-defined]
-        subject=label, suffix=suffix, datatype=datatype, extension=_NIFTI, scope="all"
-    )
+def _pick(layout: object, label: str, suffix: str, datatype: str, extra: dict[str, Any] | None = None) -> Path | None:
+    """Prefer a preprocessed run in MNI space, then the rest-state task, then the first run by name.
+
+    `extra`: the user's filters (`--bids-filter-file`, `--session-label`), added to and overriding this query."""
+    query: dict[str, Any] = {"subject": label, "suffix": suffix, "datatype": datatype, "extension": _NIFTI}
+    from bids.layout import Query
+
+    query.update({k: Query.NONE if v is None else v for k, v in (extra or {}).items()})  # null: entity absent
+    files = layout.get(**query, scope="all")  # type: ignore[attr-defined]
     if not files:
         return None
 

@@ -48,6 +48,8 @@ class PrepareOptions:
     bids_dir: Path
     out_dir: Path
     participant_labels: tuple[str, ...] = ()
+    session_labels: tuple[str, ...] = ()  # only runs of these sessions (`--session-label`; 'ses-' optional)
+    bids_filter_file: Path | None = None  # fMRIPrep-style pybids queries per input (io/bids_filters.py)
     fmri_map: str = "mean"
     dmri_map: str = "mean"
     preset: str = "cpu"
@@ -81,7 +83,14 @@ def run_prepare(options: PrepareOptions) -> list[dict]:
         raise PdsError(f"--registration {options.registration}: choose one of {', '.join(REGISTRATIONS)}")
     config = resolve_config(options)
     out_dir = Path(options.out_dir)
-    subjects = discover(options.bids_dir, options.participant_labels, options.derivatives, options.diagnosis_column)
+    subjects = discover(
+        options.bids_dir,
+        options.participant_labels,
+        options.derivatives,
+        options.diagnosis_column,
+        options.session_labels,
+        options.bids_filter_file,
+    )
     _refuse_inside_input(options, subjects)
     report_unknown_diagnoses()
     console.print(f"found {len(subjects)} subject(s) in {options.bids_dir}; validating every input first")
