@@ -54,7 +54,7 @@ def test_session_label_restricts_every_pick_and_drops_subjects_without_that_sess
     assert only.bold is not None and only.bold.name == "sub-01_ses-02_task-rest_bold.nii.gz"
     assert only.dwi is not None and "ses-02" in only.dwi.name and only.bval is not None and "ses-02" in only.bval.name
     assert only.t1w is not None and "ses-02" in only.t1w.name
-    with pytest.raises(InputError, match="session.s. not found: ses-07"):
+    with pytest.raises(InputError, match=r"session\(s\) not found: ses-07"):
         discover(root, session_labels=["02", "07"])
 
 
