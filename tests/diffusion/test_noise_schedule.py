@@ -55,3 +55,19 @@ def test_bad_arguments_are_rejected() -> None:
         NoiseSchedule(prediction_type="score")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="out of range"):
         NoiseSchedule(timesteps=10).alpha_bar(10, torch.zeros(1))
+
+
+def test_alpha_bar_is_looked_up_from_a_table_kept_on_the_device() -> None:
+    """Same values as indexing the float64 table and casting, t < 0 is the clean end, one table per device."""
+    schedule = NoiseSchedule(timesteps=10)
+    like = torch.zeros(3, 1, 2, 2, 2, dtype=torch.float32)
+    t = torch.tensor([0, 9, -1])
+    ab = schedule.alpha_bar(t, like)
+    assert ab.shape == (3, 1, 1, 1, 1) and ab.dtype == torch.float32
+    expected = torch.stack(
+        [schedule.alphas_cumprod[0], schedule.alphas_cumprod[9], torch.tensor(1.0, dtype=torch.float64)]
+    )
+    assert torch.equal(ab.flatten(), expected.float())
+    table = schedule._table(like.device)
+    schedule.alpha_bar(5, like)
+    assert schedule._table(like.device) is table and table.dtype == torch.float64

@@ -225,3 +225,34 @@ def test_loss_must_be_a_scalar(tmp_path: Path) -> None:
 
     with pytest.raises(PdsError, match="must be a scalar tensor"):
         make(tmp_path, cfg_with(steps=2, warmup_steps=1), loss=per_voxel).train()
+
+
+def test_a_step_reads_the_device_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every float()/bool()/.item()/.tolist() of a tensor waits for a GPU: the trainer's own step makes one
+    (loss, gradient norm and logged terms together); it made four here (and ~10 for PDS) before. The
+    optimiser's reads of its CPU step counters are not device reads and are left out."""
+    import sys
+
+    reads: list[str] = []
+    active = {"on": False}
+    for name in ("item", "tolist", "__float__", "__bool__", "__int__"):
+        original = getattr(torch.Tensor, name)
+
+        def counting(self: torch.Tensor, *args: Any, _original: Any = original, _name: str = name) -> Any:
+            if active["on"] and "torch/optim" not in sys._getframe(1).f_code.co_filename.replace("\\", "/"):
+                reads.append(_name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    step = Trainer._train_step
+
+    def counted(self: Trainer, batch: Any) -> Any:
+        active["on"] = True
+        try:
+            return step(self, batch)
+        finally:
+            active["on"] = False
+
+    monkeypatch.setattr(Trainer, "_train_step", counted)
+    make(tmp_path, cfg_with(steps=4, validate_every=0, checkpoint_every=0), validate_fn=None).train()
+    assert reads == ["tolist"] * 4

@@ -55,6 +55,7 @@ class NoiseSchedule:
         self.prediction_type: PredictionType = prediction_type
         self.betas = betas.to(torch.float64)
         self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)
+        self._tables: dict[str, Tensor] = {}  # alphas_cumprod per device (alpha_bar)
 
     def __repr__(self) -> str:
         return (
@@ -64,12 +65,28 @@ class NoiseSchedule:
 
     # -- table look-ups -------------------------------------------------------------------------------
     def alpha_bar(self, t: Tensor | int, like: Tensor) -> Tensor:
-        """ᾱ_t broadcast against ``like`` (shape (B, 1, 1, ...)); t < 0 means the clean end, ᾱ = 1."""
-        t = torch.as_tensor(t, dtype=torch.long).reshape(-1).cpu()
-        if (t >= self.timesteps).any():
-            raise ValueError(f"timestep out of range [0, {self.timesteps}): {t.max().item()}")
-        ab = torch.where(t < 0, torch.ones((), dtype=torch.float64), self.alphas_cumprod[t.clamp(min=0)])
-        return ab.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
+        """ᾱ_t broadcast against ``like`` (shape (B, 1, 1, ...)); t < 0 means the clean end, ᾱ = 1.
+
+        Looked up on ``like``'s device from a table kept there, so a training step on a GPU never waits for a
+        device-to-host copy of its timesteps. The range check runs where it is free (timesteps on the CPU); on a
+        GPU an out-of-range index fails in the kernel instead.
+        """
+        t = torch.as_tensor(t, dtype=torch.long).reshape(-1)
+        if t.device.type == "cpu" and t.numel() and int(t.max()) >= self.timesteps:
+            raise ValueError(f"timestep out of range [0, {self.timesteps}): {int(t.max())}")
+        table = self._table(like.device)
+        t = t.to(table.device)
+        ab = torch.where(t < 0, torch.ones((), dtype=table.dtype, device=table.device), table[t.clamp(min=0)])
+        return ab.to(dtype=like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
+
+    def _table(self, device: torch.device) -> Tensor:
+        """ᾱ on `device`, in float64 (float32 on MPS, which has no float64), copied there once."""
+        key = str(device)
+        cached = self._tables.get(key)
+        if cached is None:
+            dtype = torch.float32 if device.type == "mps" else torch.float64
+            cached = self._tables[key] = self.alphas_cumprod.to(device=device, dtype=dtype)
+        return cached
 
     def alpha_sigma(self, t: Tensor | int, like: Tensor) -> tuple[Tensor, Tensor]:
         ab = self.alpha_bar(t, like)

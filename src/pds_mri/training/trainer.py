@@ -312,13 +312,17 @@ class Trainer:
         loss = out["loss"]
         if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
             raise PdsError("loss_fn's 'loss' must be a scalar tensor (reduce it with .mean())")
-        ok = all_true(bool(torch.isfinite(loss.detach()).all()), self.dist)
-        grad_norm = float("nan")
-        if ok:
-            loss.backward()
-            max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
-            ok = all_true(math.isfinite(grad_norm), self.dist)
+        # backward even for a non-finite loss (its gradients are then non-finite too and are dropped): every
+        # rank takes the same path, and the step needs ONE device-to-host read (loss, gradient norm and every
+        # logged term together) instead of one per value, each of which would stall a GPU
+        loss.backward()
+        max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+        reads = [loss.detach().float(), norm.detach().float().to(loss.device)]
+        reads += [v.detach().float().mean() for v in out.values()]
+        host = torch.stack(reads).tolist()
+        grad_norm = host[1]
+        ok = all_true(math.isfinite(host[0]) and math.isfinite(grad_norm), self.dist)
         if ok:
             self.optimizer.step()
             self.ema.update(self.model)
@@ -341,7 +345,7 @@ class Trainer:
             )
         if not ok:
             return None
-        terms = {k: float(v.detach().float().mean()) for k, v in out.items()}
+        terms = dict(zip(out.keys(), host[2:], strict=True))
         terms["grad_norm"] = grad_norm
         return terms
 
