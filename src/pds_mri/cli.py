@@ -207,9 +207,22 @@ def prepare(
         ),
     ] = None,
     fmri_map: Annotated[
-        FmriMap, typer.Option("--fmri-map", help="fMRI map: mean BOLD, ALFF or fALFF (0.01-0.08 Hz).")
-    ] = "mean",
-    dmri_map: Annotated[DmriMap, typer.Option("--dmri-map", help="dMRI map: mean DWI, FA or MD (DTI).")] = "mean",
+        FmriMap | None,
+        typer.Option(
+            "--fmri-map",
+            help="fMRI map: mean BOLD, ALFF or fALFF (0.01-0.08 Hz). Default: the --config YAML's maps.fmri_map, "
+            "else mean.",
+            show_default=False,
+        ),
+    ] = None,
+    dmri_map: Annotated[
+        DmriMap | None,
+        typer.Option(
+            "--dmri-map",
+            help="dMRI map: mean DWI, FA or MD (DTI). Default: the --config YAML's maps.dmri_map, else mean.",
+            show_default=False,
+        ),
+    ] = None,
     preset: Preset = "cpu",
     config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
     derivatives: Annotated[
@@ -309,18 +322,18 @@ def train(
     _limit_threads(omp_nthreads)
     run_train(
         TrainOptions(
-            prepared_dir,
-            run_dir,
-            preset,
-            config,
-            model,
-            resume,
-            seed,
-            fold,
-            folds,
-            stage,
-            steps,
-            stage1_from,
+            prepared_dir=prepared_dir,
+            run_dir=run_dir,
+            preset=preset,
+            config=config,
+            model=model,
+            resume=resume,
+            seed=seed,
+            fold=fold,
+            folds=folds,
+            stage=stage,
+            steps=steps,
+            stage1_from=stage1_from,
             deterministic=deterministic,
             device=device,
         )
@@ -394,19 +407,19 @@ def synthesize(
     _limit_threads(omp_nthreads)
     run_synthesize(
         SynthesizeOptions(
-            run_dir,
-            input_dir,
-            out_dir,
-            direction,
-            steps,
-            samples,
-            guidance,
-            seed,
-            use_diagnosis,
-            tuple(participant_label or ()),
-            mode,
-            save_samples,
-            disease_state,
+            run_dir=run_dir,
+            input_dir=input_dir,
+            out_dir=out_dir,
+            direction=direction,
+            steps=steps,
+            samples=samples,
+            guidance=guidance,
+            seed=seed,
+            use_diagnosis=use_diagnosis,
+            participant_labels=tuple(participant_label or ()),
+            mode=mode,
+            save_samples=save_samples,
+            disease_state=disease_state,
             deterministic=deterministic,
             device=device,
         )
@@ -472,7 +485,18 @@ def benchmark(
 
     _limit_threads(omp_nthreads)
     names = _split_names(models)
-    run_benchmark(BenchmarkOptions(prepared_dir, out_dir, folds, names, preset, config, seed, tuple(fold or ())))
+    run_benchmark(
+        BenchmarkOptions(
+            prepared_dir=prepared_dir,
+            out_dir=out_dir,
+            folds=folds,
+            models=names,
+            preset=preset,
+            config=config,
+            seed=seed,
+            only_folds=tuple(fold or ()),
+        )
+    )
 
 
 @app.command(cls=_Command)
@@ -513,7 +537,19 @@ def diagnose(
 
     _limit_threads(omp_nthreads)
     names = _split_names(models) or SYNTH_MODELS
-    run_diagnose(DiagnoseOptions(prepared_dir, out_dir, run, benchmark_dir, classifier, folds, missing, seed, names))
+    run_diagnose(
+        DiagnoseOptions(
+            prepared_dir=prepared_dir,
+            out_dir=out_dir,
+            run_dir=run,
+            benchmark_dir=benchmark_dir,
+            classifier=classifier,
+            folds=folds,
+            missing=missing,
+            seed=seed,
+            models=names,
+        )
+    )
 
 
 @app.command(cls=_Command)

@@ -21,6 +21,9 @@ ClassifierName = Literal["pca-svm", "logreg"]
 TrainStage = Literal["all", "1", "2"]
 Device = Literal["auto", "cpu", "cuda", "mps"]  # auto: CUDA when available, else CPU
 
+#: The value outside the brain mask in every model-grid map (the maps are normalised to [-1, 1]).
+BACKGROUND = -1.0
+
 DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 DIRECTION_CHOICES: tuple[DirectionChoice, ...] = get_args(DirectionChoice)
 DIAGNOSES: tuple[Diagnosis, ...] = get_args(Diagnosis)

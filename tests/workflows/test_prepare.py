@@ -114,3 +114,18 @@ def test_output_inside_the_input_dataset_is_refused(sim_bids: Path) -> None:
 
     with pytest.raises(InputError, match="inside the input"):
         run_prepare(PrepareOptions(bids_dir=sim_bids, out_dir=sim_bids / "sub-out"))
+
+
+def test_map_precedence_is_flag_then_yaml_then_preset(tmp_path: Path) -> None:
+    """Regression: the --fmri-map default ("mean") silently replaced a YAML's maps.fmri_map."""
+    from pds_mri.workflows.prepare import resolve_config
+
+    yaml = tmp_path / "maps.yaml"
+    yaml.write_text("maps:\n  fmri_map: alff\n  dmri_map: fa\n")
+    bids, out = tmp_path / "bids", tmp_path / "out"
+    assert resolve_config(PrepareOptions(bids, out, config=yaml)).maps.fmri_map == "alff"
+    assert resolve_config(PrepareOptions(bids, out, config=yaml)).maps.dmri_map == "fa"
+    flagged = resolve_config(PrepareOptions(bids, out, config=yaml, fmri_map="falff"))
+    assert (flagged.maps.fmri_map, flagged.maps.dmri_map) == ("falff", "fa")
+    preset = resolve_config(PrepareOptions(bids, out))
+    assert (preset.maps.fmri_map, preset.maps.dmri_map) == ("mean", "mean")

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from pds_mri.diffusion.samplers import ModelFn, Sampler, guided
 from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.diffusion.training_timesteps import TrainingTimesteps
-from pds_mri.domain import SYNTHESIS_MODES
+from pds_mri.domain import BACKGROUND, SYNTHESIS_MODES
 from pds_mri.models.conditioning import Conditioning
 from pds_mri.models.denoiser import ConditionalDenoiser3D, parameter_count
 from pds_mri.models.losses import (
@@ -49,7 +49,6 @@ from pds_mri.models.pattern_encoder import PatternEncoder
 from pds_mri.models.tissue_refiner import TissueRefiner
 
 Batch = Mapping[str, Tensor]
-BACKGROUND = -1.0
 #: synthesis modes: ``mean`` = the posterior-mean estimate (the x0 readout after ``mean_steps`` evaluations from
 #: pure noise, 1 by default), ``sample`` = a stochastic posterior sample (``steps`` sampler steps)
 #: what the denoiser's noisy-target channel holds for the mean readout: pure noise x_T ~ N(0, I) (the

@@ -50,8 +50,8 @@ class PrepareOptions:
     participant_labels: tuple[str, ...] = ()
     session_labels: tuple[str, ...] = ()  # only runs of these sessions (`--session-label`; 'ses-' optional)
     bids_filter_file: Path | None = None  # fMRIPrep-style pybids queries per input (io/bids_filters.py)
-    fmri_map: str = "mean"
-    dmri_map: str = "mean"
+    fmri_map: str | None = None  # None: the YAML's maps.fmri_map, else the preset's (`map_choices`)
+    dmri_map: str | None = None
     preset: str = "cpu"
     config: Path | None = None
     derivatives: tuple[Path, ...] = ()
@@ -65,14 +65,23 @@ class PrepareOptions:
 
 def resolve_config(options: PrepareOptions) -> Config:
     base = load_config(options.config, options.preset) if options.config else load_preset(options.preset)
-    maps = base.maps.model_copy(update={"fmri_map": options.fmri_map, "dmri_map": options.dmri_map})
+    chosen = map_choices(base, options.fmri_map, options.dmri_map)
     try:
-        return Config.model_validate({**base.model_dump(), "maps": maps.model_dump()})
+        return Config.model_validate({**base.model_dump(), "maps": base.maps.model_copy(update=chosen).model_dump()})
     except Exception:
         raise PdsError(
             f"invalid map choice: --fmri-map {options.fmri_map} --dmri-map {options.dmri_map} "
             "(fmri: mean|alff|falff, dmri: mean|fa|md)"
         ) from None
+
+
+def map_choices(base: Config, fmri_map: str | None, dmri_map: str | None) -> dict[str, str]:
+    """The one precedence rule for the maps: a flag that was given > the `--config` YAML > the preset.
+
+    `base` already holds YAML over preset, so only the flags that were given replace its values (a flag's
+    default must not silently undo what the YAML asked for)."""
+    flags = {"fmri_map": fmri_map, "dmri_map": dmri_map}
+    return {k: v if v is not None else getattr(base.maps, k) for k, v in flags.items()}
 
 
 def run_prepare(options: PrepareOptions) -> list[dict]:
@@ -418,6 +427,7 @@ def _grid_image(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
 def _description(options: PrepareOptions, config: Config, registration: str) -> dict:
     opts = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items() if k != "extra"}
     opts["derivatives"] = [str(d) for d in options.derivatives]
+    opts["fmri_map"], opts["dmri_map"] = config.maps.fmri_map, config.maps.dmri_map  # as resolved, not as typed
     return {
         "Name": "pds-mri prepared maps",
         "BIDSVersion": "1.9.0",

@@ -15,12 +15,10 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from pds_mri.domain import DIRECTIONS
+from pds_mri.domain import BACKGROUND, DIRECTIONS
 from pds_mri.models.conditioning import NUM_DIRECTIONS
 from pds_mri.models.denoiser import ConditionalDenoiser3D, parameter_count
 from pds_mri.models.losses import STAGE1_LOSSES
-
-BACKGROUND = -1.0
 
 
 class RegressionUNet3D(nn.Module):
