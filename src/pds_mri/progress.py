@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -13,6 +15,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -58,8 +61,9 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def progress_bar(*extra: ProgressColumn) -> Progress:
-    """Bar with count, `extra` columns (e.g. the loss), elapsed time and ETA; hidden when stderr is not a terminal."""
-    return Progress(
+    """Bar with count, `extra` columns (e.g. the loss), elapsed time and ETA; hidden when stderr is not a
+    terminal, where log lines take its place (`LoggedProgress`)."""
+    return LoggedProgress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -70,3 +74,46 @@ def progress_bar(*extra: ProgressColumn) -> Progress:
         console=console,
         disable=not sys.stderr.isatty(),
     )
+
+
+class LoggedProgress(Progress):
+    """A rich Progress that, while hidden (batch job, `> log 2>&1`), logs its tasks instead: after the first
+    item (so the rate is known early), then at most every `LOG_EVERY_S` seconds, and when a task finishes."""
+
+    LOG_EVERY_S = 30.0
+
+    def __init__(self, *columns: Any, **kwargs: Any) -> None:
+        super().__init__(*columns, **kwargs)
+        self._logged_at: dict[TaskID, float] = {}
+        self._log = logging.getLogger("pds_mri.progress")
+
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        self._log_task(task_id)
+
+    def update(self, task_id: TaskID, **kwargs: Any) -> None:
+        super().update(task_id, **kwargs)
+        if "advance" in kwargs or "completed" in kwargs:
+            self._log_task(task_id)
+
+    def _log_task(self, task_id: TaskID) -> None:
+        if not self.disable:
+            return  # the bar shows it
+        task = next(t for t in self.tasks if t.id == task_id)
+        completed, total, elapsed, remaining = task.completed, task.total, task.elapsed, task.time_remaining
+        finished, description = task.finished, task.description
+        now = time.monotonic()
+        first = task_id not in self._logged_at
+        if not (first or finished or now - self._logged_at[task_id] >= self.LOG_EVERY_S):
+            return
+        if finished and self._logged_at.get(task_id) == float("inf"):
+            return  # the end was logged already
+        self._logged_at[task_id] = float("inf") if finished else now
+        eta = "" if finished or remaining is None else f", eta {_clock(remaining)}"
+        of = f"/{total:g}" if total is not None else ""
+        self._log.info("%s: %g%s (%s elapsed%s)", description, completed, of, _clock(elapsed or 0.0), eta)
+
+
+def _clock(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
