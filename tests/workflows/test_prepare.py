@@ -129,3 +129,11 @@ def test_map_precedence_is_flag_then_yaml_then_preset(tmp_path: Path) -> None:
     assert (flagged.maps.fmri_map, flagged.maps.dmri_map) == ("falff", "fa")
     preset = resolve_config(PrepareOptions(bids, out))
     assert (preset.maps.fmri_map, preset.maps.dmri_map) == ("mean", "mean")
+
+
+def test_every_derivatives_input_is_a_source_dataset(tmp_path: Path) -> None:
+    from pds_mri.workflows.prepare import _description, resolve_config
+
+    options = PrepareOptions(tmp_path / "raw", tmp_path / "out", derivatives=(tmp_path / "fmriprep", tmp_path / "qsi"))
+    urls = [d["URL"] for d in _description(options, resolve_config(options), "none")["SourceDatasets"]]
+    assert urls == [(tmp_path / name).resolve().as_uri() for name in ("raw", "fmriprep", "qsi")]

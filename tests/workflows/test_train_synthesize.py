@@ -78,6 +78,13 @@ def test_synthesize_auto_fills_exactly_what_is_missing(tiny: dict[str, Path], si
         sidecar = json.loads((out / r["sidecar"]).read_text())
         assert len(sidecar["Checkpoint"]["sha256"]) == 64 and sidecar["Samples"] == 2 and sidecar["Seed"] == 5
         assert sidecar["Normalisation"]["origin"].startswith("median of")
+        # the source as a BIDS URI through DatasetLinks, and as an absolute path any working directory can open
+        links = json.loads((out / "dataset_description.json").read_text())["DatasetLinks"]
+        (uri,) = sidecar["Sources"]
+        name, relative = uri.removeprefix("bids:").split(":", 1)
+        linked = Path(links[name].removeprefix("file://")) / relative
+        assert linked.is_file() and linked == Path(sidecar["Source"]) and Path(sidecar["Source"]).is_absolute()
+        assert relative == cohort[r["participant_id"]][r["source"]] and Path(sidecar["NativeReference"]).is_file()
 
 
 def test_synthesize_is_deterministic_with_a_seed_and_explicit_direction(tiny: dict[str, Path]) -> None:

@@ -441,7 +441,8 @@ def _description(options: PrepareOptions, config: Config, registration: str) -> 
                 "Options": opts,
             }
         ],
-        "SourceDatasets": [{"URL": Path(options.bids_dir).resolve().as_uri()}],
+        "SourceDatasets": [{"URL": Path(options.bids_dir).resolve().as_uri()}]
+        + [{"URL": Path(d).resolve().as_uri(), "Description": "--derivatives input"} for d in options.derivatives],
         "Registration": SPACE_NOTE[registration],
         "Grids": config.grids.model_dump(mode="json"),
     }

@@ -274,6 +274,11 @@ def dataset_description(options: SynthesizeOptions) -> dict:
             {"URL": Path(options.input_dir).resolve().as_uri(), "Description": "prepared maps (pds prepare)"},
             {"URL": Path(options.run_dir).resolve().as_uri(), "Description": "trained model (pds train)"},
         ],
+        # the names of BIDS URIs in the sidecars' "Sources" (bids:prepared:sub-X/...)
+        "DatasetLinks": {
+            "prepared": Path(options.input_dir).resolve().as_uri(),
+            "run": Path(options.run_dir).resolve().as_uri(),
+        },
         "Warning": "synthetic images for research; not diagnostic images",
     }
 
@@ -370,8 +375,10 @@ def write_subject(
         save_nifti(img, out_dir / names["samples"])
         provenance["SamplesFile"] = names["samples"]
     provenance |= {
-        "Source": str(in_dir / row[source]),
-        "NativeReference": str(native_path),
+        "Sources": [f"bids:prepared:{row[source]}"],  # BIDS URI, resolved through DatasetLinks
+        # absolute, so `pds report` and viewers find them from any working directory
+        "Source": str((in_dir / row[source]).resolve()),
+        "NativeReference": str(Path(native_path).resolve()),
         "NativeToMNI": row.get(f"{source}_xfm") or None,
         "Normalisation": {**norm.to_json(), "origin": origin},
     }
