@@ -142,7 +142,11 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors, and debug log lines.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Log lines (steps, progress) also on a terminal, beside the bars.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Warnings and errors only: no bars, no messages.")] = False,
 ) -> None:
     _state["debug"] = debug
 
@@ -582,7 +586,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point, callable from tests: returns the exit status instead of exiting."""
     args = bids_app_argv(sys.argv[1:] if argv is None else list(argv))
     _state["debug"] = "--debug" in args
-    configure_logging(_state["debug"])
+    if "--quiet" in args and "--verbose" in args:
+        typer.secho("pds: error: --quiet and --verbose contradict each other; choose one", err=True, fg="red")
+        return 2
+    configure_logging(_state["debug"], ("--verbose" in args) - ("--quiet" in args))
     previous = _raise_on_sigterm()
     try:
         # with standalone_mode=False Typer *returns* 130 for Ctrl-C (it raises Exit(130) and click hands back
@@ -622,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: Flags of the whole tool that may be typed anywhere, also after the subcommand (moved before it).
+ANYWHERE_FLAGS = ("--debug", "--verbose", "--quiet")
 #: Options that take several space-separated values, as BIDS Apps (argparse nargs="+") do.
 MULTI_VALUE_OPTIONS = ("--participant-label", "--session-label")
 
@@ -629,8 +638,9 @@ MULTI_VALUE_OPTIONS = ("--participant-label", "--session-label")
 def bids_app_argv(args: list[str]) -> list[str]:
     """The BIDS-App habits Typer has no syntax for: `--participant-label 01 02` becomes one option per value
     (values run until the next token starting with '-'; put positional arguments first, as in BIDS Apps), and
-    `--debug` is accepted anywhere, also after the subcommand."""
-    out: list[str] = ["--debug"] if "--debug" in args else []
+    `--debug`, `--verbose` and `--quiet` are accepted anywhere, also after the subcommand."""
+    end = args.index("--") if "--" in args else len(args)
+    out: list[str] = [flag for flag in ANYWHERE_FLAGS if flag in args[:end]]
     i = 0
     while i < len(args):
         token = args[i]
@@ -645,7 +655,7 @@ def bids_app_argv(args: list[str]) -> list[str]:
                 i += 1
             out += [x for v in values for x in (token, v)] or [token]
             continue
-        if token != "--debug":
+        if token not in ANYWHERE_FLAGS:
             out.append(token)
         i += 1
     return out

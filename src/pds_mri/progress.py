@@ -26,17 +26,27 @@ console = Console(stderr=True, quiet=os.environ.get("RANK", "0") != "0")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def configure_logging(debug: bool = False) -> None:
+def configure_logging(debug: bool = False, verbosity: int = 0) -> None:
     """The package's log lines (training steps, validations, resumes) on stderr, timestamped.
 
     When stderr is not a terminal (a batch job, `> log 2>&1`) there is no progress bar, so INFO lines are
     the only sign of life of a long training and are shown; on a terminal the bar shows progress and only
-    warnings are logged. Ranks other than 0 log warnings only. Idempotent (one handler).
+    warnings are logged. `verbosity` (`--verbose` +1, `--quiet` -1) moves that: +1 shows INFO lines on a
+    terminal too, -1 shows warnings and errors only and silences the console messages and bars. Ranks other
+    than 0 log warnings only. Idempotent (one handler).
     """
     logger = logging.getLogger("pds_mri")
     rank0 = os.environ.get("RANK", "0") == "0"
-    level = logging.DEBUG if debug else logging.INFO if (rank0 and not sys.stderr.isatty()) else logging.WARNING
+    if debug:
+        level = logging.DEBUG
+    elif verbosity < 0 or not rank0:
+        level = logging.WARNING
+    elif verbosity > 0 or not sys.stderr.isatty():
+        level = logging.INFO
+    else:
+        level = logging.WARNING
     logger.setLevel(level)
+    console.quiet = verbosity < 0 or not rank0
     for handler in list(logger.handlers):
         if isinstance(handler, _StderrHandler):
             logger.removeHandler(handler)

@@ -197,3 +197,46 @@ def test_prepare_takes_session_labels_and_a_bids_filter_file(sim_bids: Path, tmp
     assert options["bids_filter_file"] == str(filters) and options["session_labels"] == []
     missing = tmp_path / "out2"
     assert main(["prepare", str(sim_bids), str(missing), "--session-label", "01"]) == 2 and not missing.exists()
+
+
+@pytest.fixture
+def _restore_logging() -> Iterator[None]:
+    import logging
+
+    from pds_mri.progress import console
+
+    level, quiet = logging.getLogger("pds_mri").level, console.quiet
+    yield
+    logging.getLogger("pds_mri").setLevel(level)
+    console.quiet = quiet
+
+
+@pytest.mark.usefixtures("_restore_logging")
+def test_quiet_silences_messages_and_verbose_and_quiet_contradict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pds_mri.cli import bids_app_argv
+
+    assert bids_app_argv(["simulate", "out", "--quiet"]) == ["--quiet", "simulate", "out"]
+    assert bids_app_argv(["--verbose", "train", "a", "b"]) == ["--verbose", "train", "a", "b"]
+    assert main(["simulate", str(tmp_path / "loud"), "--subjects", "1"]) == 0
+    assert "simulated 1 subjects" in capsys.readouterr().err
+    assert main(["simulate", str(tmp_path / "quiet"), "--subjects", "1", "--quiet"]) == 0
+    assert capsys.readouterr().err == "" and (tmp_path / "quiet" / "participants.tsv").is_file()
+    assert main(["simulate", str(tmp_path / "both"), "--quiet", "--verbose"]) == 2
+    assert "contradict" in capsys.readouterr().err and not (tmp_path / "both").exists()
+
+
+@pytest.mark.usefixtures("_restore_logging")
+def test_verbose_logs_info_on_a_terminal_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from pds_mri.progress import configure_logging
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    configure_logging()
+    assert logging.getLogger("pds_mri").level == logging.WARNING  # the bar shows progress
+    configure_logging(verbosity=1)
+    assert logging.getLogger("pds_mri").level == logging.INFO
+    configure_logging(verbosity=-1)
+    assert logging.getLogger("pds_mri").level == logging.WARNING
