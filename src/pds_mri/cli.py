@@ -108,7 +108,14 @@ app = typer.Typer(
 _state = {"debug": False}
 
 Preset = Annotated[
-    PresetName, typer.Option("--preset", help="Grid and acquisition preset: cpu (small, fast) or paper.")
+    PresetName | None,
+    typer.Option(
+        "--preset",
+        help="paper (the paper's grids and training budget) or cpu (coarse grids, 400 steps: demos and tests). "
+        "prepare: required on your own data (cpu for a `pds simulate` cohort); train/benchmark: default the "
+        "prepared directory's.",
+        show_default=False,
+    ),
 ]
 OmpThreads = Annotated[
     int | None,
@@ -158,7 +165,9 @@ def simulate(
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed; the same seed gives identical files.")
     ] = 0,
-    preset: Preset = "cpu",
+    preset: Annotated[
+        PresetName, typer.Option("--preset", help="Acquisition of the simulated scans: cpu (small, fast) or paper.")
+    ] = "cpu",
     missing_fmri: Annotated[
         float, typer.Option("--missing-fmri", min=0.0, max=1.0, help="Fraction of subjects without fMRI.")
     ] = 0.0,
@@ -227,7 +236,7 @@ def prepare(
             show_default=False,
         ),
     ] = None,
-    preset: Preset = "cpu",
+    preset: Preset = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
     derivatives: Annotated[
         list[Path] | None, typer.Option("--derivatives", help="Extra derivative folders to index (repeatable).")
@@ -286,7 +295,7 @@ def prepare(
 def train(
     prepared_dir: Annotated[Path, typer.Argument(help="Output of `pds prepare` (its cohort.tsv).")],
     run_dir: Annotated[Path, typer.Argument(help="Run directory: config, split, checkpoints, logs, model card.")],
-    preset: Preset = "cpu",
+    preset: Preset = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
     model: Annotated[str, typer.Option("--model", parser=_model_name, metavar="MODEL", help=model_help())] = "pds",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from RUN_DIR's last checkpoint.")] = False,
@@ -472,7 +481,7 @@ def benchmark(
             help="Models to compare, repeated or comma-separated; default: " + ", ".join(benchmark_defaults()) + ".",
         ),
     ] = None,
-    preset: Preset = "cpu",
+    preset: Preset = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED)] = 0,
     fold: Annotated[

@@ -123,17 +123,19 @@ def test_map_precedence_is_flag_then_yaml_then_preset(tmp_path: Path) -> None:
     yaml = tmp_path / "maps.yaml"
     yaml.write_text("maps:\n  fmri_map: alff\n  dmri_map: fa\n")
     bids, out = tmp_path / "bids", tmp_path / "out"
-    assert resolve_config(PrepareOptions(bids, out, config=yaml)).maps.fmri_map == "alff"
-    assert resolve_config(PrepareOptions(bids, out, config=yaml)).maps.dmri_map == "fa"
-    flagged = resolve_config(PrepareOptions(bids, out, config=yaml, fmri_map="falff"))
+    assert resolve_config(PrepareOptions(bids, out, config=yaml, preset="cpu")).maps.fmri_map == "alff"
+    assert resolve_config(PrepareOptions(bids, out, config=yaml, preset="cpu")).maps.dmri_map == "fa"
+    flagged = resolve_config(PrepareOptions(bids, out, config=yaml, preset="cpu", fmri_map="falff"))
     assert (flagged.maps.fmri_map, flagged.maps.dmri_map) == ("falff", "fa")
-    preset = resolve_config(PrepareOptions(bids, out))
+    preset = resolve_config(PrepareOptions(bids, out, preset="cpu"))
     assert (preset.maps.fmri_map, preset.maps.dmri_map) == ("mean", "mean")
 
 
 def test_every_derivatives_input_is_a_source_dataset(tmp_path: Path) -> None:
     from pds_mri.workflows.prepare import _description, resolve_config
 
-    options = PrepareOptions(tmp_path / "raw", tmp_path / "out", derivatives=(tmp_path / "fmriprep", tmp_path / "qsi"))
+    options = PrepareOptions(
+        tmp_path / "raw", tmp_path / "out", preset="cpu", derivatives=(tmp_path / "fmriprep", tmp_path / "qsi")
+    )
     urls = [d["URL"] for d in _description(options, resolve_config(options), "none")["SourceDatasets"]]
     assert urls == [(tmp_path / name).resolve().as_uri() for name in ("raw", "fmriprep", "qsi")]

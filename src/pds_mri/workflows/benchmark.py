@@ -33,7 +33,7 @@ import datetime as _dt
 import json
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ class BenchmarkOptions:
     out_dir: Path
     folds: int = 5
     models: tuple[str, ...] = ()
-    preset: str = "cpu"
+    preset: str | None = None  # None: the prepared directory's preset (workflows/presets.py)
     config: Path | None = None
     seed: int = 0
     only_folds: tuple[int, ...] = ()  # run just these folds (e.g. one per GPU); finished others are still collected
@@ -83,8 +83,10 @@ def fold_dir(out_dir: Path, model: str, fold: int) -> Path:
 def run_benchmark(options: BenchmarkOptions) -> dict[str, Any]:
     from pds_mri.io.output_place import check_output_apart
     from pds_mri.training.data import read_cohort
+    from pds_mri.workflows.presets import prepared_preset
 
     check_output_apart(Path(options.out_dir), {"prepared directory": Path(options.prepared_dir)})
+    options = replace(options, preset=prepared_preset(options.preset, options.prepared_dir))
     models = resolve_models(options.models)
     if options.folds < 2:
         raise PdsError(f"--folds {options.folds}: cross-validation needs at least 2 folds")

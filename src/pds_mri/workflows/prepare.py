@@ -52,7 +52,7 @@ class PrepareOptions:
     bids_filter_file: Path | None = None  # fMRIPrep-style pybids queries per input (io/bids_filters.py)
     fmri_map: str | None = None  # None: the YAML's maps.fmri_map, else the preset's (`map_choices`)
     dmri_map: str | None = None
-    preset: str = "cpu"
+    preset: str | None = None  # None: cpu for a `pds simulate` cohort, else required (workflows/presets.py)
     config: Path | None = None
     derivatives: tuple[Path, ...] = ()
     diagnosis_column: str = "diagnosis"
@@ -64,7 +64,10 @@ class PrepareOptions:
 
 
 def resolve_config(options: PrepareOptions) -> Config:
-    base = load_config(options.config, options.preset) if options.config else load_preset(options.preset)
+    from pds_mri.workflows.presets import prepare_preset
+
+    name = prepare_preset(options.preset, options.bids_dir)
+    base = load_config(options.config, name) if options.config else load_preset(name)
     chosen = map_choices(base, options.fmri_map, options.dmri_map)
     try:
         return Config.model_validate({**base.model_dump(), "maps": base.maps.model_copy(update=chosen).model_dump()})
@@ -428,6 +431,7 @@ def _description(options: PrepareOptions, config: Config, registration: str) -> 
     opts = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items() if k != "extra"}
     opts["derivatives"] = [str(d) for d in options.derivatives]
     opts["fmri_map"], opts["dmri_map"] = config.maps.fmri_map, config.maps.dmri_map  # as resolved, not as typed
+    opts["preset"] = config.preset
     return {
         "Name": "pds-mri prepared maps",
         "BIDSVersion": "1.9.0",

@@ -38,7 +38,7 @@ from pds_mri.workflows.models import MODEL_SPECS
 class TrainOptions:
     prepared_dir: Path
     run_dir: Path
-    preset: str = "cpu"
+    preset: str | None = None  # None: the prepared directory's preset (workflows/presets.py)
     config: Path | None = None
     model: str = "pds"
     resume: bool = False
@@ -62,7 +62,10 @@ def resolve_train_config(options: TrainOptions) -> Config:
         if saved != spec.name:
             raise PdsError(f"{options.run_dir} holds a '{saved}' run; resume it with --model {saved}")
         return load_run_config(options.run_dir)
-    base = load_config(options.config, options.preset) if options.config else load_preset(options.preset)
+    from pds_mri.workflows.presets import prepared_preset
+
+    name = prepared_preset(options.preset, options.prepared_dir)
+    base = load_config(options.config, name) if options.config else load_preset(name)
     prepared_cfg = Path(options.prepared_dir) / "config.yaml"
     if not prepared_cfg.is_file():
         raise PdsError(f"{options.prepared_dir}: not a prepared directory (config.yaml missing); run `pds prepare`")
