@@ -37,7 +37,7 @@ def test_train_and_synthesize_each_baseline(tiny: dict[str, Path], capsys: pytes
         _train_and_synthesize(tiny, model)
     assert main(["train", str(tiny["prepared"]), str(tiny["root"] / "x"), "--model", "gan"]) == 2
     err = capsys.readouterr().err
-    assert "--model gan" in err and "pix2pix3d" in err
+    assert "'gan' is not a model" in err and "pix2pix3d" in err
 
 
 def _train_and_synthesize(tiny: dict[str, Path], model: str) -> None:

@@ -19,6 +19,8 @@ def prepare_preset(requested: str | None, bids_dir: Path) -> str:
     """`--preset` as given; without it `cpu` for a `pds simulate` cohort, else a one-line request to choose."""
     if requested is not None:
         return requested
+    if not Path(bids_dir).exists():  # the more basic problem first, worded as discovery words it
+        raise InputError(bids_dir, "not found (expected a BIDS directory or a CSV manifest)")
     if _simulated(Path(bids_dir)):
         return "cpu"
     raise PdsError(
