@@ -90,6 +90,26 @@ def _oom_types() -> tuple[type[BaseException], ...]:
 
 
 # ------------------------------------------------------------------------------------------------- train
+def count_host_syncs(step: Any, device: Any) -> int | None:
+    """Host synchronisations one training step makes on CUDA (torch's sync debug mode warns on each); None
+    elsewhere (a CPU has nothing to wait for). The objective's own reads: the trainer adds one per step."""
+    import warnings
+
+    import torch
+
+    if device.type != "cuda":
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            step()
+            torch.cuda.synchronize(device)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message).lower() for w in caught)
+
+
 def train_config(tiny: bool, dtype: str, checkpointing: bool, steps: int) -> dict:
     """Timed stage-1 steps after one warm-up step; peak memory of this configuration alone on CUDA."""
     import torch
@@ -125,6 +145,16 @@ def train_config(tiny: bool, dtype: str, checkpointing: bool, steps: int) -> dic
             if i > 0:
                 times.append(time.perf_counter() - start)
         row["loss_finite"] = bool(torch.isfinite(loss.detach()).item())
+
+        def one_step() -> None:
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
+                step_loss = objective(batches, generator)["loss"]
+            step_loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+
+        row["host_syncs_per_step"] = count_host_syncs(one_step, device)
     except _oom_types():
         row["status"] = "out of memory"
         return row
@@ -281,6 +311,7 @@ def markdown(payload: dict) -> str:
                 "steps_per_s": "steps/s",
                 "seconds_per_step": "s/step",
                 "peak_memory_mb": "peak memory (MB)",
+                "host_syncs_per_step": "host syncs/step",
             },
         ),
         "",
