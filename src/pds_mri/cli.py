@@ -355,7 +355,9 @@ def train(
 
 @app.command(cls=_Command)
 def synthesize(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `pds train`.")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run directory written by `pds train`, or a model archive from `pds export`.")
+    ],
     input_dir: Annotated[Path, typer.Argument(help="A prepared directory (its cohort.tsv).")],
     out_dir: Annotated[Path, typer.Argument(help="Where the syntheses and synthesized.tsv go.")],
     direction: Annotated[
@@ -437,6 +439,22 @@ def synthesize(
             device=device,
         )
     )
+
+
+@app.command(cls=_Command)
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `pds train`.")],
+    archive: Annotated[Path, typer.Argument(help="The model archive to write (a new .zip file).")],
+) -> None:
+    """Pack a trained model into one .zip that `pds synthesize` takes in place of RUN_DIR, on any machine.
+
+    Only what synthesis needs: config, model, normalisation, split, priors, the weights' checkpoint per stage.
+
+    Example: pds export runs/pds pds-model.zip && pds synthesize pds-model.zip prepared synth
+    """
+    from pds_mri.workflows.export import run_export
+
+    run_export(run_dir, archive)
 
 
 @app.command(cls=_Command)

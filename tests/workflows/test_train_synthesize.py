@@ -350,3 +350,49 @@ def test_a_checkpoint_with_non_finite_weights_is_refused_before_synthesis(tiny: 
     with pytest.raises(PdsError, match="not finite"):
         run_synthesize(SynthesizeOptions(run, tiny["prepared"], out, direction="fmri2dmri"))
     assert not out.exists()
+
+
+def test_an_exported_model_synthesises_like_its_run_and_damage_is_refused(
+    tiny: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """#14 item 8: `pds export` packs only what synthesis needs; the archive gives the run's files byte for
+    byte; a tampered or crafted archive is one line and writes nothing."""
+    import zipfile
+
+    from pds_mri.cli import main
+
+    archive = tmp_path / "model.zip"
+    assert main(["export", str(tiny["run"]), str(archive)]) == 0
+    names = zipfile.ZipFile(archive).namelist()
+    assert "pds_model.json" in names and "config.yaml" in names and "split.json" in names
+    assert any(n.startswith("stage1/checkpoints/") for n in names)
+    assert not any("/logs/" in n or "step-" in n for n in names)  # no logs, no intermediate checkpoints
+    assert main(["export", str(tiny["run"]), str(archive)]) == 2  # never overwritten
+
+    label = _tsv(tiny["prepared"] / "cohort.tsv")[0]["participant_id"]
+    common = ["--direction", "dmri2fmri", "--participant-label", label, "--seed", "2"]
+    from_run, from_zip = tmp_path / "from-run", tmp_path / "from-zip"
+    assert main(["synthesize", str(tiny["run"]), str(tiny["prepared"]), str(from_run), *common]) == 0
+    assert main(["synthesize", str(archive), str(tiny["prepared"]), str(from_zip), *common]) == 0
+    (row,) = _tsv(from_zip / "synthesized.tsv")
+    assert (from_zip / row["synthesis"]).read_bytes() == (from_run / row["synthesis"]).read_bytes()
+    description = json.loads((from_zip / "dataset_description.json").read_text())
+    assert description["DatasetLinks"]["run"] == archive.resolve().as_uri()
+
+    tampered = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(archive) as src, zipfile.ZipFile(tampered, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, data + b" " if name == "config.yaml" else data)
+    crafted = tmp_path / "crafted.zip"
+    with zipfile.ZipFile(archive) as src, zipfile.ZipFile(crafted, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+        dst.writestr("../escape.txt", b"x")
+    capsys.readouterr()
+    for bad, problem in ((tampered, "does not match its SHA-256"), (crafted, "outside the model folder")):
+        out = tmp_path / f"out-{bad.stem}"
+        assert main(["synthesize", str(bad), str(tiny["prepared"]), str(out), *common]) == 2
+        err = capsys.readouterr().err.strip()
+        assert problem in err and str(bad) in err and len(err.splitlines()) == 1 and not out.exists()
+    assert not (tmp_path.parent / "escape.txt").exists()

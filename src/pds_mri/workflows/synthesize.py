@@ -17,7 +17,7 @@ import json
 import shutil
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,7 @@ class SynthesizeOptions:
     disease_state: bool = True  # label-free syntheses use the run's source-only disease estimate, if it has one
     deterministic: bool = False  # byte-identical GPU syntheses (pds_mri.backends); default TF32 on CUDA
     device: str = "auto"  # auto | cpu | cuda | mps (`--device`); auto = CUDA when available
+    model_archive: Path | None = None  # set when run_dir was unpacked from this `pds export` archive
 
 
 def plan(rows: list[dict], direction: str) -> list[tuple[dict, str]]:
@@ -116,6 +117,16 @@ def subject_seed(seed: int, participant_id: str, direction: str) -> int:
 
 
 def run_synthesize(options: SynthesizeOptions) -> list[dict]:
+    """Synthesise with a run directory, or with a model archive from `pds export` (unpacked for the call)."""
+    from pds_mri.workflows.export import is_model_archive, unpacked_model
+
+    if is_model_archive(options.run_dir):
+        with unpacked_model(options.run_dir) as run_dir:
+            return _synthesize(replace(options, run_dir=run_dir, model_archive=Path(options.run_dir)))
+    return _synthesize(options)
+
+
+def _synthesize(options: SynthesizeOptions) -> list[dict]:
     from pds_mri.backends import configure_backends
     from pds_mri.io.output_place import check_output_apart
     from pds_mri.models.factory import build_config_sampler
@@ -265,6 +276,7 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
 
 def dataset_description(options: SynthesizeOptions) -> dict:
     """OUT_DIR is a BIDS derivative dataset of the prepared maps (made with the run's model)."""
+    run_uri = Path(options.model_archive or options.run_dir).resolve().as_uri()  # the archive, not its temp copy
     return {
         "Name": "pds-mri synthesized maps",
         "BIDSVersion": "1.9.0",
@@ -272,12 +284,12 @@ def dataset_description(options: SynthesizeOptions) -> dict:
         "GeneratedBy": [{"Name": "pds-mri", "Version": __version__, "Description": "pds synthesize"}],
         "SourceDatasets": [
             {"URL": Path(options.input_dir).resolve().as_uri(), "Description": "prepared maps (pds prepare)"},
-            {"URL": Path(options.run_dir).resolve().as_uri(), "Description": "trained model (pds train)"},
+            {"URL": run_uri, "Description": "trained model (pds train)"},
         ],
         # the names of BIDS URIs in the sidecars' "Sources" (bids:prepared:sub-X/...)
         "DatasetLinks": {
             "prepared": Path(options.input_dir).resolve().as_uri(),
-            "run": Path(options.run_dir).resolve().as_uri(),
+            "run": run_uri,
         },
         "Warning": "synthetic images for research; not diagnostic images",
     }
