@@ -410,6 +410,14 @@ def synthesize(
     ] = False,
     device: DeviceOption = "auto",
     omp_nthreads: OmpThreads = None,
+    uncertainty_scale: Annotated[
+        bool,
+        typer.Option(
+            "--uncertainty-scale/--no-uncertainty-scale",
+            help="Multiply the std by the run's calibration (`pds calibrate`: fitted on its validation "
+            "subjects), when it has one. On by default.",
+        ),
+    ] = True,
 ) -> None:
     """Synthesise the missing modality: model-grid and native-space NIfTI, uncertainty, provenance JSON.
 
@@ -436,9 +444,31 @@ def synthesize(
             save_samples=save_samples,
             disease_state=disease_state,
             deterministic=deterministic,
+            uncertainty_scale=uncertainty_scale,
             device=device,
         )
     )
+
+
+@app.command(cls=_Command)
+def calibrate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `pds train`.")],
+    prepared_dir: Annotated[Path, typer.Argument(help="The prepared directory it was trained on.")],
+    samples: Annotated[int, typer.Option("--samples", min=2, help="Posterior samples per synthesis.")] = 8,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED)] = 0,
+    omp_nthreads: OmpThreads = None,
+) -> None:
+    """Fit the uncertainty scale on the run's validation subjects: afterwards `pds synthesize --samples N`
+    writes std maps whose ±2σ intervals cover ~95 % of the errors (RUN_DIR/uncertainty_scale.json).
+
+    Use the same --samples as for synthesis. Test subjects never enter the fit.
+
+    Example: pds calibrate runs/pds prepared --samples 8
+    """
+    from pds_mri.workflows.calibrate import run_calibrate
+
+    _limit_threads(omp_nthreads)
+    run_calibrate(run_dir, prepared_dir, samples, seed)
 
 
 @app.command(cls=_Command)

@@ -139,3 +139,47 @@ def test_nothing_scorable_missing_tsv_and_wrong_shape_are_clear_errors(
     nib.save(nib.Nifti1Image(np.zeros((5, 5, 5), np.float32), np.eye(4)), broken / row["synthesis"])
     with pytest.raises(InputError, match=r"shape \(5, 5, 5\) does not match"):
         run_evaluate(broken, prepared, tmp_path / "e3")
+
+
+def test_uncertainty_calibration_columns(tiny_evaluated: dict[str, Path]) -> None:
+    """Appended after the old columns; values where --samples > 1 wrote a std map, n/a elsewhere; recomputed."""
+    from pds_mri.evaluation.calibration import CALIBRATION_COLUMNS, edge_interior
+    from pds_mri.evaluation.regions import VOXEL_COLUMNS
+    from pds_mri.workflows.evaluate import ROW_COLUMNS
+
+    run, prepared = tiny_evaluated["run"], tiny_evaluated["prepared"]
+    header = (run / "eval-f2d" / "metrics.tsv").read_text().splitlines()[0].split("\t")
+    assert header == [*ROW_COLUMNS, *METRIC_COLUMNS, *VOXEL_COLUMNS, *CALIBRATION_COLUMNS]
+    f2d = _tsv(run / "eval-f2d" / "metrics.tsv")
+    for row in f2d:
+        assert 0 <= float(row["coverage_1sd"]) <= float(row["coverage_2sd"]) <= 1
+        assert int(row["n_interior"]) + int(row["n_edge"]) == int(row["n_brain"])
+    assert all(set(r[c] for c in CALIBRATION_COLUMNS) == {"n/a"} for r in _tsv(run / "eval-d2f" / "metrics.tsv"))
+    payload = json.loads((run / "eval-f2d" / "metrics.json").read_text())
+    assert payload["calibration"]["columns"] == list(CALIBRATION_COLUMNS)
+    assert payload["protocol"]["calibration"]["edge"].startswith("brain-mask voxels")
+    pooled = payload["calibration"]["directions"]["fmri2dmri"]
+    assert pooled["subjects"] == len(f2d) and pooled["brain"]["voxels"] == sum(int(r["n_brain"]) for r in f2d)
+    assert sum(b["n"] for b in pooled["brain"]["curve"]) == pooled["brain"]["voxels"]
+    assert payload["summary"]["fmri2dmri"]["coverage_2sd"]["n"] == len(f2d)
+    assert json.loads((run / "eval-d2f" / "metrics.json").read_text())["calibration"]["directions"] == {}
+    # an independent recomputation of one row
+    row = f2d[0]
+    synth = {r["participant_id"]: r for r in _tsv(run / "synth-f2d" / "synthesized.tsv")}[row["participant_id"]]
+    real_row = {r["participant_id"]: r for r in _tsv(prepared / "cohort.tsv")}[row["participant_id"]]
+
+    def load(path: Path) -> np.ndarray:
+        return np.asarray(nib.load(path).dataobj, dtype=np.float64)
+
+    pred = (np.clip(load(run / "synth-f2d" / synth["synthesis"]), -1, 1) + 1) / 2
+    real = (np.clip(load(prepared / real_row["dmri"]), -1, 1) + 1) / 2
+    std = load(run / "synth-f2d" / synth["uncertainty"]) / 2
+    mask = load(prepared / real_row["dmri_mask"]) > 0.5
+    err = np.abs(pred - real)
+    assert float(row["coverage_2sd"]) == pytest.approx(np.mean(err[mask] <= 2 * std[mask]), abs=1e-5)
+    edge, interior = edge_interior(mask)
+    assert int(row["n_edge"]) == edge.sum()
+    from scipy.stats import spearmanr
+
+    expected = spearmanr(std[interior], err[interior]).statistic
+    assert float(row["uncertainty_spearman_interior"]) == pytest.approx(expected, abs=1e-4)

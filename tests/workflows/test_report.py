@@ -72,6 +72,9 @@ def test_run_report_is_self_contained_with_metrics_curves_and_config(
     assert all(r["participant_id"] in text for r in scored) and "PSNR (dB)" in text and "Not scored" in text
     # curves + one mosaic per scored subject (up to 3 per direction) + the unevaluated synthesis' mosaics
     assert len(page.images) >= 1 + 2 * min(3, len(scored)) + 1
+    # the uncertainty section: the f2d syntheses have std maps (a table and the calibration plot), d2f none
+    assert text.count("Uncertainty") >= 2 and "binned predicted std vs observed |error|" in text
+    assert "no std maps among these syntheses" in text
 
 
 def test_benchmark_report_renders_results_table_and_figures(tmp_path: Path) -> None:

@@ -396,3 +396,51 @@ def test_an_exported_model_synthesises_like_its_run_and_damage_is_refused(
         err = capsys.readouterr().err.strip()
         assert problem in err and str(bad) in err and len(err.splitlines()) == 1 and not out.exists()
     assert not (tmp_path.parent / "escape.txt").exists()
+
+
+def test_calibrate_fits_on_validation_subjects_and_synthesize_applies_the_scale(
+    tiny: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """#15 item 4: the scale is fitted on the split's validation subjects only, multiplies the std exactly,
+    is recorded in the sidecar, can be switched off, and a scale file listing another subject is refused."""
+    import shutil
+
+    from pds_mri.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny["run"], run)  # the module's run stays uncalibrated for the other tests
+    assert main(["calibrate", str(run), str(tiny["prepared"]), "--samples", "1"]) == 2  # a std needs 2
+    assert main(["calibrate", str(run), str(tiny["prepared"]), "--samples", "2"]) == 0
+    scale_file = run / "uncertainty_scale.json"
+    data = json.loads(scale_file.read_text())
+    split = json.loads((run / "split.json").read_text())
+    assert data["fitted_on"] and set(data["fitted_on"]) <= set(split["val"])
+    assert not set(data["fitted_on"]) & (set(split["test"]) | set(split["train"]))
+    for numbers in data["directions"].values():
+        assert numbers["scale"] > 0 and numbers["coverage_2sd_after"] >= 0.9545 - 1e-9
+
+    label = data["fitted_on"][0]
+    common = ["--direction", "fmri2dmri", "--participant-label", label, "--samples", "2", "--seed", "4"]
+    scaled, raw = tmp_path / "scaled", tmp_path / "raw"
+    assert main(["synthesize", str(run), str(tiny["prepared"]), str(scaled), *common]) == 0
+    assert main(["synthesize", str(run), str(tiny["prepared"]), str(raw), *common, "--no-uncertainty-scale"]) == 0
+    (row,) = _tsv(scaled / "synthesized.tsv")
+    s = data["directions"]["fmri2dmri"]["scale"]
+    std_scaled = np.asarray(nib.load(scaled / row["uncertainty"]).dataobj)
+    std_raw = np.asarray(nib.load(raw / row["uncertainty"]).dataobj)
+    assert std_raw.max() > 0 and np.allclose(std_scaled, s * std_raw, rtol=1e-5, atol=1e-7)
+    assert (scaled / row["synthesis"]).read_bytes() == (raw / row["synthesis"]).read_bytes()  # only the std
+    assert json.loads((scaled / row["sidecar"]).read_text())["UncertaintyScale"]["Value"] == pytest.approx(s)
+    assert json.loads((raw / row["sidecar"]).read_text())["UncertaintyScale"] is None
+
+    leaky = json.loads(scale_file.read_text())
+    leaky["fitted_on"].append(split["train"][0])
+    scale_file.write_text(json.dumps(leaky))
+    capsys.readouterr()
+    out = tmp_path / "refused"
+    assert main(["synthesize", str(run), str(tiny["prepared"]), str(out), *common]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not validation subjects" in err and str(scale_file) in err and len(err.splitlines()) == 1
+    scale_file.write_text("{broken")
+    assert main(["synthesize", str(run), str(tiny["prepared"]), str(out), *common]) == 2
+    assert str(scale_file) in capsys.readouterr().err and not out.exists()

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from pds_mri.evaluation.calibration import CALIBRATION_PROTOCOL
 from pds_mri.evaluation.metrics import PROTOCOL, mae, psnr, ssim, to_unit
 from pds_mri.io.layout import TISSUES
 
@@ -124,6 +125,7 @@ def protocol() -> dict[str, Any]:
         **PROTOCOL,
         "regions": dict(REGIONS),
         "uncertainty": UNCERTAINTY,
+        "calibration": dict(CALIBRATION_PROTOCOL),
         "undefined": "NaN or infinite values (empty region; PSNR of an exact synthesis) are null in JSON, "
         "n/a or inf in TSV, and are left out of means",
         "summary": "per direction: mean and sample standard deviation (n - 1) over subjects; n = subjects with a value",

@@ -99,3 +99,36 @@ def synthesis_figure(prepared_dir: Path, synth_dir: Path, rows: list[dict], out_
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return Path(out_png)
+
+
+def calibration_png(pooled: dict) -> bytes | None:
+    """Binned RMS std against RMS |error| per direction (metrics.json "calibration.directions"), with the
+    identity line a calibrated std lies on; brain voxels pooled over subjects. None without a curve."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {d: n.get("brain", {}).get("curve") or [] for d, n in pooled.items()}
+    curves = {d: c for d, c in curves.items() if c}
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    top = 0.0
+    for direction, curve in curves.items():
+        std = [b["rms_std"] for b in curve]
+        err = [b["rms_error"] for b in curve]
+        top = max(top, *std, *err)
+        ax.plot(std, err, marker="o", label=direction)
+    ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1, label="calibrated (identity)")
+    ax.set_xlabel("predicted std (RMS per bin, [0, 1] scale)")
+    ax.set_ylabel("observed |error| (RMS per bin)")
+    ax.set_title("uncertainty calibration (10 equal-count std bins)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
+    plt.close(fig)
+    return buffer.getvalue()

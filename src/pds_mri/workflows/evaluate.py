@@ -1,9 +1,12 @@
 """`pds evaluate SYNTH_DIR PREPARED_DIR OUT_DIR`: score syntheses against the real maps (docs/evaluation.md).
 
 OUT_DIR/metrics.tsv    one row per subject × direction: PSNR, SSIM, MAE in the brain mask; PSNR and MAE in
-                       the pattern ROIs and per tissue class; voxel counts of each region
+                       the pattern ROIs and per tissue class; voxel counts of each region; then, for
+                       syntheses with an uncertainty map, how well it predicts the error (Spearman ρ of std
+                       with |error|, ±1σ/±2σ coverage; brain, interior and mask edge; evaluation/calibration.py)
 OUT_DIR/metrics.json   the protocol (verbatim, so anyone can recompute), the inputs, the rows, per-direction
-                       mean ± std over subjects, and the rows that could not be scored with the reason
+                       mean ± std over subjects, and the rows that could not be scored with the reason;
+                       "calibration": the uncertainty numbers pooled over subjects and the binned curve
 OUT_DIR/group_differences.tsv (+ metrics.json "group_differences")
                        AD − NC and MCI − NC differences of regional means in the real maps and in the
                        syntheses of the same subjects, Cohen's d, the ratio synthetic / real, bootstrap CIs
@@ -56,6 +59,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
     With ``run_dir`` (the run that made the syntheses) the group differences are also scored in the
     data-driven ``disease`` region of the run's TRAINING subjects (`disease.pattern_map.fold_disease_regions`).
     """
+    from pds_mri.evaluation.calibration import CALIBRATION_COLUMNS
     from pds_mri.evaluation.group_difference import regional_means
     from pds_mri.evaluation.regions import METRIC_COLUMNS, VOXEL_COLUMNS, finite, protocol, score, summarise
     from pds_mri.io.output_place import check_output_apart
@@ -74,6 +78,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
         networks = None  # no pattern table: brain and tissue regions only
     disease_regions, region_note = _disease_regions(prepared_dir, run_dir)
     scored: list[dict[str, Any]] = []
+    voxels: dict[str, list[dict[str, Any]]] = {}  # direction -> per subject {region: (|error|, std)}
     skipped: list[dict[str, str]] = []
     start = time.perf_counter()
     with progress_bar() as bar:
@@ -104,6 +109,9 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
             if row.get("uncertainty"):
                 std = _load_on_grid(synth_dir / row["uncertainty"], grid, f"{target} model grid of {pid}")
             metrics = score(torch.from_numpy(pred), item, None if std is None else torch.from_numpy(std))
+            calibration, subject = uncertainty_calibration(pred, item, std)
+            if subject is not None:
+                voxels.setdefault(direction, []).append(subject)
             extra = {"disease": disease_regions[direction]} if disease_regions else None
             scored.append(
                 {
@@ -113,6 +121,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
                     "source": source,
                     "target": target,
                     **metrics,
+                    **calibration,
                     "synthesis": row["synthesis"],
                     "uncertainty": row.get("uncertainty") or "",
                     "region_means_real": regional_means(item["target"], item, networks, extra),
@@ -127,11 +136,11 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
             "fmri2dmri|dmri2fmri` on subjects that have the target modality (e.g. the test subjects of split.json)"
         )
 
-    columns = (*ROW_COLUMNS, *METRIC_COLUMNS, *VOXEL_COLUMNS)
+    columns = (*ROW_COLUMNS, *METRIC_COLUMNS, *VOXEL_COLUMNS, *CALIBRATION_COLUMNS)  # new columns go last
     make_dir(out_dir)
     write_tsv(out_dir / METRICS_TSV, [{c: _tsv_value(r[c]) for c in columns} for r in scored], columns)
     json_rows: list[dict[str, Any]] = [
-        {k: finite(v) if k in METRIC_COLUMNS else v for k, v in r.items()} for r in scored
+        {k: finite(v) if k in METRIC_COLUMNS or k in CALIBRATION_COLUMNS else v for k, v in r.items()} for r in scored
     ]
     for r in json_rows:
         for key in ("region_means_real", "region_means_synth"):
@@ -147,10 +156,11 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
             "synthesized_tsv_sha256": hashlib.sha256((synth_dir / SYNTH_TSV).read_bytes()).hexdigest(),
         },
         "metrics": list(METRIC_COLUMNS),
-        "summary": summarise(scored),
+        "summary": summarise(scored, (*METRIC_COLUMNS, *SUMMARY_CALIBRATION)),
         "rows": json_rows,
         "skipped": {"count": len(skipped), "rows": skipped},
         "group_differences": {**groups, "disease_region": region_note},
+        "calibration": calibration_payload(voxels),
         "seconds": round(time.perf_counter() - start, 3),
     }
     write_json(out_dir / METRICS_JSON, payload)
@@ -159,6 +169,45 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
         console.print(f"skipped {len(skipped)} synthesis(es) without a real target (listed in {METRICS_JSON})")
     console.print(f"metrics of {len(scored)} synthesis(es) -> {out_dir / METRICS_TSV}, {out_dir / METRICS_JSON}")
     return payload
+
+
+#: Calibration columns averaged over subjects in the summary (not the voxel counts).
+SUMMARY_CALIBRATION = (
+    "uncertainty_spearman",
+    "uncertainty_spearman_interior",
+    "uncertainty_spearman_edge",
+    "coverage_1sd",
+    "coverage_2sd",
+    "coverage_1sd_interior",
+    "coverage_2sd_interior",
+    "coverage_1sd_edge",
+    "coverage_2sd_edge",
+)
+
+
+def uncertainty_calibration(
+    pred: np.ndarray, item: dict[str, Any], std: np.ndarray | None
+) -> tuple[dict[str, float], dict[str, Any] | None]:
+    """The calibration columns of one synthesis (all n/a without a std map) and its voxels for pooling."""
+    from pds_mri.evaluation.calibration import calibration_metrics, empty_metrics, subject_voxels, unit_error_and_std
+
+    if std is None:
+        return empty_metrics(), None
+    target = item["target"].reshape(pred.shape).numpy()
+    mask = item["mask"].reshape(pred.shape).numpy() > 0
+    error, sd = unit_error_and_std(pred, target, std)
+    return calibration_metrics(error, sd, mask), subject_voxels(error, sd, mask)
+
+
+def calibration_payload(voxels: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """metrics.json "calibration": the columns, their protocol, and per direction the pooled numbers."""
+    from pds_mri.evaluation.calibration import CALIBRATION_COLUMNS, CALIBRATION_PROTOCOL, pooled
+
+    return {
+        "columns": list(CALIBRATION_COLUMNS),
+        "protocol": CALIBRATION_PROTOCOL,
+        "directions": {d: pooled(v) for d, v in sorted(voxels.items())},
+    }
 
 
 def group_differences_payload(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
@@ -244,6 +293,24 @@ def _print_summary(payload: dict[str, Any]) -> None:
             *(format_stat(stats[m]) for m in ("psnr", "ssim", "mae", "pattern_mae")),
         )
     console.print(table)
+    pooled = payload.get("calibration", {}).get("directions", {})
+    if not pooled:
+        return
+    table = Table(title="uncertainty (pooled voxels of all subjects): Spearman ρ(std, |error|), ±kσ coverage")
+    for name in ("direction", "n", "ρ brain", "ρ interior", "ρ edge", "±1σ (0.683)", "±2σ (0.954)"):
+        table.add_column(name)
+    for direction, numbers in pooled.items():
+        table.add_row(
+            direction,
+            str(numbers["subjects"]),
+            *(_fmt(numbers[r]["spearman"]) for r in ("brain", "interior", "edge")),
+            *(_fmt(numbers["brain"][f"coverage_{k}sd"]) for k in (1, 2)),
+        )
+    console.print(table)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def format_stat(stat: dict[str, Any] | None, digits: int = 4) -> str:

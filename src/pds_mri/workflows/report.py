@@ -201,12 +201,37 @@ def add_evaluation(page: Page, metrics_path: Path, heading: str) -> None:
     if skipped.get("count"):
         parts.append(f"<h3>Not scored ({esc(skipped['count'])})</h3>" + table(skipped.get("rows", [])))
     parts.append("<h3>Slices</h3>" + evaluation_mosaics(payload, metrics_path))
+    parts.append(calibration_section(payload))
     parts.append("<h3>Disease signal: AD − NC, real vs synthetic</h3>" + difference_maps(payload, metrics_path))
     protocol = payload.get("protocol", {})
     flat = [(f"{k}.{kk}", vv) for k, v in protocol.items() if isinstance(v, dict) for kk, vv in v.items()]
     flat = [(k, v) for k, v in protocol.items() if not isinstance(v, dict)] + flat
     parts.append("<h3>Protocol</h3>" + definitions(flat))
     page.add(heading, "\n".join(parts))
+
+
+def calibration_section(payload: dict) -> str:
+    """How far to trust the std maps: pooled Spearman ρ(std, |error|) and ±kσ coverage, and the calibration plot."""
+    from pds_mri.report.figures import calibration_png
+
+    pooled = (payload.get("calibration") or {}).get("directions") or {}
+    if not pooled:
+        return "<h3>Uncertainty</h3>" + note("no std maps among these syntheses (synthesise with --samples N > 1)")
+    rows = [
+        {
+            "direction": direction,
+            "subjects": numbers.get("subjects"),
+            **{f"ρ {region}": (numbers.get(region) or {}).get("spearman") for region in ("brain", "interior", "edge")},
+            "±1σ coverage (0.683)": (numbers.get("brain") or {}).get("coverage_1sd"),
+            "±2σ coverage (0.954)": (numbers.get("brain") or {}).get("coverage_2sd"),
+        }
+        for direction, numbers in pooled.items()
+    ]
+    parts = [table(rows, caption="uncertainty, brain voxels pooled over subjects (edge: mask-boundary voxels)")]
+    png = calibration_png(pooled)
+    if png is not None:
+        parts.append(image(png, "uncertainty calibration", "binned predicted std vs observed |error|"))
+    return "<h3>Uncertainty</h3>" + "\n".join(parts)
 
 
 def evaluation_mosaics(payload: dict, metrics_path: Path) -> str:

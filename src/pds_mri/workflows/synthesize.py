@@ -69,6 +69,7 @@ class SynthesizeOptions:
     deterministic: bool = False  # byte-identical GPU syntheses (pds_mri.backends); default TF32 on CUDA
     device: str = "auto"  # auto | cpu | cuda | mps (`--device`); auto = CUDA when available
     model_archive: Path | None = None  # set when run_dir was unpacked from this `pds export` archive
+    uncertainty_scale: bool = True  # multiply the std by the run's uncertainty_scale.json (`pds calibrate`), if any
 
 
 def plan(rows: list[dict], direction: str) -> list[tuple[dict, str]]:
@@ -149,6 +150,7 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
         raise PdsError("--samples must be >= 1")
     if options.mode is not None and options.mode not in SYNTHESIS_MODES:
         raise PdsError(f"--mode {options.mode}: choose one of {', '.join(SYNTHESIS_MODES)}")
+    scales = _uncertainty_scales(options)  # checked before anything is written
     info = init_distributed(options.device)
     locks = contextlib.ExitStack()
     outcome: dict[str, bool] = {}
@@ -214,6 +216,8 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
                     mean_steps=mean_steps,
                     samples_out=drawn if options.save_samples else None,
                 )
+                if direction in scales:
+                    std = std * scales[direction]["Value"]
                 if mean.is_cuda:
                     torch.cuda.synchronize(mean.device)
                 seconds = time.perf_counter() - started
@@ -246,6 +250,7 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
                         "Source": "source-only classifier fitted on the run's training subjects",
                         "FittedSubjects": len(priors.fitted_on),
                     },
+                    "UncertaintyScale": scales.get(direction) if options.samples > 1 else None,
                     "SynthesisSeconds": round(seconds, 6),
                     "Config": json.loads(json.dumps(config.model_dump(mode="json"))),
                 }
@@ -272,6 +277,26 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
         barrier(info)
         outcome["finished"] = True
     return everything
+
+
+def _uncertainty_scales(options: SynthesizeOptions) -> dict[str, dict[str, Any]]:
+    """Per direction, the sidecar's `UncertaintyScale` ({Value, File, FittedOn}) of the run's calibration;
+    empty without one, with --no-uncertainty-scale, or with a single sample (no std to scale)."""
+    from pds_mri.workflows.calibrate import SCALE_FILE, read_uncertainty_scale
+
+    if not options.uncertainty_scale or options.samples < 2:
+        return {}
+    data = read_uncertainty_scale(Path(options.run_dir))
+    if data is None:
+        return {}
+    return {
+        direction: {
+            "Value": float(numbers["scale"]),
+            "File": SCALE_FILE,
+            "FittedOn": len(numbers.get("subjects", data["fitted_on"])),
+        }
+        for direction, numbers in data["directions"].items()
+    }
 
 
 def dataset_description(options: SynthesizeOptions) -> dict:
