@@ -111,16 +111,20 @@ def test_init_distributed_resolves_each_device() -> None:
 
 @pytest.fixture
 def _restore_threads() -> Iterator[None]:
+    """Environment, torch and BLAS pools as they were (a capped pool would leak into later tests)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
     env = {name: os.environ.get(name) for name in THREAD_ENV}
+    pools = {pool["user_api"]: pool["num_threads"] for pool in threadpool_info()}
+    torch_threads = torch.get_num_threads()
     yield
     for name, value in env.items():
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(None)
+    threadpool_limits(pools)
+    torch.set_num_threads(torch_threads)
 
 
 @pytest.mark.usefixtures("_restore_threads")

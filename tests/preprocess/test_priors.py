@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -118,3 +119,16 @@ def test_pattern_table() -> None:
     assert {"label", "x", "y", "z", "network", "name"} == set(table[0])
     assert {"default", "cerebellum"} <= {row["network"] for row in table}
     np.testing.assert_allclose([[r["x"], r["y"], r["z"]] for r in table], dosenbach().centres)
+
+
+def test_segmentation_does_not_depend_on_the_blas_thread_count(sim_bids: Path) -> None:
+    """Regression: `pds prepare --nprocs 2` workers run with fewer BLAS threads than one process, and the
+    GMM's rounding followed the thread count, so tissue maps differed between --nprocs 1 and 2."""
+    from threadpoolctl import threadpool_limits
+
+    for path in sorted(sim_bids.glob("sub-*/anat/*_T1w.nii.gz"))[:3]:
+        outs = []
+        for threads in (1, 2):
+            with threadpool_limits(threads):
+                outs.append(np.asarray(segment_t1w(nib.load(path)).dataobj))
+        assert np.array_equal(outs[0], outs[1]), path.name

@@ -8,6 +8,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from pds_mri.config import Grid
 from pds_mri.errors import InputError
@@ -88,9 +89,13 @@ def segment_t1w(t1w: nib.Nifti1Image) -> nib.Nifti1Image:
     # a worker forked by ProcessPoolExecutor once the parent has used it (`pds prepare --jobs N`).
     init = np.percentile(feats, [15, 50, 85])[:, None]
     gmm = GaussianMixture(n_components=3, init_params="random", means_init=init, random_state=0)
-    gmm.fit(feats[::step])
-    order = np.argsort(gmm.means_[:, 0])  # CSF, GM, WM
-    post = gmm.predict_proba(feats)[:, order[[1, 2, 0]]]  # -> GM, WM, CSF
+    # one BLAS thread: the fit's rounding depends on how BLAS splits the work, and `--nprocs` workers run
+    # with fewer threads than a single process, so the tissue maps would differ with the parallelism
+    # (one feature: threads bring nothing here)
+    with threadpool_limits(1):
+        gmm.fit(feats[::step])
+        order = np.argsort(gmm.means_[:, 0])  # CSF, GM, WM
+        post = gmm.predict_proba(feats)[:, order[[1, 2, 0]]]  # -> GM, WM, CSF
     weighted = post * np.maximum(prior[brain], PRIOR_FLOOR)
     weighted /= np.maximum(weighted.sum(axis=1, keepdims=True), 1e-12)
     out = np.zeros((*shape, len(CHANNELS)), dtype=np.float32)

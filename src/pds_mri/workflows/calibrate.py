@@ -21,7 +21,7 @@ import numpy as np
 
 from pds_mri.domain import DIRECTIONS
 from pds_mri.errors import InputError, PdsError
-from pds_mri.io.atomic import write_json
+from pds_mri.io.atomic import output_lock, write_json
 from pds_mri.io.json_files import field, read_json
 from pds_mri.io.nifti import load_nifti
 from pds_mri.progress import console
@@ -47,7 +47,8 @@ def run_calibrate(run_dir: Path, prepared_dir: Path, samples: int = 8, seed: int
     started = time.perf_counter()
     directions: dict[str, Any] = {}
     checkpoint: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="pds-calibrate-") as tmp:
+    # the run's lock: a `pds train --resume` (or another calibrate) must not change the run meanwhile
+    with output_lock(run_dir, "calibrate"), tempfile.TemporaryDirectory(prefix="pds-calibrate-") as tmp:
         for direction in DIRECTIONS:
             out = Path(tmp) / direction
             options = SynthesizeOptions(
@@ -84,17 +85,17 @@ def run_calibrate(run_dir: Path, prepared_dir: Path, samples: int = 8, seed: int
                 **{f"coverage_{k}sd_before": coverage(e, s, k) for k in NOMINAL},
                 **{f"coverage_{k}sd_after": coverage(e, scale * s, k) for k in NOMINAL},
             }
-    payload = {
-        "description": "multiply the std of `pds synthesize` by directions.<direction>.scale; fitted on the "
-        "validation subjects only (quantile of |error| / std over their brain voxels, [0, 1] scale)",
-        "fitted_on": sorted({p for d in directions.values() for p in d["subjects"]}),
-        "samples": samples,
-        "seed": seed,
-        "checkpoint": {k: checkpoint.get(k) for k in ("stage", "sha256")},
-        "directions": directions,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    write_json(run_dir / SCALE_FILE, payload)
+        payload = {
+            "description": "multiply the std of `pds synthesize` by directions.<direction>.scale; fitted on the "
+            "validation subjects only (quantile of |error| / std over their brain voxels, [0, 1] scale)",
+            "fitted_on": sorted({p for d in directions.values() for p in d["subjects"]}),
+            "samples": samples,
+            "seed": seed,
+            "checkpoint": {k: checkpoint.get(k) for k in ("stage", "sha256")},
+            "directions": directions,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        write_json(run_dir / SCALE_FILE, payload)
     for name, numbers in directions.items():
         console.print(
             f"{name}: scale {numbers['scale']:.3g}; ±2σ coverage on the {len(numbers['subjects'])} validation "
