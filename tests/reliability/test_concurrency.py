@@ -112,6 +112,25 @@ def test_output_lock_refuses_a_second_writer_and_frees_on_exit(tmp_path: Path) -
         pass
 
 
+def test_the_run_lock_leaves_the_writes_in_flight_of_a_locked_subfolder(tmp_path: Path) -> None:
+    """`pds calibrate RUN` (or `train --resume`) while `pds synthesize RUN PREPARED RUN/synth` writes: taking the
+    run's lock removes a killed run's leftovers, never the temporary files of the synthesis holding RUN/synth."""
+    from pds_mri.io.atomic import output_lock
+
+    run = tmp_path / "run"
+    (run / "synth" / "sub-1").mkdir(parents=True)
+    in_flight = run / "synth" / "sub-1" / ".sub-1_synth.nii.gz.abcd.part.nii.gz"
+    leftover = run / "stage1" / ".state.json.efgh.part.json"
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"x")
+    with output_lock(run / "synth", "synthesize"):
+        in_flight.write_bytes(b"x")  # written by the synthesis holding RUN/synth
+        with output_lock(run, "calibrate"):
+            assert in_flight.is_file() and not leftover.exists()
+    with output_lock(run, "calibrate"):  # the synthesis is gone: now its leftover is stale
+        assert not in_flight.exists()
+
+
 def test_output_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     import signal
     import sys

@@ -444,3 +444,12 @@ def test_calibrate_fits_on_validation_subjects_and_synthesize_applies_the_scale(
     scale_file.write_text("{broken")
     assert main(["synthesize", str(run), str(tiny["prepared"]), str(out), *common]) == 2
     assert str(scale_file) in capsys.readouterr().err and not out.exists()
+    stale = dict(data, checkpoint={**data["checkpoint"], "sha256": "0" * 64})  # training went on since
+    scale_file.write_text(json.dumps(stale))
+    assert main(["synthesize", str(run), str(tiny["prepared"]), str(out), *common]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "fitted on checkpoint 000000000000" in err and str(scale_file) in err and len(err.splitlines()) == 1
+    assert not out.exists()
+    scale_file.write_text(json.dumps(dict(data, samples=8)))  # another N: applied, with a warning
+    assert main(["synthesize", str(run), str(tiny["prepared"]), str(out), *common]) == 0
+    assert "fitted with --samples 8" in capsys.readouterr().err

@@ -125,12 +125,37 @@ def is_part_file(path: Path) -> bool:
 
 def remove_stale_parts(directory: Path) -> list[Path]:
     """Delete the temporary files that a run killed inside an atomic write (SIGKILL, power loss) left behind;
-    only safe under the folder's output lock, when no other writer can own them."""
-    stale = [p for p in Path(directory).rglob(".*.part*") if is_part_file(p)]
+    only safe under the folder's output lock, when no other writer can own them. A subfolder that another
+    command holds locked is its own output folder (`pds synthesize RUN PREPARED RUN/synth` while `pds calibrate
+    RUN` takes the run's lock): its temporary files are that command's writes in flight and are left alone."""
+    directory = Path(directory)
+    stale = [p for p in directory.rglob(".*.part*") if is_part_file(p) and not _locked_below(p.parent, directory)]
     for path in stale:
         with contextlib.suppress(OSError):
             path.unlink()
     return stale
+
+
+def _locked_below(folder: Path, top: Path) -> bool:
+    """Whether `folder` or a folder between it and `top` (excluded) is held by an `output_lock` now."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: output_lock locks nothing there either
+        return False
+    while folder != top and top in folder.parents:
+        try:
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        folder = folder.parent
+    return False
 
 
 @contextlib.contextmanager

@@ -130,5 +130,27 @@ def read_uncertainty_scale(run_dir: Path) -> dict[str, Any] | None:
     return data
 
 
+def check_scale_fits(run_dir: Path, sha256: str, samples: int) -> None:
+    """The scale must belong to the run's current weights: one fitted on an earlier checkpoint (training went
+    on with --resume, or stage 2 was retrained) is refused; one fitted with another --samples is applied with
+    a warning (the std of N samples shrinks and steadies as N grows, so the factor depends on N)."""
+    path = Path(run_dir) / SCALE_FILE
+    data = read_json(path, "uncertainty scale", "re-run `pds calibrate RUN_DIR PREPARED_DIR`")
+    checkpoint = data.get("checkpoint")
+    fitted = checkpoint.get("sha256") if isinstance(checkpoint, dict) else None
+    if isinstance(fitted, str) and fitted and fitted != sha256:
+        raise InputError(
+            path,
+            f"fitted on checkpoint {fitted[:12]}, but the run's checkpoint is now {sha256[:12]}; re-run "
+            "`pds calibrate RUN_DIR PREPARED_DIR`, or synthesise with --no-uncertainty-scale",
+        )
+    fitted_samples = data.get("samples")
+    if isinstance(fitted_samples, int) and not isinstance(fitted_samples, bool) and fitted_samples != samples:
+        console.print(
+            f"warning: {path} was fitted with --samples {fitted_samples}, this synthesis uses --samples {samples}; "
+            "its coverage holds for the former"
+        )
+
+
 def _load(path: Path) -> np.ndarray:
     return np.asarray(load_nifti(path).dataobj, dtype=np.float64)

@@ -158,6 +158,10 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
         model: Any  # PDS or a baseline generator: both have synthesize(batch, ...) -> (mean, std)
         model, config, stage, sha, model_name = load_trained_model(options.run_dir, options.input_dir, info.device)
         check_run_fits_input(Path(options.run_dir), config, Path(options.input_dir))
+        if scales:
+            from pds_mri.workflows.calibrate import check_scale_fits
+
+            check_scale_fits(Path(options.run_dir), sha, options.samples)
         diffusion = config.model.diffusion
         one_pass = model_spec(model_name).family != "pds"  # baselines: one deterministic forward pass
         mode = options.mode or diffusion.mode
