@@ -18,7 +18,10 @@ from pds_mri.errors import PdsError
 from pds_mri.threads import THREAD_ENV, limit_threads, threads_per_process
 from pds_mri.training.distributed import init_distributed
 
-COMMANDS = ("simulate", "prepare", "train", "synthesize", "evaluate", "benchmark", "diagnose", "report", "demo")
+COMMANDS = (
+    "simulate", "prepare", "train", "synthesize", "calibrate", "evaluate", "export",
+    "benchmark", "diagnose", "report", "demo",
+)  # fmt: skip
 
 
 def _args(command: str, tmp: Path) -> list[str]:
