@@ -29,7 +29,7 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     ("train", f"prep/{MAPS['fmri']}.json", ALL),
     ("train", f"prep/{MAPS['dmri']}.nii.gz", ALL),
     ("train", f"prep/{SUB}/{SUB}_space-dmrigrid_mask.nii.gz", ALL),
-    ("train", f"prep/{SUB}/{SUB}_space-fmrigrid_tissue.nii.gz", ALL),
+    ("train", f"prep/{SUB}/{SUB}_space-fmrigrid_probseg.nii.gz", ALL),
     ("synthesize", "run/config.yaml", ALL),
     ("synthesize", "run/model.json", ("empty", "corrupt")),  # absent: a run from before model.json, i.e. pds
     ("synthesize", "run/split.json", ("empty", "corrupt")),  # absent: a run without priors needs no split
@@ -40,7 +40,7 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     ("synthesize", f"prep/{MAPS['fmri']}.nii.gz", ALL),
     ("synthesize", f"prep/{MAPS['dmri']}.json", ALL),
     ("synthesize", f"prep/{SUB}/{SUB}_space-native_desc-mean_fmri.nii.gz", ALL),
-    ("synthesize", f"prep/{SUB}/{SUB}_space-dmrigrid_tissue.nii.gz", ALL),
+    ("synthesize", f"prep/{SUB}/{SUB}_space-dmrigrid_probseg.nii.gz", ALL),
     ("evaluate", "synth/synthesized.tsv", ALL),
     ("evaluate", f"synth/{SUB}/{SUB}_space-dmrigrid_desc-synth_dmri.nii.gz", ALL),
     ("evaluate", "prep/cohort.tsv", ALL),

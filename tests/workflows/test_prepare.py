@@ -139,3 +139,16 @@ def test_every_derivatives_input_is_a_source_dataset(tmp_path: Path) -> None:
     )
     urls = [d["URL"] for d in _description(options, resolve_config(options), "none")["SourceDatasets"]]
     assert urls == [(tmp_path / name).resolve().as_uri() for name in ("raw", "fmriprep", "qsi")]
+
+
+def test_each_custom_grid_space_is_declared_for_the_masks(prepared: Path) -> None:
+    """BIDS-Derivatives requires a SpatialReference for a non-standard space: one top-level sidecar per grid,
+    inherited by every subject's mask, names the atlas image that defines the grid."""
+    from pds_mri.io.layout import grid_mask_sidecar
+
+    for modality in ("fmri", "dmri"):
+        sidecar = json.loads((prepared / grid_mask_sidecar(modality)).read_text())
+        reference = prepared / sidecar["SpatialReference"].removeprefix("bids::")
+        assert reference.is_file() and f"space-{modality}grid" in reference.name
+        mask = next(prepared.glob(f"sub-*/sub-*_space-{modality}grid_mask.nii.gz"))
+        assert np.allclose(nib.load(mask).affine, nib.load(reference).affine)  # the same grid

@@ -6,11 +6,13 @@ OUT_DIR/
   config.yaml                the config used (grids, maps)
   atlas/space-{grid}_pattern.nii.gz   Dosenbach-160 ROI labels (1..160) on each model grid
   atlas/pattern.tsv                   label, MNI centre, network of each ROI
+  space-{grid}_mask.json, space-{grid}_probseg.json   SpatialReference of the custom grid space, inherited by
+                                      every mask and tissue file (BIDS inheritance)
   sub-X/sub-X_space-native_desc-{map}_{modality}.nii.gz   map in the input's own grid/affine (input units)
   sub-X/sub-X_space-{grid}_desc-{map}_{modality}.nii.gz   map on the model grid, normalised to [-1, 1]
   sub-X/sub-X_space-{grid}_desc-{map}_{modality}.json     normalisation parameters (to invert it)
   sub-X/sub-X_space-{grid}_mask.nii.gz                    brain mask on the model grid
-  sub-X/sub-X_space-{grid}_tissue.nii.gz                  4D GM, WM, CSF probabilities on the model grid
+  sub-X/sub-X_space-{grid}_probseg.nii.gz                 4D GM, WM, CSF probabilities on the model grid
   sub-X/sub-X_desc-{modality}_from-native_to-MNI152NLin2009cAsym_mode-image_xfm.json   registration (if any)
 """
 
@@ -89,12 +91,22 @@ def norm_sidecar(sub: str, modality: Modality, kind: str) -> str:
     return grid_map(sub, modality, kind).replace(".nii.gz", ".json")
 
 
+def grid_mask_sidecar(modality: Modality) -> str:
+    """Top-level sidecar every subject's grid mask inherits (BIDS inheritance): it declares the custom space."""
+    return f"space-{grid_space(modality)}_mask.json"
+
+
+def grid_tissue_sidecar(modality: Modality) -> str:
+    """The same for the tissue probabilities (`grid_tissue`)."""
+    return f"space-{grid_space(modality)}_probseg.json"
+
+
 def grid_mask(sub: str, modality: Modality) -> str:
     return f"{sub}/{sub}_space-{grid_space(modality)}_mask.nii.gz"
 
 
 def grid_tissue(sub: str, modality: Modality) -> str:
-    return f"{sub}/{sub}_space-{grid_space(modality)}_tissue.nii.gz"
+    return f"{sub}/{sub}_space-{grid_space(modality)}_probseg.nii.gz"  # BIDS-Derivatives probabilistic segmentation
 
 
 def native_to_mni(sub: str, modality: Modality) -> str:

@@ -200,6 +200,9 @@ def _finish(
     write_tsv(out_dir / "cohort.tsv", index, layout.COHORT_COLUMNS)
     write_text(out_dir / "config.yaml", dump_config(config))
     write_json(out_dir / "dataset_description.json", _description(options, config, registration))
+    for m in MODALITIES:  # BIDS-Derivatives: a custom space needs a SpatialReference (here, inherited)
+        write_json(out_dir / layout.grid_mask_sidecar(m), _grid_mask_sidecar(m))
+        write_json(out_dir / layout.grid_tissue_sidecar(m), _grid_tissue_sidecar(m))
 
 
 def resolve_registration(requested: str, bids_dir: Path, subjects: list[SubjectInputs]) -> str:
@@ -425,6 +428,23 @@ def _grid_image(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     img.set_sform(affine, code=4)  # MNI152 space
     img.set_qform(affine, code=4)
     return img
+
+
+def _grid_mask_sidecar(modality: Modality) -> dict:
+    return {
+        "SpatialReference": f"bids::{layout.pattern_atlas(modality)}",
+        "Description": f"brain mask on the {modality} model grid ({layout.grid_space(modality)}: the grid of "
+        "the atlas file named by SpatialReference, in MNI152NLin2009cAsym world coordinates)",
+        "Type": "Brain",
+    }
+
+
+def _grid_tissue_sidecar(modality: Modality) -> dict:
+    return {
+        "SpatialReference": f"bids::{layout.pattern_atlas(modality)}",
+        "Description": f"tissue probabilities on the {modality} model grid, one volume per class",
+        "Labels": {str(i): name for i, name in enumerate(layout.TISSUES)},  # volume index -> class
+    }
 
 
 def _description(options: PrepareOptions, config: Config, registration: str) -> dict:
