@@ -196,7 +196,8 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
         atlas = AtlasCache(Path(options.input_dir))
         written = []
         with progress_bar() as bar:
-            task = bar.add_task(f"synthesising (rank {info.rank})", total=len(mine))
+            where = f" (rank {info.rank} of {info.world_size})" if info.distributed else ""
+            task = bar.add_task(f"synthesising{where}", total=len(mine))
             for row, direction in mine:
                 item = load_direction_item(options.input_dir, row, direction, atlas=atlas)
                 batch = {k: v.to(info.device) for k, v in collate_direction([item]).items()}
