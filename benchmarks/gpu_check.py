@@ -130,30 +130,26 @@ def train_config(tiny: bool, dtype: str, checkpointing: bool, steps: int) -> dic
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
+
+    def one_step() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
+            loss = objective(batches, generator)["loss"]
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        return loss
+
     times = []
     try:
         for i in range(steps + 1):
             _sync(device)
             start = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
-                loss = objective(batches, generator)["loss"]
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
+            loss = one_step()
             _sync(device)
             if i > 0:
                 times.append(time.perf_counter() - start)
         row["loss_finite"] = bool(torch.isfinite(loss.detach()).item())
-
-        def one_step() -> None:
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
-                step_loss = objective(batches, generator)["loss"]
-            step_loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-
         row["host_syncs_per_step"] = count_host_syncs(one_step, device)
     except _oom_types():
         row["status"] = "out of memory"

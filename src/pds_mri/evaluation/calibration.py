@@ -43,6 +43,8 @@ CALIBRATION_COLUMNS: tuple[str, ...] = (
     "n_interior",
     "n_edge",
 )
+#: The scores among them (averaged over subjects in the summary), i.e. all but the voxel counts.
+CALIBRATION_SCORES: tuple[str, ...] = tuple(c for c in CALIBRATION_COLUMNS if not c.startswith("n_"))
 BINS = 10
 POOL_CAP = 200_000
 CALIBRATION_PROTOCOL: dict[str, str] = {

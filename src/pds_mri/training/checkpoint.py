@@ -31,6 +31,7 @@ import torch
 
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import current_umask
+from pds_mri.io.hashing import file_sha256
 
 TENSORS_FILE = "tensors.safetensors"
 STATE_FILE = "state.json"
@@ -230,14 +231,6 @@ def _read_state(directory: Path) -> dict[str, Any]:
     return state
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _readable(directory: Path) -> Path:
     """`directory`, or the previous version a save killed between its two renames left aside.
 
@@ -275,7 +268,7 @@ def _verify(directory: Path) -> tuple[dict[str, Any], Path, str]:
     size, expected = tensors_path.stat().st_size, int(state.get("tensors_bytes", -1))
     if size < expected:
         raise InputError(tensors_path, f"checkpoint truncated ({size} of {expected} bytes)")
-    sha = _file_sha256(tensors_path)
+    sha = file_sha256(tensors_path)
     if sha != state.get("tensors_sha256") or size != expected:
         raise InputError(tensors_path, "checkpoint corrupted (hash mismatch)")
     return state, tensors_path, sha

@@ -130,12 +130,12 @@ def read_uncertainty_scale(run_dir: Path) -> dict[str, Any] | None:
     return data
 
 
-def check_scale_fits(run_dir: Path, sha256: str, samples: int) -> None:
-    """The scale must belong to the run's current weights: one fitted on an earlier checkpoint (training went
-    on with --resume, or stage 2 was retrained) is refused; one fitted with another --samples is applied with
-    a warning (the std of N samples shrinks and steadies as N grows, so the factor depends on N)."""
+def check_scale_fits(run_dir: Path, data: dict[str, Any], sha256: str, samples: int) -> None:
+    """The scale (`data`, as `read_uncertainty_scale` returned it) must belong to the run's current weights:
+    one fitted on an earlier checkpoint (training went on with --resume, or stage 2 was retrained) is
+    refused; one fitted with another --samples is applied with a warning (the std of N samples shrinks and
+    steadies as N grows, so the factor depends on N)."""
     path = Path(run_dir) / SCALE_FILE
-    data = read_json(path, "uncertainty scale", "re-run `pds calibrate RUN_DIR PREPARED_DIR`")
     checkpoint = data.get("checkpoint")
     fitted = checkpoint.get("sha256") if isinstance(checkpoint, dict) else None
     if isinstance(fitted, str) and fitted and fitted != sha256:

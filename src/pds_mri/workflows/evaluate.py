@@ -59,7 +59,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
     With ``run_dir`` (the run that made the syntheses) the group differences are also scored in the
     data-driven ``disease`` region of the run's TRAINING subjects (`disease.pattern_map.fold_disease_regions`).
     """
-    from pds_mri.evaluation.calibration import CALIBRATION_COLUMNS
+    from pds_mri.evaluation.calibration import CALIBRATION_COLUMNS, CALIBRATION_SCORES
     from pds_mri.evaluation.group_difference import regional_means
     from pds_mri.evaluation.regions import METRIC_COLUMNS, VOXEL_COLUMNS, finite, protocol, score, summarise
     from pds_mri.io.output_place import check_output_apart
@@ -156,7 +156,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
             "synthesized_tsv_sha256": hashlib.sha256((synth_dir / SYNTH_TSV).read_bytes()).hexdigest(),
         },
         "metrics": list(METRIC_COLUMNS),
-        "summary": summarise(scored, (*METRIC_COLUMNS, *SUMMARY_CALIBRATION)),
+        "summary": summarise(scored, (*METRIC_COLUMNS, *CALIBRATION_SCORES)),
         "rows": json_rows,
         "skipped": {"count": len(skipped), "rows": skipped},
         "group_differences": {**groups, "disease_region": region_note},
@@ -169,20 +169,6 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
         console.print(f"skipped {len(skipped)} synthesis(es) without a real target (listed in {METRICS_JSON})")
     console.print(f"metrics of {len(scored)} synthesis(es) -> {out_dir / METRICS_TSV}, {out_dir / METRICS_JSON}")
     return payload
-
-
-#: Calibration columns averaged over subjects in the summary (not the voxel counts).
-SUMMARY_CALIBRATION = (
-    "uncertainty_spearman",
-    "uncertainty_spearman_interior",
-    "uncertainty_spearman_edge",
-    "coverage_1sd",
-    "coverage_2sd",
-    "coverage_1sd_interior",
-    "coverage_2sd_interior",
-    "coverage_1sd_edge",
-    "coverage_2sd_edge",
-)
 
 
 def uncertainty_calibration(

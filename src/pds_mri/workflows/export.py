@@ -10,7 +10,6 @@ folder) and every hash before anything is used, so a damaged or crafted archive 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from pds_mri import __version__
 from pds_mri.errors import InputError, PdsError
+from pds_mri.io.hashing import file_sha256
 from pds_mri.progress import console
 
 MANIFEST = "pds_model.json"
@@ -50,7 +50,7 @@ def run_export(run_dir: Path, archive: Path) -> Path:
         "format": FORMAT,
         "tool": f"pds-mri {__version__}",
         "model": name,
-        "files": {m: _sha256(run_dir / m) for m in members},
+        "files": {m: file_sha256(run_dir / m) for m in members},
     }
     part = archive.with_name(archive.name + ".part")
     try:
@@ -104,7 +104,7 @@ def unpacked_model(archive: Path) -> Iterator[Path]:
             with zf.open(member) as src, target.open("wb") as dst:
                 while chunk := src.read(1 << 20):
                     dst.write(chunk)
-            if _sha256(target) != digest:
+            if file_sha256(target) != digest:
                 raise InputError(archive, f"member '{member}' does not match its SHA-256 (damaged archive)")
         yield root
 
@@ -114,11 +114,3 @@ def _safe(member: str) -> bool:
     return (
         bool(member) and not path.is_absolute() and ".." not in path.parts and "\\" not in member and ":" not in member
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -150,7 +150,8 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
         raise PdsError("--samples must be >= 1")
     if options.mode is not None and options.mode not in SYNTHESIS_MODES:
         raise PdsError(f"--mode {options.mode}: choose one of {', '.join(SYNTHESIS_MODES)}")
-    scales = _uncertainty_scales(options)  # checked before anything is written
+    scale_file = _uncertainty_scale_file(options)  # checked before anything is written
+    scales = _sidecar_scales(scale_file)
     info = init_distributed(options.device)
     locks = contextlib.ExitStack()
     outcome: dict[str, bool] = {}
@@ -158,10 +159,10 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
         model: Any  # PDS or a baseline generator: both have synthesize(batch, ...) -> (mean, std)
         model, config, stage, sha, model_name = load_trained_model(options.run_dir, options.input_dir, info.device)
         check_run_fits_input(Path(options.run_dir), config, Path(options.input_dir))
-        if scales:
+        if scale_file is not None:
             from pds_mri.workflows.calibrate import check_scale_fits
 
-            check_scale_fits(Path(options.run_dir), sha, options.samples)
+            check_scale_fits(Path(options.run_dir), scale_file, sha, options.samples)
         diffusion = config.model.diffusion
         one_pass = model_spec(model_name).family != "pds"  # baselines: one deterministic forward pass
         mode = options.mode or diffusion.mode
@@ -284,14 +285,20 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
     return everything
 
 
-def _uncertainty_scales(options: SynthesizeOptions) -> dict[str, dict[str, Any]]:
-    """Per direction, the sidecar's `UncertaintyScale` ({Value, File, FittedOn}) of the run's calibration;
-    empty without one, with --no-uncertainty-scale, or with a single sample (no std to scale)."""
-    from pds_mri.workflows.calibrate import SCALE_FILE, read_uncertainty_scale
+def _uncertainty_scale_file(options: SynthesizeOptions) -> dict[str, Any] | None:
+    """The run's checked calibration (`pds calibrate`), or None: without one, with --no-uncertainty-scale,
+    or with a single sample (no std to scale)."""
+    from pds_mri.workflows.calibrate import read_uncertainty_scale
 
     if not options.uncertainty_scale or options.samples < 2:
-        return {}
-    data = read_uncertainty_scale(Path(options.run_dir))
+        return None
+    return read_uncertainty_scale(Path(options.run_dir))
+
+
+def _sidecar_scales(data: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Per direction, the sidecar's `UncertaintyScale` ({Value, File, FittedOn}); empty without a calibration."""
+    from pds_mri.workflows.calibrate import SCALE_FILE
+
     if data is None:
         return {}
     return {
