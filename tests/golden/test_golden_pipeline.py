@@ -28,6 +28,9 @@ from tiny_setup import tiny_config
 
 GOLDEN = Path(__file__).with_name("golden_pipeline.json")
 RTOL, ATOL = 1e-4, 1e-5
+# Rank statistics jump when last-bit kernel differences swap two nearly equal voxels (seen: a Spearman ρ of
+# -0.05144 vs -0.05146 on another CPU); a real change moves them by far more than this.
+RANK_ATOL = 1e-3
 PROBES = 16
 
 
@@ -84,7 +87,8 @@ def _compare(actual: Any, expected: Any, where: str) -> None:
             _compare(a, e, f"{where}[{i}]")
     elif isinstance(expected, float) or _is_number(expected):
         a, e = float(actual), float(expected)
-        assert np.isclose(a, e, rtol=RTOL, atol=ATOL, equal_nan=True), f"{where}: {a!r} != golden {e!r}"
+        atol = RANK_ATOL if "spearman" in where else ATOL
+        assert np.isclose(a, e, rtol=RTOL, atol=atol, equal_nan=True), f"{where}: {a!r} != golden {e!r}"
     else:
         assert actual == expected, f"{where}: {actual!r} != golden {expected!r}"
 
