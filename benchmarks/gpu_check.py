@@ -115,7 +115,7 @@ def train_config(tiny: bool, dtype: str, checkpointing: bool, steps: int) -> dic
     import torch
 
     from pds_mri.models.factory import build_schedule
-    from pds_mri.workflows.run import Stage1Objective, freeze_for_stage
+    from pds_mri.models.pds_objectives import Stage1Objective, freeze_for_stage
 
     device = _device()
     row: dict[str, Any] = {"dtype": dtype, "gradient_checkpointing": checkpointing, "device": device.type}
@@ -211,8 +211,8 @@ def ddp_worker(out: Path, tiny: bool, steps: int) -> None:
     import torch
 
     from pds_mri.models.factory import build_schedule
+    from pds_mri.models.pds_objectives import Stage1Objective, freeze_for_stage
     from pds_mri.training.distributed import cleanup, init_distributed, wrap_ddp
-    from pds_mri.workflows.run import Stage1Objective, freeze_for_stage
 
     info = init_distributed(device="cpu" if tiny else None)
     torch.manual_seed(info.rank)  # different inits: DDP must broadcast rank 0's weights

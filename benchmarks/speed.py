@@ -305,7 +305,7 @@ def train_step(pipeline: str, steps: int, grid: str = "paper") -> dict:
     if pipeline in ("pds", "pds_ckpt"):
         from pds_mri.models.config import PDSConfig
         from pds_mri.models.factory import build_pds, build_schedule
-        from pds_mri.workflows.run import Stage1Objective, freeze_for_stage
+        from pds_mri.models.pds_objectives import Stage1Objective, freeze_for_stage
 
         cfg = PDSConfig(gradient_checkpointing=pipeline == "pds_ckpt")
         pds = build_pds(cfg, roi_network()).train()

@@ -32,7 +32,7 @@ def test_generator_shapes_and_parameter_count_match_the_pds_denoiser(batch: dict
     assert abs(gen.num_parameters() - stage1) / stage1 < 0.2
     out = gen(batch)
     assert out.shape == batch["target"].shape
-    mean, std = gen.eval().synthesize(batch, samples=3)
+    mean, std = gen.eval().synthesize(batch)
     assert mean.shape == batch["target"].shape and float(std.abs().max()) == 0.0
     assert mean.min() >= -1 and mean.max() <= 1 and bool((mean[batch["mask"] == 0] == -1).all())
     disc = build_discriminator(cfg, BaselineConfig())

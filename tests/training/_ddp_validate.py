@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _training_prepared import GRIDS
 
 from pds_mri.config import Config, preset
+from pds_mri.families.pds import PdsSynthesizer, Stage1Synthesizer
 from pds_mri.io.atomic import write_json
 from pds_mri.models.factory import build_pds
 from pds_mri.training.data import PreparedCohort
@@ -53,7 +54,11 @@ def main(prepared: Path, out: Path) -> None:
     holder.pds = build_pds(config.model, [i % 6 for i in range(160)]).eval()
     val_set = CountingCohort(prepared)
     val_set.seen = set()
-    metrics = {stage: make_validate(val_set, config, stage, dist=info)(holder, 1) for stage in ("stage1", "stage2")}
+    synthesizers = {"stage1": Stage1Synthesizer, "stage2": PdsSynthesizer}
+    metrics = {
+        stage: make_validate(val_set, config, lambda model, s=synth: s(model.pds, config), dist=info)(holder, 1)
+        for stage, synth in synthesizers.items()
+    }
     write_json(
         out / f"world{info.world_size}-rank{info.rank}.json",
         {"metrics": metrics, "seen": sorted(val_set.seen), "subjects": len(val_set)},

@@ -80,7 +80,7 @@ def _train_and_synthesize(tiny: dict[str, Path], model: str) -> None:
 
 def test_baseline_budget_stage1_only_when_asked() -> None:
     from pds_mri.config import Config, preset
-    from pds_mri.workflows.run import baseline_training
+    from pds_mri.families.one_pass import baseline_training
 
     base = preset("cpu")
     assert baseline_training(base).steps == base.training.stage1.steps + base.training.stage2.steps

@@ -127,7 +127,8 @@ def _refiner_ablations_train_stage2_on_the_pds_stage1(done: dict) -> None:
 
     import torch
 
-    from pds_mri.workflows.run import load_trained_pds
+    from pds_mri.families.pds import load_trained_pds
+    from pds_mri.workflows.run import load_run_config
 
     options = replace(done["options"], models=("pds", "pds-no-tissue"))
     results = run_benchmark(options)
@@ -139,8 +140,9 @@ def _refiner_ablations_train_stage2_on_the_pds_stage1(done: dict) -> None:
         assert trained["stage1_from"] == "pds" and not (ablation / "stage1").exists()
         assert trained["train_seconds"] > bench.training_seconds(ablation)  # includes the shared stage 1
         source = done["out"] / "runs" / "pds" / f"fold-{fold}"
-        full, _, stage, _ = load_trained_pds(source, prepared, torch.device("cpu"))
-        ablated, config, ablated_stage, _ = load_trained_pds(ablation, prepared, torch.device("cpu"))
+        full, stage, _ = load_trained_pds(source, load_run_config(source), prepared, torch.device("cpu"))
+        config = load_run_config(ablation)
+        ablated, ablated_stage, _ = load_trained_pds(ablation, config, prepared, torch.device("cpu"))
         assert stage == ablated_stage == "stage2" and not config.model.use_tissue and ablated.tissue_refiner is None
         for (name, a), (_, b) in zip(
             full.denoiser.state_dict().items(), ablated.denoiser.state_dict().items(), strict=True

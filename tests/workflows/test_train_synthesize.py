@@ -267,6 +267,7 @@ def test_validation_synthesises_without_the_diagnosis(tiny: dict[str, Path]) -> 
     """Model selection must match deployment: validation is label-free like `pds synthesize` and the benchmark."""
     import torch
 
+    from pds_mri.families.pds import PdsSynthesizer
     from pds_mri.training.data import PreparedCohort
     from pds_mri.workflows.run import load_run_config
     from pds_mri.workflows.train import make_validate
@@ -286,7 +287,10 @@ def test_validation_synthesises_without_the_diagnosis(tiny: dict[str, Path]) -> 
 
     holder = torch.nn.Module()
     holder.pds = Spy()
-    out = make_validate(PreparedCohort(tiny["prepared"], ids[:2]), config, "stage2")(holder, 1)
+    validate = make_validate(
+        PreparedCohort(tiny["prepared"], ids[:2]), config, lambda model: PdsSynthesizer(model.pds, config)
+    )
+    out = validate(holder, 1)
     assert seen and all(bool((d == -1).all()) for d in seen) and "psnr" in out
 
 

@@ -63,8 +63,8 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
     from pds_mri.evaluation.group_difference import regional_means
     from pds_mri.evaluation.regions import METRIC_COLUMNS, VOXEL_COLUMNS, finite, protocol, score, summarise
     from pds_mri.io.output_place import check_output_apart
+    from pds_mri.io.pattern_table import roi_networks
     from pds_mri.training.data import AtlasCache, direction_modalities, load_direction_item, read_cohort
-    from pds_mri.workflows.run import roi_networks
 
     synth_dir, prepared_dir, out_dir = Path(synth_dir), Path(prepared_dir), Path(out_dir)
     nested = {"synthesis directory": synth_dir, "run directory": run_dir}

@@ -29,7 +29,8 @@ STAGES = ("stage1", "stage2")
 
 def run_export(run_dir: Path, archive: Path) -> Path:
     """Write `archive` (a new .zip) from `run_dir`; atomic (a .part file renamed when complete)."""
-    from pds_mri.workflows.run import read_model_name, trained_checkpoint
+    from pds_mri.training.weights import trained_checkpoint
+    from pds_mri.workflows.run import read_model_name
 
     run_dir, archive = Path(run_dir), Path(archive)
     if archive.suffix.lower() != ".zip":

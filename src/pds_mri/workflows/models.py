@@ -1,15 +1,16 @@
 """The model registry: every model `pds train` and `pds benchmark` know, and how they relate.
 
-One entry per model: its family (``pds`` models are PDS code with config overrides; ``unet`` and ``pix2pix3d``
-are the one-stage baselines in `pds_mri.models.baselines`), its description, its `model:` overrides and its
-benchmark relations. The CLI help, the benchmark's default set, its shared-training tables and the errors for
-unknown names are all derived from here, so a new PDS variant is one entry.
+One entry per model: its family (the code that trains and samples it, one file in `pds_mri.families`:
+``pds`` models are PDS code with config overrides; ``unet`` and ``pix2pix3d`` are the one-stage baselines), its
+description, its `model:` overrides and its benchmark relations. The CLI help, the benchmark's default set, its
+shared-training tables and the errors for unknown names are all derived from here, so a new PDS variant is one
+entry.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pds_mri.errors import PdsError
 
@@ -63,7 +64,7 @@ class ModelSpec:
     """
 
     name: str
-    family: Literal["pds", "unet", "pix2pix3d"]
+    family: str  # a family module of `pds_mri.families` (its code trains and samples the model)
     description: str
     overrides: dict[str, Any] = field(default_factory=dict)
     resynthesis: Resynthesis | None = None

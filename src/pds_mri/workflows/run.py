@@ -1,40 +1,24 @@
-"""A training run directory: its config, atlas networks, split, objectives and trained model.
+"""A training run directory: its config, model name, normalisation, split and trained model.
 
 Shared by `pds train` (writes it) and `pds synthesize` (reads it), so both agree on one layout:
 RUN_DIR/config.yaml, model.json, split.json, normalisation.json, stage1/, stage2/ (checkpoints + logs),
-MODEL_CARD.md. `model.json` names the model (`MODEL_SPECS`); a run without it is a `pds` run.
-
-Models (`pds train --model NAME`):
-
-* ``pds`` and its ablations ``pds-no-pattern`` / ``pds-no-tissue`` / ``pds-no-micro`` (one config flag each),
-  ``pds-50steps`` (PDS sampled with 50 steps), ``pds-mean4`` (a pds run whose benchmark synthesis is the mean
-  of 4 samples; ``pds synthesize --samples 4`` does the same for any run) and ``ddpm`` — the plain conditional
-  diffusion baseline: PDS with every PDS component off (no pattern, no diagnosis, no refiners), ε-prediction on
-  the linear schedule, DDIM with 50 leading-spaced steps (diffusers' DDIMScheduler defaults). These are PDS runs
-  whose config carries the overrides, so training, checkpoints and synthesis are PDS's own code.
-* ``unet`` and ``pix2pix3d``: one-stage baselines (`pds_mri.models.baselines`), trained for the stage-1
-  budget (``training.stage1``: steps × batch) in RUN_DIR/stage1.
+MODEL_CARD.md. `model.json` names the model (`pds_mri.workflows.models`); a run without it is a `pds` run.
+What a model trains and how it synthesises is its family's (`pds_mri.families`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
-from torch import nn
 
 from pds_mri.config import Config, load_own_config
-from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.errors import InputError, PdsError
-from pds_mri.io import layout
+from pds_mri.families.base import Synthesizer
 from pds_mri.io.json_files import field, read_json
-from pds_mri.io.layout import NETWORKS
-from pds_mri.models.factory import build_config_sampler, build_pds, build_schedule
-from pds_mri.models.pds import PDS
-from pds_mri.training.config import TrainerConfig
-from pds_mri.training.data import DIRECTIONS
 from pds_mri.workflows.models import MODEL_SPECS, ModelSpec, model_spec
 
 STAGES = ("stage1", "stage2")
@@ -52,30 +36,13 @@ def apply_overrides(values: dict[str, Any], overrides: Mapping[str, Any]) -> dic
     return out
 
 
-def baseline_config(config: Config):
-    """The `baselines:` section of the config when it has one, else the defaults."""
-    from pds_mri.models.baselines.config import BaselineConfig
-
-    section = getattr(config, "baselines", None)
-    return section if isinstance(section, BaselineConfig) else BaselineConfig()
-
-
-def baseline_training(config: Config) -> TrainerConfig:
-    """A one-stage baseline's trainer settings: stage 1's, with PDS's stage-1 + stage-2 steps by default, so
-    every model gets the same optimiser steps × batch (``baselines.budget: stage1`` for stage 1's only)."""
-    stage1 = config.training.stage1
-    if baseline_config(config).budget == "stage1":
-        return stage1
-    return stage1.model_copy(update={"steps": stage1.steps + config.training.stage2.steps})
-
-
 def write_model_file(run_dir: Path, spec: ModelSpec, config: Config) -> None:
+    from pds_mri.families import family
     from pds_mri.io.atomic import write_json
 
     info: dict[str, Any] = {"model": spec.name, "family": spec.family, "description": spec.description}
     info["overrides"] = spec.overrides
-    if spec.family != "pds":
-        info["baseline"] = baseline_config(config).model_dump(mode="json")
+    info |= family(spec.family).model_info(config)
     write_json(Path(run_dir) / MODEL_FILE, info)
 
 
@@ -111,129 +78,12 @@ def read_model_name(run_dir: Path) -> str:
     return str(name)
 
 
-def roi_networks(prepared_dir: Path) -> list[int]:
-    """Network index of each ROI label 1..160 (entry r-1), from the prepared atlas table."""
-    from pds_mri.io.tables import read_index
-
-    path = Path(prepared_dir) / layout.PATTERN_TABLE
-    hint = "written by `pds prepare`; run it again"
-    rows = read_index(path, ("label", "network"), hint)
-    labels = [str(r["label"] or "").strip() for r in rows]
-    if labels != [str(i) for i in range(1, len(labels) + 1)] or len(labels) != 160:
-        raise InputError(path, f"expected the ROI labels 1..160 in order, one per line; {hint}")
-    unknown = {r["network"] for r in rows} - set(NETWORKS)
-    if unknown:
-        raise InputError(path, f"unexpected networks {sorted(str(u) for u in unknown)}; {hint}")
-    return [NETWORKS.index(str(r["network"])) for r in rows]
-
-
-class Stage1Objective(nn.Module):
-    """Both directions' stage-1 losses in one forward, so DDP synchronises gradients through __call__."""
-
-    def __init__(
-        self, pds: PDS, schedule: NoiseSchedule, disease_maps: Mapping[str, torch.Tensor] | None = None
-    ) -> None:
-        super().__init__()
-        self.pds = pds
-        self.schedule = schedule
-        # the training fold's disease-pattern maps (not parameters: they are fitted, then fixed)
-        self.disease_maps = dict(disease_maps or {})
-
-    def forward(self, batch: Mapping, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        total: torch.Tensor | int = 0
-        for direction in DIRECTIONS:
-            part = batch[direction]
-            if direction in self.disease_maps:
-                target = part["target"]
-                disease = self.disease_maps[direction].to(target.device, target.dtype)
-                part = {**part, "disease_map": disease.expand(target.shape[0], *disease.shape)}
-            terms = self.pds.stage1_loss(part, self.schedule, generator)
-            total = total + terms["loss"]
-            out |= {f"{direction}/{k}": v.detach() for k, v in terms.items() if k != "loss"}
-        out["loss"] = cast(torch.Tensor, total)  # a Tensor: DIRECTIONS is not empty
-        return out
-
-
-class Stage2Objective(nn.Module):
-    """Refiner losses on stage-1 estimates of the frozen stage-1 EMA weights.
-
-    ``stage2_estimate: synthesis`` (default) makes them exactly as synthesis does (mode, steps, mean_steps),
-    so the refiners learn to correct the estimate they will be given; ``sample`` draws ``stage2_steps``-step
-    posterior samples instead (the behaviour before synthesis modes existed).
-    """
-
-    def __init__(self, pds: PDS, config: Config) -> None:
-        super().__init__()
-        d = config.model.diffusion
-        self.pds = pds
-        self.sampler = build_config_sampler(d)
-        if d.stage2_estimate == "synthesis":
-            self.mode, self.steps, self.mean_steps = d.mode, d.steps, d.mean_steps
-        else:
-            self.mode, self.steps, self.mean_steps = "sample", d.stage2_steps, d.mean_steps
-
-    def forward(self, batch: Mapping, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        total: torch.Tensor | int = 0
-        for direction in DIRECTIONS:
-            terms = self.pds.stage2_loss(
-                batch[direction],
-                sampler=self.sampler,
-                steps=self.steps,
-                generator=generator,
-                mode=self.mode,
-                mean_steps=self.mean_steps,
-            )
-            total = total + terms["loss"]
-            out |= {f"{direction}/{k}": v.detach() for k, v in terms.items() if k != "loss"}
-        out["loss"] = cast(torch.Tensor, total)  # a Tensor: DIRECTIONS is not empty
-        return out
-
-
-def freeze_for_stage(pds: PDS, stage: str) -> None:
-    """Stage 1 trains the denoiser and its conditioning; stage 2 only the refiners."""
-    refiners = {id(p) for p in pds.stage_parameters(2)}
-    for p in pds.parameters():
-        p.requires_grad_((id(p) in refiners) == (stage == "stage2"))
-
-
-def build_objective(spec: ModelSpec, config: Config, prepared_dir: Path, stage: str = "stage1") -> nn.Module:
-    """The Trainer's module for a baseline (one stage); PDS objectives are built by `pds train` itself."""
-    from pds_mri.models.baselines.factory import build_discriminator, build_generator
-    from pds_mri.models.baselines.pix2pix import Pix2PixObjective
-    from pds_mri.models.baselines.unet import RegressionObjective
-
-    if spec.family == "unet":
-        return RegressionObjective(build_generator(config.model), baseline_config(config).loss)
-    if spec.family == "pix2pix3d":
-        cfg = baseline_config(config)
-        return Pix2PixObjective(
-            build_generator(config.model),
-            build_discriminator(config.model, cfg),
-            cfg,
-            config.training.stage1.lr,
-        )
-    raise PdsError(f"{spec.name}: not a baseline family")
-
-
-def build_model(config: Config, prepared_dir: Path) -> tuple[PDS, NoiseSchedule]:
-    return build_pds(config.model, roi_networks(prepared_dir)), build_schedule(config.model.diffusion)
-
-
 def trained_parameters(run_dir: Path, prepared_dir: Path) -> dict[str, int]:
     """Parameters each part of a run's model trains (refiners and the pix2pix discriminator included)."""
-    config = load_run_config(run_dir)
+    from pds_mri.families import family
+
     spec = model_spec(read_model_name(run_dir))
-    if spec.family == "pds":
-        counts = build_pds(config.model, roi_networks(prepared_dir)).parameter_counts()
-        return {k: v for k, v in counts.items() if v}
-    objective = build_objective(spec, config, prepared_dir)
-    parts = {"generator": cast(nn.Module, objective.generator)}
-    if spec.family == "pix2pix3d":
-        parts["discriminator"] = cast(nn.Module, objective.discriminator)
-    counts = {k: sum(p.numel() for p in m.parameters()) for k, m in parts.items()}
-    return {**counts, "total": sum(counts.values())}
+    return family(spec.family).parameter_counts(load_run_config(run_dir), prepared_dir)
 
 
 def last_trainer_states(run_dir: Path, stages: tuple[str, ...] = STAGES) -> dict[str, dict[str, Any]]:
@@ -298,69 +148,28 @@ def load_run_config(run_dir: Path) -> Config:
     return load_own_config(path, "pds train")
 
 
-def trained_checkpoint(stage_dir: Path) -> Path | None:
-    """The checkpoint a stage's weights are taken from: `best` by validation, else `last`; None if untrained."""
-    from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run's model ready to synthesise: its synthesizer (which owns its sampling), config, weights' stage and
+    checkpoint hash, and model name."""
 
-    for name in ("best", "last"):
-        directory = checkpoint_dir(stage_dir, name)
-        if checkpoint_exists(directory):
-            return directory
-    return None
-
-
-def load_ema_weights(holder: nn.Module, directory: Path) -> str:
-    """Put a checkpoint's EMA weights (the ones used for sampling) into `holder`; return the checkpoint hash."""
-    from pds_mri.training.checkpoint import load_checkpoint
-    from pds_mri.training.ema import EMA
-
-    ckpt = load_checkpoint(directory)
-    ema = EMA(holder)
-    try:
-        ema.load_state_dict(ckpt.group("ema"))
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise PdsError(f"{directory}: checkpoint does not fit the run's config ({exc})") from None
-    ema.copy_to(holder)
-    broken = [name for name, t in holder.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
-    if broken:
-        raise InputError(
-            directory / "tensors.safetensors",
-            f"the checkpoint's EMA weights are not finite ({len(broken)} tensor(s), e.g. {broken[0]}): it would "
-            "synthesise NaN maps; retrain, or resume from an earlier checkpoint",
-        )
-    return ckpt.sha256
+    synthesizer: Synthesizer
+    config: Config
+    stage: str
+    sha256: str
+    model: str
 
 
-def load_trained_pds(run_dir: Path, prepared_dir: Path, device: torch.device) -> tuple[PDS, Config, str, str]:
-    """The PDS of a run with EMA weights: stage 2 when trained, else stage 1. Returns (pds, config, stage, sha)."""
+def load_trained_model(run_dir: Path, prepared_dir: Path, device: torch.device) -> LoadedRun:
+    """Any run's model with the EMA weights of its last trained stage."""
+    from pds_mri.families import family
+    from pds_mri.training.weights import trained_checkpoint
+
     config = load_run_config(run_dir)
-    pds, schedule = build_model(config, prepared_dir)
-    for stage in reversed(STAGES):
-        directory = trained_checkpoint(Path(run_dir) / stage)
-        if directory is not None:
-            holder = Stage1Objective(pds, schedule) if stage == "stage1" else Stage2Objective(pds, config)
-            sha = load_ema_weights(holder.to(device), directory)
-            return pds.eval(), config, stage, sha
-    raise PdsError(f"{run_dir}: no checkpoint found; train first with `pds train`")
-
-
-def load_trained_model(
-    run_dir: Path, prepared_dir: Path, device: torch.device
-) -> tuple[nn.Module, Config, str, str, str]:
-    """Any run's sampling model with EMA weights: (model, config, stage, sha, model name).
-
-    The model has PDS's `synthesize(batch, sampler, steps, samples, guidance, generator) -> (mean, std)`;
-    the baselines ignore the sampler arguments (one deterministic pass).
-    """
     name = read_model_name(run_dir)
     spec = model_spec(name)
-    if spec.family == "pds":
-        pds, config, stage, sha = load_trained_pds(run_dir, prepared_dir, device)
-        return pds, config, stage, sha, name
-    config = load_run_config(run_dir)
-    directory = trained_checkpoint(Path(run_dir) / "stage1")
-    if directory is None:
-        raise PdsError(f"{run_dir}: no checkpoint found; train first with `pds train --model {name}`")
-    holder = build_objective(spec, config, prepared_dir).to(device)
-    sha = load_ema_weights(holder, directory)
-    return cast(nn.Module, holder.generator).eval(), config, "stage1", sha, name
+    if all(trained_checkpoint(Path(run_dir) / stage) is None for stage in STAGES):
+        hint = "" if name == "pds" else f" --model {name}"
+        raise PdsError(f"{run_dir}: no checkpoint found; train first with `pds train{hint}`")
+    trained = family(spec.family).load(Path(run_dir), config, Path(prepared_dir), device)
+    return LoadedRun(trained.synthesizer, config, trained.stage, trained.sha256, name)

@@ -130,7 +130,6 @@ def run_synthesize(options: SynthesizeOptions) -> list[dict]:
 def _synthesize(options: SynthesizeOptions) -> list[dict]:
     from pds_mri.backends import configure_backends
     from pds_mri.io.output_place import check_output_apart
-    from pds_mri.models.factory import build_config_sampler
     from pds_mri.training.data import AtlasCache, collate_direction, load_direction_item, read_cohort
     from pds_mri.training.distributed import (
         barrier,
@@ -140,7 +139,7 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
         shard,
     )
     from pds_mri.training.faults import distributed_job
-    from pds_mri.workflows.run import check_run_fits_input, load_trained_model, model_spec, read_run_normalisation
+    from pds_mri.workflows.run import check_run_fits_input, load_trained_model, read_run_normalisation
 
     check_output_apart(
         Path(options.out_dir), {"prepared directory": Path(options.input_dir)}, {"run directory": Path(options.run_dir)}
@@ -156,26 +155,19 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
     locks = contextlib.ExitStack()
     outcome: dict[str, bool] = {}
     with distributed_job(info), locks:
-        model: Any  # PDS or a baseline generator: both have synthesize(batch, ...) -> (mean, std)
-        model, config, stage, sha, model_name = load_trained_model(options.run_dir, options.input_dir, info.device)
+        loaded = load_trained_model(options.run_dir, options.input_dir, info.device)
+        config, synthesizer = loaded.config, loaded.synthesizer
         check_run_fits_input(Path(options.run_dir), config, Path(options.input_dir))
         if scale_file is not None:
             from pds_mri.workflows.calibrate import check_scale_fits
 
-            check_scale_fits(Path(options.run_dir), scale_file, sha, options.samples)
-        diffusion = config.model.diffusion
-        one_pass = model_spec(model_name).family != "pds"  # baselines: one deterministic forward pass
-        mode = options.mode or diffusion.mode
-        steps = 1 if one_pass else options.steps or diffusion.steps
-        mean_steps = diffusion.mean_steps
-        evaluations = 1 if one_pass else synthesis_evaluations(mode, steps, mean_steps, options.samples)
-        guidance = diffusion.guidance if options.guidance is None else options.guidance
-        sampler = None if one_pass else build_config_sampler(diffusion)
+            check_scale_fits(Path(options.run_dir), scale_file, loaded.sha256, options.samples)
+        sampling = synthesizer.sampling(options.steps, options.samples, options.guidance, options.mode)
         norms = read_run_normalisation(Path(options.run_dir))
         priors = (
-            RunPriors()
-            if one_pass
-            else load_run_priors(Path(options.run_dir), config.model, run_train_ids(options.run_dir))
+            load_run_priors(Path(options.run_dir), config.model, run_train_ids(options.run_dir))
+            if synthesizer.uses_conditioning
+            else RunPriors()
         )
         rows = read_cohort(options.input_dir)
         if options.participant_labels:
@@ -211,16 +203,8 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
                 )
                 started = time.perf_counter()
                 drawn: list[torch.Tensor] = []
-                mean, std = model.synthesize(
-                    batch,
-                    sampler,
-                    steps,
-                    options.samples,
-                    guidance,
-                    generator,
-                    mode=mode,
-                    mean_steps=mean_steps,
-                    samples_out=drawn if options.save_samples else None,
+                mean, std = synthesizer.synthesize(
+                    batch, sampling, generator, samples_out=drawn if options.save_samples else None
                 )
                 if direction in scales:
                     std = std * scales[direction]["Value"]
@@ -231,20 +215,20 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
                     "GeneratedBy": {"Name": "pds-mri", "Version": __version__, "Command": "pds synthesize"},
                     "Warning": "synthetic image for research; not a diagnostic image",
                     "Direction": direction,
-                    "Model": model_name,
-                    "Checkpoint": {"run_dir": str(options.run_dir), "stage": stage, "sha256": sha},
-                    "Sampler": "none (one forward pass)" if one_pass else diffusion.sampler,
-                    "Mode": "one pass" if one_pass else mode,
-                    "Estimate": _estimate_text(one_pass, mode, mean_steps, steps, options.samples),
-                    "Steps": steps,
-                    "MeanSteps": None if one_pass else mean_steps,
-                    "Samples": options.samples,
-                    "NetworkEvaluations": evaluations,
-                    "Guidance": guidance,
+                    "Model": loaded.model,
+                    "Checkpoint": {"run_dir": str(options.run_dir), "stage": loaded.stage, "sha256": loaded.sha256},
+                    "Sampler": sampling.sampler,
+                    "Mode": sampling.mode,
+                    "Estimate": sampling.estimate,
+                    "Steps": sampling.steps,
+                    "MeanSteps": sampling.mean_steps,
+                    "Samples": sampling.samples,
+                    "NetworkEvaluations": sampling.evaluations,
+                    "Guidance": sampling.guidance,
                     "Seed": options.seed,
                     "SubjectSeed": subject_seed(options.seed, row["participant_id"], direction),
                     "DiagnosisUsed": bool(
-                        not one_pass
+                        synthesizer.uses_conditioning
                         and config.model.use_diagnosis
                         and options.use_diagnosis
                         and int(batch["diagnosis"][0]) >= 0
@@ -345,22 +329,6 @@ def _remove_if_failed(out_dir: Path, created: bool, outcome: dict) -> None:
     """A synthesis that created OUT_DIR and then failed or was interrupted leaves no folder behind."""
     if created and not outcome.get("finished"):
         shutil.rmtree(out_dir, ignore_errors=True)
-
-
-def synthesis_evaluations(mode: str, steps: int, mean_steps: int, samples: int) -> int:
-    """Denoiser evaluations of one synthesis (guidance doubles them): the readout, then any samples."""
-    if mode == "mean":
-        return mean_steps + (samples * steps if samples > 1 else 0)
-    return samples * steps
-
-
-def _estimate_text(one_pass: bool, mode: str, mean_steps: int, steps: int, samples: int) -> str:
-    if one_pass:
-        return "one deterministic forward pass"
-    if mode == "mean":
-        std = f"; std over {samples} posterior samples of {steps} steps" if samples > 1 else ""
-        return f"posterior-mean readout after {mean_steps} denoiser evaluation(s), refined{std}"
-    return f"mean of {samples} refined posterior sample(s), {steps} sampler steps each"
 
 
 def write_subject(

@@ -14,8 +14,9 @@ import statistics
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import torch
 from torch import nn
@@ -23,11 +24,10 @@ from torch import nn
 from pds_mri import __version__
 from pds_mri.config import Config, dump_config, load_config, load_own_config
 from pds_mri.config import preset as load_preset
-from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.disease.run_priors import RunPriors
 from pds_mri.errors import PdsError
+from pds_mri.families.base import Sampling, Synthesizer
 from pds_mri.io.atomic import make_dir, write_json, write_text
-from pds_mri.models.pds import PDS
 from pds_mri.progress import console
 from pds_mri.training.data import PreparedCohort, Row
 from pds_mri.training.distributed import DistInfo
@@ -84,6 +84,7 @@ def resolve_train_config(options: TrainOptions) -> Config:
 
 def run_train(options: TrainOptions) -> Path:
     from pds_mri.backends import configure_backends
+    from pds_mri.families import family
     from pds_mri.io.output_place import check_output_apart
     from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists
     from pds_mri.training.data import PreparedCohort, collate, read_cohort
@@ -92,19 +93,11 @@ def run_train(options: TrainOptions) -> Path:
     from pds_mri.training.signals import stop_on_signals
     from pds_mri.training.split import read_split, split_subjects, write_split
     from pds_mri.training.trainer import Trainer, seed_everything
-    from pds_mri.workflows.run import (
-        Stage1Objective,
-        Stage2Objective,
-        baseline_training,
-        build_model,
-        build_objective,
-        freeze_for_stage,
-        model_spec,
-        write_model_file,
-    )
+    from pds_mri.workflows.run import model_spec, write_model_file
 
     configure_backends(options.deterministic)
     spec = model_spec(options.model)
+    model_family = family(spec.family)
     if spec.resynthesis is not None:
         raise PdsError(
             f"--model {spec.name} is benchmark only ({spec.resynthesis.describe()}): train --model "
@@ -112,7 +105,7 @@ def run_train(options: TrainOptions) -> Path:
         )
     if options.stage not in ("all", "1", "2"):
         raise PdsError(f"--stage {options.stage}: choose all, 1 or 2")
-    if spec.family != "pds" and options.stage == "2":
+    if options.stage != "all" and f"stage{options.stage}" not in model_family.STAGES:
         raise PdsError(f"--model {spec.name} has one stage; use --stage all or 1")
     if options.stage1_from is not None and options.stage != "2":
         raise PdsError("--stage1-from trains stage 2 only; add --stage 2")
@@ -163,37 +156,22 @@ def run_train(options: TrainOptions) -> Path:
             f"{len(split['test'])} held out for testing (device {info.device}, {info.world_size} process(es))"
         )
         seed_everything(options.seed)
-        if spec.family == "pds":
-            pds, schedule = build_model(config, options.prepared_dir)
-        else:
-            baseline = build_objective(spec, config, options.prepared_dir)
+        training = model_family.start_training(config, options.prepared_dir)
         train_set = PreparedCohort(options.prepared_dir, split["train"])
         val_ids = (split["val"] or split["train"])[: config.training.max_val_subjects]
         val_set = PreparedCohort(options.prepared_dir, val_ids)
         priors = (
             disease_priors(run_dir, config, train_set, split["train"], existing, info.is_main)
-            if spec.family == "pds"
+            if model_family.uses_priors
             else RunPriors()
         )
         metrics: dict[str, dict] = {}
-        stages: tuple[str, ...] = ("stage1", "stage2") if options.stage == "all" else (f"stage{options.stage}",)
-        if "stage2" in stages and (spec.family != "pds" or not pds.has_stage2):
-            stages = tuple(s for s in stages if s != "stage2")
+        wanted = training.stages() if options.stage == "all" else (f"stage{options.stage}",)
+        stages = tuple(s for s in wanted if s in training.stages())
         for stage in stages:
-            objective: nn.Module
-            if spec.family != "pds":
-                objective = baseline
-            else:
-                if stage == "stage2":
-                    _load_stage1_weights(pds, schedule, run_dir, options.stage1_from)
-                freeze_for_stage(pds, stage)
-                objective = (
-                    Stage1Objective(pds, schedule, priors.map_tensors())
-                    if stage == "stage1"
-                    else Stage2Objective(pds, config)
-                )
-            stage_cfg = getattr(config.training, stage) if spec.family == "pds" else baseline_training(config)
-            validate = make_validate(val_set, config, stage if spec.family == "pds" else "baseline", priors, info)
+            objective = training.objective(stage, run_dir, priors, options.stage1_from)
+            stage_cfg = training.trainer_config(stage)
+            validate = make_validate(val_set, config, partial(training.validation_synthesizer, stage), priors, info)
             trainer = Trainer(
                 objective,
                 lambda model, batch, generator: model(batch, generator),
@@ -264,7 +242,7 @@ def disease_priors(
 def make_validate(
     val_set: PreparedCohort,
     config: Config,
-    stage: str,
+    synthesizer_for: Callable[[nn.Module], Synthesizer],
     priors: RunPriors | None = None,
     dist: DistInfo | None = None,
 ) -> Callable[[nn.Module, int], dict[str, float]]:
@@ -272,24 +250,22 @@ def make_validate(
     synthesis mode; mean PSNR/SSIM over subjects and directions. With a disease state in ``priors`` the
     syntheses condition on its source-only estimate, as `pds synthesize` does.
 
+    ``synthesizer_for`` gives the synthesis of the model being trained (its family's
+    ``validation_synthesizer`` for the stage), from the module the trainer validates.
+
     Under torchrun (``dist``) each rank synthesises only its shard of the subjects (`shard`) and the per-subject
     scores are gathered by subject index, so every rank returns the same numbers, equal to one process's:
     each subject's noise is seeded by its index, and the means are taken in subject order.
-
-    ``stage`` is "stage1" or "stage2" for PDS runs and "baseline" for the one-pass baselines.
     """
     from pds_mri.evaluation.metrics import psnr, ssim
-    from pds_mri.models.factory import build_config_sampler
     from pds_mri.training.data import DIRECTIONS, collate_direction
     from pds_mri.training.distributed import gather_by_index, shard
 
-    d = config.model.diffusion
-    sampler = build_config_sampler(d)
-    steps, guidance = d.steps, d.guidance
     rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
 
     @torch.no_grad()
-    def score(net: Any, index: int, direction: str, device: torch.device) -> tuple[float, float]:
+    def score(synthesizer: Synthesizer, sampling: Sampling, index: int, direction: str) -> tuple[float, float]:
+        device = synthesizer.device
         batch = {
             k: v.to(device) if torch.is_tensor(v) else v
             for k, v in collate_direction([val_set[index][direction]]).items()
@@ -297,24 +273,17 @@ def make_validate(
         # label-free, as `pds synthesize` and the benchmark synthesise: the checkpoint chosen as best
         # is the best at what it will be used for
         batch["diagnosis"] = torch.full_like(batch["diagnosis"], -1)
-        if priors is not None and stage != "baseline":
+        if priors is not None and synthesizer.uses_conditioning:
             priors.attach_estimate(batch, direction)
         generator = torch.Generator(device=device).manual_seed(index)
-        if stage == "stage1":
-            est = net.estimate_stage1(batch, sampler, steps, d.mode, d.mean_steps, guidance, generator)
-            pred = est.clamp(-1, 1)
-        else:  # stage 2 (PDS) or a one-pass baseline: the full synthesis, as `pds synthesize` makes it
-            pred, _ = net.synthesize(
-                batch, sampler, steps, 1, guidance, generator, mode=d.mode, mean_steps=d.mean_steps
-            )
+        pred, _ = synthesizer.synthesize(batch, sampling, generator)
         return psnr(pred, batch["target"], batch["mask"]), ssim(pred, batch["target"], batch["mask"])
 
     def validate(model: nn.Module, step: int) -> dict[str, float]:
-        # a PDS, or a baseline generator (same synthesize interface; estimate_stage1 only runs for PDS)
-        net: Any = model.generator if stage == "baseline" else model.pds
-        device = next(net.parameters()).device
+        synthesizer = synthesizer_for(model)
+        sampling = synthesizer.sampling()  # the run's configured synthesis, one sample
         mine = {
-            index: {direction: score(net, index, direction, device) for direction in DIRECTIONS}
+            index: {direction: score(synthesizer, sampling, index, direction) for direction in DIRECTIONS}
             for index in shard(range(len(val_set)), rank, world)
         }
         subjects = gather_by_index(mine, len(val_set), dist) if dist is not None else [mine[i] for i in sorted(mine)]
@@ -327,42 +296,6 @@ def make_validate(
         return out
 
     return validate
-
-
-def _load_stage1_weights(pds: PDS, schedule: NoiseSchedule, run_dir: Path, source: Path | None = None) -> None:
-    """Stage 2 starts from stage 1's EMA weights (best by validation PSNR, else last).
-
-    With ``source`` the stage-1 weights come from another run (e.g. the full PDS of the same fold): an
-    ablation of a stage-2 component then differs from PDS in that component only. Only the stage-1 part
-    (denoiser, conditioning, pattern encoder) is taken, and it must match this model's exactly.
-    """
-    from pds_mri.training.checkpoint import load_checkpoint
-    from pds_mri.workflows.run import Stage1Objective, load_ema_weights, trained_checkpoint
-
-    stage1_dir = Path(source or run_dir) / "stage1"
-    directory = trained_checkpoint(stage1_dir)
-    if directory is None:
-        hint = "train it first" if source else "run `pds train --stage 1` first"
-        raise PdsError(f"{Path(source or run_dir)}: stage 2 needs a trained stage 1; {hint}")
-    if source is None:
-        load_ema_weights(Stage1Objective(pds, schedule), directory)
-        return
-    ema = load_checkpoint(directory).group("ema")
-    shadow = {k.removeprefix("shadow."): v for k, v in ema.items() if k.startswith("shadow.")}
-    theirs = {k: v for k, v in shadow.items() if _is_stage1(k)}
-    mine = {k: v for k, v in Stage1Objective(pds, schedule).state_dict().items() if _is_stage1(k)}
-    differ = sorted(set(theirs) ^ set(mine)) or sorted(k for k in mine if theirs[k].shape != mine[k].shape)
-    if differ:
-        raise PdsError(f"{directory}: its stage 1 does not fit this model (first difference: {differ[0]})")
-    with torch.no_grad():
-        for key, value in mine.items():
-            value.copy_(theirs[key])
-
-
-def _is_stage1(key: str) -> bool:
-    """Whether a Stage1Objective state-dict key ("pds.<module>....") belongs to a stage-1 module."""
-    parts = key.split(".")
-    return len(parts) > 2 and parts[0] == "pds" and parts[1] in PDS.STAGE1_MODULES
 
 
 def cohort_normalisation(prepared_dir: Path, participant_ids: list[str]) -> dict:
@@ -399,8 +332,8 @@ def preflight(prepared_dir: Path, rows: list[Row]) -> None:
     """Every file training reads — each subject's maps, masks, tissue and sidecars, the atlas images and
     the pattern table — checked before RUN_DIR is created, so a damaged prepared directory creates nothing."""
     from pds_mri.domain import MODALITIES
+    from pds_mri.io.pattern_table import roi_networks
     from pds_mri.training.data import DIRECTIONS, AtlasCache, check_item_files
-    from pds_mri.workflows.run import roi_networks
 
     for row in rows:
         for direction in DIRECTIONS:
@@ -457,15 +390,6 @@ def _description(model: str) -> str:
 
 
 def _model_lines(config: Config, model: str) -> list[str]:
-    m = config.model
-    if MODEL_SPECS[model].family != "pds":
-        return [
-            f"- preset `{config.preset}`; generator: the PDS denoiser architecture ({m.base_channels} base channels, "
-            f"{m.levels} levels), one deterministic pass; settings in `model.json`"
-        ]
-    return [
-        f"- preset `{config.preset}`; pattern {m.use_pattern}, tissue refinement {m.use_tissue}, "
-        f"microstructure refinement {m.use_micro}",
-        f"- diffusion: {m.diffusion.schedule} schedule, {m.diffusion.prediction_type} "
-        f"prediction, {m.diffusion.sampler} with {m.diffusion.steps} steps",
-    ]
+    from pds_mri.families import family
+
+    return family(MODEL_SPECS[model].family).card_lines(config)

@@ -42,19 +42,8 @@ class RegressionUNet3D(nn.Module):
         return self.net(mask_channel, source, self.direction(direction.long()))
 
     @torch.no_grad()
-    def synthesize(
-        self,
-        batch: Mapping[str, Tensor],
-        sampler: object = None,
-        steps: int | None = None,
-        samples: int = 1,
-        guidance: float = 1.0,
-        generator: torch.Generator | None = None,
-        mode: str = "mean",
-        mean_steps: int = 1,
-        samples_out: list[Tensor] | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """PDS's synthesis signature: (mean, std); deterministic, so std is 0 whatever ``samples`` or ``mode``."""
+    def synthesize(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """(estimate, std) like every synthesis; one deterministic pass, so the std is 0."""
         out = self(batch).clamp(-1.0, 1.0)
         mask = batch.get("mask")
         if mask is not None:
