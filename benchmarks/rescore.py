@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pds_mri.io.atomic import write_json
 from pds_mri.training.data import DIRECTIONS, read_cohort
-from pds_mri.workflows.benchmark import DONE, BenchmarkOptions, fold_dir, resolve_models, write_results
+from pds_mri.workflows.benchmark import BenchmarkOptions, fold_dir, resolve_models, write_results
 from pds_mri.workflows.evaluate import run_evaluate
 
 
@@ -31,7 +31,7 @@ def main() -> None:
     for model in models:
         for fold in range(args.folds):
             here = fold_dir(args.bench_dir, model, fold)
-            done = here / DONE
+            done = here.done
             if not done.is_file():
                 continue
             record = json.loads(done.read_text())
@@ -46,7 +46,7 @@ def main() -> None:
             write_json(done, {**record, "rows": rows})
             print(f"rescored {model} fold {fold}: {len(rows)} rows", flush=True)
     # collect only (never trains): what is finished, as `pds benchmark` would write it
-    finished = [fold_dir(args.bench_dir, m, k) / DONE for k in range(args.folds) for m in models]
+    finished = [fold_dir(args.bench_dir, m, k).done for k in range(args.folds) for m in models]
     records = [json.loads(d.read_text()) for d in finished if d.is_file()]
     paired = [r for r in read_cohort(args.prepared_dir) if r.get("fmri") and r.get("dmri")]
     options = BenchmarkOptions(args.prepared_dir, args.bench_dir, folds=args.folds, models=models, seed=args.seed)

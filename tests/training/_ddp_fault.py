@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -48,6 +49,7 @@ def main(out: Path, mode: str, at: int) -> int:
     def faulty(model: torch.nn.Module, batch: dict, gen: torch.Generator) -> dict[str, torch.Tensor]:
         calls = int(unwrap(model).calls)  # before this step's forward
         if info.rank == 1 and mode == "fail" and calls == 2:
+            (out / "raised-at").write_text(repr(time.time()))  # the test times the ending from here
             raise PdsError("sub-07: the fMRI map is corrupt")
         if info.rank == 1 and mode == "signal" and calls == at:
             os.kill(os.getpid(), signal.SIGTERM)  # mid-step, as a SLURM time limit would

@@ -36,6 +36,7 @@ def test_benchmark_results_resume_and_errors(done: dict, monkeypatch) -> None:  
     _results_json_has_protocol_stats_times_and_a_table(done)
     _rerun_skips_finished_work_and_resumes_an_unfinished_pair(done, monkeypatch)
     _unknown_model_and_too_few_subjects_are_clear_errors(done)
+    _a_damaged_done_json_is_one_error_naming_it(done)
     _refiner_ablations_train_stage2_on_the_pds_stage1(done)
     _mean_of_samples_reuses_the_pds_run_without_training(done, monkeypatch)
     _fold_option_runs_only_those_folds_and_collects_the_rest(done)
@@ -120,6 +121,20 @@ def _unknown_model_and_too_few_subjects_are_clear_errors(done: dict) -> None:
         run_benchmark(replace(done["options"], models=("gan",)))
     with pytest.raises(PdsError, match="5 folds need"):
         run_benchmark(replace(done["options"], folds=5))
+
+
+def _a_damaged_done_json_is_one_error_naming_it(done: dict) -> None:
+    """Resuming reads every finished fold's record; a truncated one was a JSONDecodeError traceback."""
+    from pds_mri.errors import InputError
+
+    record = done["out"] / "runs" / "unet" / "fold-1" / bench.DONE
+    kept = record.read_bytes()
+    record.write_bytes(kept[: len(kept) // 2])
+    try:
+        with pytest.raises(InputError, match=r"done\.json: benchmark fold record is not valid JSON"):
+            run_benchmark(done["options"])
+    finally:
+        record.write_bytes(kept)
 
 
 def _refiner_ablations_train_stage2_on_the_pds_stage1(done: dict) -> None:

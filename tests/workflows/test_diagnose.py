@@ -203,6 +203,26 @@ def test_leaky_syntheses_are_refused(tiny: dict) -> None:
         run_diagnose(DiagnoseOptions(tiny["prepared"], tiny["root"] / "x", run_dir=bench, benchmark_dir=bench))
 
 
+def _mean4_record(fold: int, run_dir: str) -> dict:
+    """A done.json as `pds benchmark` writes it for the pds-mean4 resynthesis of a pds run."""
+    from pds_mri.io.result_files import FoldRecord, record_json
+
+    return record_json(
+        FoldRecord(
+            model="pds-mean4",
+            fold=fold,
+            trained_model="pds",
+            run_dir=run_dir,
+            synthesis_steps=None,
+            synthesis_samples=4,
+            synthesis_mode="sample",
+            test_subjects=[],
+            train_seconds=0.0,
+            rows=[],
+        )
+    )
+
+
 def test_models_option_uses_a_resynthesis_model_checked_against_the_run_it_reused(tiny: dict) -> None:
     """pds-mean4 has no split of its own (it resynthesised the pds runs): done.json's run_dir supplies it."""
     bench = tiny["root"] / "bench-mean"
@@ -211,7 +231,7 @@ def test_models_option_uses_a_resynthesis_model_checked_against_the_run_it_reuse
         fold = bench / "runs" / "pds-mean4" / f"fold-{k}"
         for direction in ("fmri2dmri", "dmri2fmri"):
             shutil.copytree(bench / "runs" / "pds" / f"fold-{k}" / f"synth-{direction}", fold / f"synth-{direction}")
-        write_json(fold / "done.json", {"model": "pds-mean4", "run_dir": f"runs/pds/fold-{k}"})
+        write_json(fold / "done.json", _mean4_record(k, f"runs/pds/fold-{k}"))
     base = DiagnoseOptions(tiny["prepared"], tiny["root"] / "out-pds", benchmark_dir=bench, classifier="logreg")
     mean = replace(base, out_dir=tiny["root"] / "out-mean", models=("pds-mean4", "unet"))
     by_pds, by_mean = run_diagnose(base), run_diagnose(mean)
@@ -223,7 +243,7 @@ def test_models_option_uses_a_resynthesis_model_checked_against_the_run_it_reuse
     assert mean_rows["hybrid(pds dMRI)->real"]["predictions"] == pds_rows["hybrid(pds dMRI)->real"]["predictions"]
     # a resynthesis whose run is not the benchmark fold's: its test set differs -> refused
     done = bench / "runs" / "pds-mean4" / "fold-0" / "done.json"
-    write_json(done, {"model": "pds-mean4", "run_dir": "runs/pds/fold-1"})
+    write_json(done, _mean4_record(0, "runs/pds/fold-1"))
     with pytest.raises(InputError, match="test split differs"):
         run_diagnose(mean)
     with pytest.raises(PdsError, match="distinct"):
@@ -232,7 +252,7 @@ def test_models_option_uses_a_resynthesis_model_checked_against_the_run_it_reuse
         run_diagnose(replace(mean, models=("pds-mean5",)))
     with pytest.raises(InputError, match="no complete set of pds-50steps folds"):
         run_diagnose(replace(mean, models=("pds-50steps", "unet")))  # the hybrid rows' model must be there
-    write_json(done, {"model": "pds-mean4", "run_dir": "../../../.."})  # outside the benchmark
+    write_json(done, _mean4_record(0, "../../../.."))  # outside the benchmark
     with pytest.raises(InputError, match="leads outside"):
         run_diagnose(mean)
     write_json(done, [1, 2])  # not a record: pds-mean4 has no complete set of folds

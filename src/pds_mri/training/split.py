@@ -18,8 +18,9 @@ import numpy as np
 
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import write_json
+from pds_mri.io.run_layout import RunDir
 
-SPLIT_FILE = "split.json"
+SPLIT_FILE = RunDir.SPLIT
 SETS: tuple[str, str, str] = ("train", "val", "test")
 
 

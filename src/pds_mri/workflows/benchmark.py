@@ -40,6 +40,8 @@ from typing import Any
 from pds_mri import __version__
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import make_dir, write_json, write_text
+from pds_mri.io.result_files import FoldRecord, TrainedRecord, read_record, record_json
+from pds_mri.io.run_layout import BenchmarkDir, FoldDir
 from pds_mri.progress import console
 from pds_mri.workflows.models import MODEL_SPECS, Resynthesis, benchmark_defaults
 
@@ -49,10 +51,11 @@ METRICS = ("psnr", "ssim", "mae")
 DEFAULT_MODELS = benchmark_defaults()
 SHARED_TRAINING: dict[str, Resynthesis] = {n: s.resynthesis for n, s in MODEL_SPECS.items() if s.resynthesis}
 SHARED_STAGE1: dict[str, str] = {n: s.stage1_from for n, s in MODEL_SPECS.items() if s.stage1_from}
-RESULTS_JSON = "results.json"
-RESULTS_MD = "results.md"
-DONE = "done.json"
-TRAINED = "trained.json"
+RESULTS_JSON = BenchmarkDir.RESULTS_JSON
+RESULTS_MD = BenchmarkDir.RESULTS_MD
+DONE = FoldDir.DONE
+TRAINED = FoldDir.TRAINED
+_REDO = "delete the fold's folder to redo it"
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,8 @@ def resolve_models(models: tuple[str, ...]) -> tuple[str, ...]:
     return chosen
 
 
-def fold_dir(out_dir: Path, model: str, fold: int) -> Path:
-    return Path(out_dir) / "runs" / model / f"fold-{fold}"
+def fold_dir(out_dir: Path, model: str, fold: int) -> FoldDir:
+    return BenchmarkDir(out_dir).fold(model, fold)
 
 
 def run_benchmark(options: BenchmarkOptions) -> dict[str, Any]:
@@ -104,25 +107,25 @@ def run_benchmark(options: BenchmarkOptions) -> dict[str, Any]:
     records: list[dict[str, Any]] = []
     for fold in range(options.folds):
         for model in models:
-            done = fold_dir(out_dir, model, fold) / DONE
+            done = fold_dir(out_dir, model, fold).done
             if done.is_file():
                 console.print(f"fold {fold}, {model}: done, skipped")
-                records.append(json.loads(done.read_text()))
+                records.append(record_json(read_record(done, FoldRecord, _REDO)))
                 continue
             if options.only_folds and fold not in options.only_folds:
                 continue
             console.rule(f"benchmark fold {fold + 1}/{options.folds}: {model}")
-            record = run_one(options, model, fold)
+            record = record_json(run_one(options, model, fold))
             write_json(done, record)
             records.append(record)
             write_results(options, models, records, len(paired))
     # re-read: processes running other folds (--fold) or models may have finished pairs meanwhile
-    finished = [fold_dir(out_dir, m, k) / DONE for k in range(options.folds) for m in models]
-    records = [json.loads(done.read_text()) for done in finished if done.is_file()]
+    finished = [fold_dir(out_dir, m, k).done for k in range(options.folds) for m in models]
+    records = [record_json(read_record(done, FoldRecord, _REDO)) for done in finished if done.is_file()]
     return write_results(options, models, records, len(paired))
 
 
-def run_one(options: BenchmarkOptions, model: str, fold: int) -> dict[str, Any]:
+def run_one(options: BenchmarkOptions, model: str, fold: int) -> FoldRecord:
     """Train (or reuse/resume), synthesise both directions of the fold's test subjects, evaluate."""
     from pds_mri.training.data import DIRECTIONS
     from pds_mri.training.split import read_split
@@ -133,16 +136,16 @@ def run_one(options: BenchmarkOptions, model: str, fold: int) -> dict[str, Any]:
     trained_model = resynthesis.trained
     run_dir = fold_dir(options.out_dir, trained_model, fold)
     trained = ensure_trained(options, trained_model, fold, run_dir)
-    test = read_split(run_dir)["test"]
+    test = read_split(run_dir.path)["test"]
     if not test:
-        raise PdsError(f"{run_dir}: the split has no test subjects")
+        raise PdsError(f"{run_dir.path}: the split has no test subjects")
     here = fold_dir(options.out_dir, model, fold)
     rows: list[dict[str, Any]] = []
     for direction in DIRECTIONS:
-        synth_dir, eval_dir = here / f"synth-{direction}", here / f"eval-{direction}"
+        synth_dir, eval_dir = here.synthesized(direction), here.evaluation(direction)
         written = run_synthesize(
             SynthesizeOptions(
-                run_dir,
+                run_dir.path,
                 options.prepared_dir,
                 synth_dir,
                 direction=direction,
@@ -160,41 +163,41 @@ def run_one(options: BenchmarkOptions, model: str, fold: int) -> dict[str, Any]:
             r["participant_id"]: json.loads((synth_dir / r["sidecar"]).read_text()).get("SynthesisSeconds")
             for r in written
         }
-        payload = run_evaluate(synth_dir, options.prepared_dir, eval_dir, run_dir)
+        payload = run_evaluate(synth_dir, options.prepared_dir, eval_dir, run_dir.path)
         for r in payload["rows"]:
             rows.append({**r, "synth_seconds": seconds.get(r["participant_id"])})
-    return {
-        "model": model,
-        "fold": fold,
-        "trained_model": trained_model,
-        "run_dir": os.path.relpath(run_dir, options.out_dir),
-        "synthesis_steps": resynthesis.steps,
-        "synthesis_samples": resynthesis.samples,
-        "synthesis_mode": resynthesis.mode,
-        "test_subjects": list(test),
-        "train_seconds": trained["train_seconds"],
-        "rows": rows,
-    }
+    return FoldRecord(
+        model=model,
+        fold=fold,
+        trained_model=trained_model,
+        run_dir=os.path.relpath(run_dir.path, options.out_dir),
+        synthesis_steps=resynthesis.steps,
+        synthesis_samples=resynthesis.samples,
+        synthesis_mode=resynthesis.mode,
+        test_subjects=list(test),
+        train_seconds=trained.train_seconds,
+        rows=rows,
+    )
 
 
-def ensure_trained(options: BenchmarkOptions, model: str, fold: int, run_dir: Path) -> dict[str, Any]:
+def ensure_trained(options: BenchmarkOptions, model: str, fold: int, run_dir: FoldDir) -> TrainedRecord:
     """Train `model` for `fold` unless trained.json says it is; resume whatever a killed run left."""
     from pds_mri.workflows.train import TrainOptions, run_train
 
-    marker = run_dir / TRAINED
+    marker = run_dir.trained
     if marker.is_file():
-        return json.loads(marker.read_text())
+        return read_record(marker, TrainedRecord, _REDO)
     source = SHARED_STAGE1.get(model)
     shared_seconds = 0.0
     if source is not None:
         source_dir = fold_dir(options.out_dir, source, fold)
         ensure_trained(options, source, fold, source_dir)
-        shared_seconds = training_seconds(source_dir, stages=("stage1",))
-    resume = (run_dir / "config.yaml").is_file()
+        shared_seconds = training_seconds(source_dir.path, stages=("stage1",))
+    resume = run_dir.config.is_file()
     run_train(
         TrainOptions(
             options.prepared_dir,
-            run_dir,
+            run_dir.path,
             preset=options.preset,
             config=options.config,
             model=model,
@@ -203,17 +206,17 @@ def ensure_trained(options: BenchmarkOptions, model: str, fold: int, run_dir: Pa
             fold=fold,
             folds=options.folds,
             stage="all" if source is None else "2",
-            stage1_from=None if source is None else source_dir,
+            stage1_from=None if source is None else source_dir.path,
         )
     )
-    info = {
-        "model": model,
-        "fold": fold,
-        "train_seconds": training_seconds(run_dir) + shared_seconds,
-        "resumed": resume,
-        "stage1_from": source,
-    }
-    write_json(marker, info)
+    info = TrainedRecord(
+        model=model,
+        fold=fold,
+        train_seconds=training_seconds(run_dir.path) + shared_seconds,
+        resumed=resume,
+        stage1_from=source,
+    )
+    write_json(marker, record_json(info))
     return info
 
 
@@ -370,15 +373,15 @@ def model_budgets(options: BenchmarkOptions, records: list[dict[str, Any]]) -> d
     for rec in sorted(records, key=lambda r: r["fold"]):
         if rec["model"] in out:
             continue
-        run_dir = Path(options.out_dir) / rec["run_dir"]
+        run_dir = FoldDir(Path(options.out_dir) / rec["run_dir"])
         try:
-            steps = optimiser_steps(run_dir)
-            marker = run_dir / TRAINED
-            source = json.loads(marker.read_text()).get("stage1_from") if marker.is_file() else None
+            steps = optimiser_steps(run_dir.path)
+            marker = run_dir.trained
+            source = read_record(marker, TrainedRecord).stage1_from if marker.is_file() else None
             if source is not None:
-                steps["stage1"] = optimiser_steps(fold_dir(options.out_dir, source, rec["fold"])).get("stage1", 0)
+                steps["stage1"] = optimiser_steps(fold_dir(options.out_dir, source, rec["fold"]).path).get("stage1", 0)
             out[rec["model"]] = {
-                "parameters": trained_parameters(run_dir, options.prepared_dir)["total"],
+                "parameters": trained_parameters(run_dir.path, options.prepared_dir)["total"],
                 "optimiser_steps": sum(steps.values()),
             }
         except (OSError, PdsError, KeyError, ValueError):

@@ -24,9 +24,10 @@ from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import output_lock, write_json
 from pds_mri.io.json_files import field, read_json
 from pds_mri.io.nifti import load_nifti
+from pds_mri.io.run_layout import RunDir
 from pds_mri.progress import console
 
-SCALE_FILE = "uncertainty_scale.json"
+SCALE_FILE = RunDir.UNCERTAINTY_SCALE
 
 
 def run_calibrate(run_dir: Path, prepared_dir: Path, samples: int = 8, seed: int = 0) -> dict[str, Any]:

@@ -7,7 +7,6 @@ subject in both directions with PDS and the unet baseline → evaluate both → 
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections import Counter
@@ -17,6 +16,7 @@ from pathlib import Path
 import yaml
 from rich.table import Table
 
+from pds_mri.io.run_layout import RunDir
 from pds_mri.progress import console
 
 #: A few minutes of CPU training: enough to see the method work end to end, not a trained model.
@@ -31,6 +31,7 @@ DEMO_TRAINING = {
 
 def run_demo(out_dir: Path, n_subjects: int = 12, seed: int = 0) -> None:
     from pds_mri.report.figures import maps_by_diagnosis_figure, synthesis_figure
+    from pds_mri.training.split import read_split
     from pds_mri.workflows.diagnose import DiagnoseOptions, run_diagnose
     from pds_mri.workflows.evaluate import run_evaluate
     from pds_mri.workflows.prepare import PrepareOptions, run_prepare
@@ -63,7 +64,7 @@ def run_demo(out_dir: Path, n_subjects: int = 12, seed: int = 0) -> None:
     console.print(f"synthesised the missing modality of {len(missing)} subject(s): {out_dir / 'synthesized'}")
 
     console.rule("5/6 evaluate held-out subjects against the unet baseline")
-    held_out = tuple(json.loads((run_dir / "split.json").read_text())["val"])
+    held_out = tuple(read_split(run_dir)["val"])
     run_train(TrainOptions(prepared_dir, unet_dir, preset="cpu", config=config, seed=seed, model="unet", stage="1"))
     summaries = {}
     for name, run, samples in (("pds", run_dir, 3), ("unet", unet_dir, 1)):
@@ -84,7 +85,7 @@ def run_demo(out_dir: Path, n_subjects: int = 12, seed: int = 0) -> None:
     report = run_report(run_dir)
     for figure in figures:
         console.print(f"figure: {figure}")
-    console.print(f"model card: {run_dir / 'MODEL_CARD.md'}")
+    console.print(f"model card: {RunDir(run_dir).model_card}")
     console.print(f"HTML report: {report}")
     console.print(f"demo finished in {time.perf_counter() - start:.0f} s; outputs in {out_dir}")
 

@@ -35,6 +35,7 @@ import numpy as np
 from pds_mri import __version__
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import write_json, write_text
+from pds_mri.io.run_layout import BenchmarkDir, FoldDir
 from pds_mri.progress import console
 
 DIAGNOSIS_JSON = "diagnosis.json"
@@ -275,8 +276,9 @@ def benchmark_sources(
     """The benchmark's folds (from the `pds` runs) and every available out-of-fold synthesis, checked."""
     from pds_mri.training.split import read_split
 
-    primary = bench / "runs" / PRIMARY
-    fold_dirs = sorted(primary.glob("fold-*"), key=lambda p: int(p.name.split("-")[1]))
+    layout = BenchmarkDir(bench)
+    primary = layout.model_dir(PRIMARY)
+    fold_dirs = layout.folds(PRIMARY)
     if not fold_dirs:
         raise InputError(primary, "no fold-k run found; is this a `pds benchmark` output with the pds model?")
     splits = [read_split(d) for d in fold_dirs]
@@ -295,22 +297,22 @@ def benchmark_sources(
     notes: list[str] = []
     syntheses: dict[tuple[str, str], dict[str, Path]] = {}
     for model in models:
-        model_dirs = [bench / "runs" / model / d.name for d in fold_dirs]
+        model_dirs = [layout.fold(model, d.fold) for d in fold_dirs]
         found = [_trained_run(bench, d) for d in model_dirs]
-        trained_dirs = [d for d in found if d is not None and (d / "split.json").is_file()]
+        trained_dirs = [d for d in found if d is not None and d.split.is_file()]
         if len(trained_dirs) != len(model_dirs):
             notes.append(f"{model}: no complete set of benchmark folds; its syntheses are not used")
             if model == models[0]:
                 raise InputError(
-                    bench / "runs" / model, f"no complete set of {model} folds for the hybrid rows (see --models)"
+                    layout.model_dir(model), f"no complete set of {model} folds for the hybrid rows (see --models)"
                 )
             continue
         for d, trained, ref in zip(model_dirs, trained_dirs, splits, strict=True):
             split = read_split(trained)
             if split["test"] != ref["test"]:
-                where = d / ("split.json" if trained == d else "done.json")
+                where = d.split if trained == d else d.done
                 raise InputError(where, f"{model}'s test split differs from {PRIMARY}'s for this fold")
-            for target, paths in read_syntheses(d, split).items():
+            for target, paths in read_syntheses(d.path, split).items():
                 into = syntheses.setdefault((model, target), {})
                 again = set(into) & set(paths)
                 if again:
@@ -319,19 +321,19 @@ def benchmark_sources(
     return folds, syntheses, notes
 
 
-def _trained_run(bench: Path, fold_dir: Path) -> Path | None:
-    """The run that made fold_dir's syntheses: fold_dir itself, or the run a resynthesis model reused."""
+def _trained_run(bench: Path, fold_dir: FoldDir) -> FoldDir | None:
+    """The run that made fold_dir's syntheses: fold_dir itself, or the run a resynthesis model reused
+    (None when neither is readable: the model then has no complete set of folds)."""
     from pds_mri.io.layout import inside
+    from pds_mri.io.result_files import FoldRecord, read_record
 
-    if (fold_dir / "split.json").is_file():
+    if fold_dir.split.is_file():
         return fold_dir
-    done = fold_dir / "done.json"
     try:
-        record = json.loads(done.read_text())
-    except (OSError, json.JSONDecodeError):
+        record = read_record(fold_dir.done, FoldRecord)
+    except InputError:
         return None
-    run_dir = record.get("run_dir") if isinstance(record, dict) else None
-    return inside(bench, str(run_dir), done) if isinstance(run_dir, str) and run_dir else None
+    return FoldDir(inside(bench, record.run_dir, fold_dir.done)) if record.run_dir else None
 
 
 def run_sources(

@@ -19,10 +19,10 @@ from pds_mri.config import Config, load_own_config
 from pds_mri.errors import InputError, PdsError
 from pds_mri.families.base import Synthesizer
 from pds_mri.io.json_files import field, read_json
+from pds_mri.io.run_layout import STAGES, RunDir
 from pds_mri.workflows.models import MODEL_SPECS, ModelSpec, model_spec
 
-STAGES = ("stage1", "stage2")
-MODEL_FILE = "model.json"
+MODEL_FILE = RunDir.MODEL
 
 
 def apply_overrides(values: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,10 +43,10 @@ def write_model_file(run_dir: Path, spec: ModelSpec, config: Config) -> None:
     info: dict[str, Any] = {"model": spec.name, "family": spec.family, "description": spec.description}
     info["overrides"] = spec.overrides
     info |= family(spec.family).model_info(config)
-    write_json(Path(run_dir) / MODEL_FILE, info)
+    write_json(RunDir(run_dir).model, info)
 
 
-NORMALISATION_FILE = "normalisation.json"
+NORMALISATION_FILE = RunDir.NORMALISATION
 
 
 def read_run_normalisation(run_dir: Path) -> dict[str, dict[str, Any]]:
@@ -54,7 +54,7 @@ def read_run_normalisation(run_dir: Path) -> dict[str, dict[str, Any]]:
     a synthesis of a subject without the target puts its map back into input units with these numbers."""
     from pds_mri.preprocess.normalise import Normalisation
 
-    path = Path(run_dir) / NORMALISATION_FILE
+    path = RunDir(run_dir).normalisation
     data = read_json(path, "run normalisation", "it is written by `pds train`; train the run again")
     out: dict[str, dict[str, Any]] = {}
     for modality in ("fmri", "dmri"):
@@ -69,7 +69,7 @@ def read_run_normalisation(run_dir: Path) -> dict[str, dict[str, Any]]:
 
 def read_model_name(run_dir: Path) -> str:
     """The model a run directory holds (`pds` for runs written before model.json existed)."""
-    path = Path(run_dir) / MODEL_FILE
+    path = RunDir(run_dir).model
     if not path.is_file():
         return "pds"
     name = field(read_json(path, "model.json", 'expected {"model": NAME}'), "model", str, path)
@@ -88,9 +88,11 @@ def trained_parameters(run_dir: Path, prepared_dir: Path) -> dict[str, int]:
 
 def last_trainer_states(run_dir: Path, stages: tuple[str, ...] = STAGES) -> dict[str, dict[str, Any]]:
     """The trainer state of each trained stage's last checkpoint (kept across resumes), by stage."""
+    from pds_mri.training.checkpoint import checkpoint_dir
+
     out: dict[str, dict[str, Any]] = {}
     for stage in stages:
-        state = Path(run_dir) / stage / "checkpoints" / "last" / "state.json"
+        state = checkpoint_dir(RunDir(run_dir).stage(stage), "last") / "state.json"
         if state.is_file():
             out[stage] = field(read_json(state, "checkpoint state"), "trainer", dict, state)
     return out
@@ -142,7 +144,7 @@ def _show(value: Any) -> str:
 
 
 def load_run_config(run_dir: Path) -> Config:
-    path = Path(run_dir) / "config.yaml"
+    path = RunDir(run_dir).config
     if not path.is_file():
         raise InputError(run_dir, "not a training run (config.yaml missing)")
     return load_own_config(path, "pds train")
@@ -168,7 +170,7 @@ def load_trained_model(run_dir: Path, prepared_dir: Path, device: torch.device) 
     config = load_run_config(run_dir)
     name = read_model_name(run_dir)
     spec = model_spec(name)
-    if all(trained_checkpoint(Path(run_dir) / stage) is None for stage in STAGES):
+    if all(trained_checkpoint(RunDir(run_dir).stage(stage)) is None for stage in STAGES):
         hint = "" if name == "pds" else f" --model {name}"
         raise PdsError(f"{run_dir}: no checkpoint found; train first with `pds train{hint}`")
     trained = family(spec.family).load(Path(run_dir), config, Path(prepared_dir), device)

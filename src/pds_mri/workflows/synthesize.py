@@ -33,6 +33,7 @@ from pds_mri.domain import DIRECTION_CHOICES
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import save_nifti, write_json, write_tsv
 from pds_mri.io.nifti import load_nifti
+from pds_mri.io.run_layout import RunDir
 from pds_mri.models.pds import SYNTHESIS_MODES
 from pds_mri.progress import console, progress_bar
 
@@ -107,7 +108,7 @@ def run_train_ids(run_dir: Path) -> list[str] | None:
     """The run's training subjects (split.json), which its priors must have been fitted on; None without a split."""
     from pds_mri.training.split import read_split
 
-    if not (Path(run_dir) / "split.json").is_file():
+    if not RunDir(run_dir).split.is_file():
         return None
     return list(read_split(Path(run_dir))["train"])
 

@@ -28,6 +28,7 @@ from pds_mri.disease.run_priors import RunPriors
 from pds_mri.errors import PdsError
 from pds_mri.families.base import Sampling, Synthesizer
 from pds_mri.io.atomic import make_dir, write_json, write_text
+from pds_mri.io.run_layout import RunDir
 from pds_mri.progress import console
 from pds_mri.training.data import PreparedCohort, Row
 from pds_mri.training.distributed import DistInfo
@@ -57,7 +58,7 @@ def resolve_train_config(options: TrainOptions) -> Config:
     from pds_mri.workflows.run import apply_overrides, load_run_config, model_spec, read_model_name
 
     spec = model_spec(options.model)
-    if options.resume and (Path(options.run_dir) / "config.yaml").is_file():
+    if options.resume and RunDir(options.run_dir).config.is_file():
         saved = read_model_name(options.run_dir)
         if saved != spec.name:
             raise PdsError(f"{options.run_dir} holds a '{saved}' run; resume it with --model {saved}")
@@ -110,10 +111,11 @@ def run_train(options: TrainOptions) -> Path:
     if options.stage1_from is not None and options.stage != "2":
         raise PdsError("--stage1-from trains stage 2 only; add --stage 2")
     run_dir = Path(options.run_dir)
+    run = RunDir(run_dir)
     check_output_apart(
         run_dir, {"prepared directory": Path(options.prepared_dir)}, {"stage-1 run": options.stage1_from}
     )
-    existing = (run_dir / "config.yaml").is_file()
+    existing = run.config.is_file()
     if existing and not options.resume and options.stage != "2":
         raise PdsError(f"{run_dir} already holds a training run; pass --resume to continue it or use a new RUN_DIR")
     if existing:  # continue the run with its own config (resolve_train_config also checks the model name)
@@ -147,10 +149,10 @@ def run_train(options: TrainOptions) -> Path:
             )
         if info.is_main and not existing:
             make_dir(run_dir)
-            write_text(run_dir / "config.yaml", dump_config(config))
+            write_text(run.config, dump_config(config))
             write_model_file(run_dir, spec, config)
             write_split(run_dir, split, fold=options.fold, folds=options.folds, seed=options.seed)
-            write_json(run_dir / "normalisation.json", cohort_normalisation(options.prepared_dir, split["train"]))
+            write_json(run.normalisation, cohort_normalisation(options.prepared_dir, split["train"]))
         console.print(
             f"training on {len(split['train'])} subjects, validating on {len(split['val'])}, "
             f"{len(split['test'])} held out for testing (device {info.device}, {info.world_size} process(es))"
@@ -176,19 +178,19 @@ def run_train(options: TrainOptions) -> Path:
                 objective,
                 lambda model, batch, generator: model(batch, generator),
                 train_set,
-                run_dir / stage,
+                run.stage(stage),
                 stage_cfg,
                 validate,
                 info,
                 collate_fn=collate,
                 run_config=config,
             )
-            resume = options.resume and checkpoint_exists(checkpoint_dir(run_dir / stage, "last"))
+            resume = options.resume and checkpoint_exists(checkpoint_dir(run.stage(stage), "last"))
             console.rule(f"{stage}: {stage_cfg.steps} steps" + (" (resumed)" if resume else ""))
             result = trainer.train(resume=resume)
             metrics[stage] = {"best_psnr": result.best_metric, "best_step": result.best_step, "steps": result.step}
         if info.is_main:
-            write_text(run_dir / "MODEL_CARD.md", model_card(config, rows, split, metrics, options))
+            write_text(run.model_card, model_card(config, rows, split, metrics, options))
             console.print(f"run written to {run_dir}")
     return run_dir
 
