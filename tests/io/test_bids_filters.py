@@ -73,7 +73,7 @@ def test_filter_file_adds_to_and_overrides_the_pick(tmp_path: Path) -> None:
     ("content", "problem"),
     [
         ("{not json", "not valid JSON"),
-        ("[1, 2]", "must hold a JSON object"),
+        ("[1, 2]", "not a JSON object; it must hold a JSON object"),
         ({"anat": {"suffix": "T1w"}}, "unknown query anat"),
         ({"bold": "rest"}, '"bold" must be an object'),
         ({"bold": {"task": {"nested": 1}}}, '"bold.task": expected a string'),
@@ -100,3 +100,10 @@ def test_a_manifest_refuses_session_and_filters(tmp_path: Path) -> None:
     manifest.write_text("participant_id,diagnosis,bold\nsub-01,NC,x.nii.gz\n")
     with pytest.raises(InputError, match="not rows of a manifest"):
         discover(manifest, session_labels=["01"])
+
+
+def test_a_filter_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Windows editors write a UTF-8 BOM; the user's file is still valid JSON to them."""
+    path = tmp_path / "filters.json"
+    path.write_bytes(b'\xef\xbb\xbf{"bold": {"task": "rest"}}')
+    assert read_bids_filters(path) == {"bold": {"task": "rest"}}

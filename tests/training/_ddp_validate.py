@@ -3,7 +3,7 @@ one plain process:
 
     _ddp_validate.py PREPARED OUT
 
-`pds train`'s validation (`make_validate`) of a fixed-seed tiny PDS, stage 1 and stage 2, on every
+`pds train`'s validation (`training.validation.make_validate`) of a fixed-seed tiny PDS, stage 1 and stage 2, on every
 validation subject of PREPARED. Each rank writes OUT/world{W}-rank{R}.json: the metrics it got and the
 subject indices it synthesised itself.
 """
@@ -26,7 +26,7 @@ from pds_mri.io.atomic import write_json
 from pds_mri.models.factory import build_pds
 from pds_mri.training.data import PreparedCohort
 from pds_mri.training.distributed import cleanup, init_distributed
-from pds_mri.workflows.train import make_validate
+from pds_mri.training.validation import make_validate
 
 TINY_MODEL = {"base_channels": 4, "levels": 2, "attention": False, "pattern_hidden": 16, "tissue_channels": 4,
               "tissue_levels": 2, "micro_channels": 4, "diffusion": {"steps": 2, "stage2_steps": 1}}  # fmt: skip

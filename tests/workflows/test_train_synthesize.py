@@ -269,8 +269,8 @@ def test_validation_synthesises_without_the_diagnosis(tiny: dict[str, Path]) -> 
 
     from pds_mri.families.pds import PdsSynthesizer
     from pds_mri.training.data import PreparedCohort
+    from pds_mri.training.validation import make_validate
     from pds_mri.workflows.run import load_run_config
-    from pds_mri.workflows.train import make_validate
 
     config = load_run_config(tiny["run"])
     ids = [r["participant_id"] for r in _tsv(tiny["prepared"] / "cohort.tsv") if r["fmri"] and r["dmri"]]

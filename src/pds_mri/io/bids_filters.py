@@ -10,12 +10,12 @@ matched nothing would prepare other runs than the user meant.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pds_mri.errors import InputError
+from pds_mri.io.json_files import read_json
 
 #: The inputs `pds prepare` picks, by the names fMRIPrep's filter files use.
 QUERIES = ("bold", "dwi", "t1w")
@@ -25,14 +25,9 @@ BidsFilters = dict[str, dict[str, Any]]
 def read_bids_filters(path: Path) -> BidsFilters:
     """The validated queries of a filter file (each entity value a scalar, a list of scalars, or null)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "--bids-filter-file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"--bids-filter-file is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError(path, '--bids-filter-file must hold a JSON object, e.g. {"bold": {"task": "rest"}}')
+    data = read_json(
+        path, "--bids-filter-file", 'it must hold a JSON object, e.g. {"bold": {"task": "rest"}}', bom_ok=True
+    )
     unknown = sorted(set(data) - set(QUERIES))
     if unknown:
         raise InputError(path, f"unknown query {', '.join(unknown)} (pds prepare picks {', '.join(QUERIES)})")

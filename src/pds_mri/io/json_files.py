@@ -16,14 +16,18 @@ from pds_mri.errors import InputError
 T = TypeVar("T")
 
 
-def read_json(path: str | Path, what: str = "JSON file", hint: str = "") -> dict[str, Any]:
-    """The JSON object in `path`; `what` names the file's role in errors, `hint` says how to remake it."""
+def read_json(path: str | Path, what: str = "JSON file", hint: str = "", *, bom_ok: bool = False) -> dict[str, Any]:
+    """The JSON object in `path`; `what` names the file's role in errors, `hint` says how to remake it.
+
+    ``bom_ok`` for files a user or another tool wrote (a BIDS filter file, a dataset's description): editors on
+    Windows save a UTF-8 byte-order mark there. The tool's own files never carry one, so there it is an error.
+    """
     path = Path(path)
     tail = f"; {hint}" if hint else ""
     if not path.is_file():
         raise InputError(path, f"{what} not found{tail}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig" if bom_ok else "utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(path, f"{what} cannot be read ({exc.__class__.__name__}){tail}") from None
     except json.JSONDecodeError as exc:

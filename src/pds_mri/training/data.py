@@ -324,3 +324,18 @@ def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         else:
             out[key] = list(values)
     return out
+
+
+def check_prepared_files(prepared_dir: Path, rows: list[Row]) -> None:
+    """Every file training reads — each subject's maps, masks, tissue and sidecars, the atlas images and
+    the pattern table — checked before RUN_DIR is created, so a damaged prepared directory creates nothing."""
+    from pds_mri.domain import MODALITIES
+    from pds_mri.io.pattern_table import roi_networks
+
+    for row in rows:
+        for direction in DIRECTIONS:
+            check_item_files(prepared_dir, row, direction)
+    atlas = AtlasCache(prepared_dir)
+    for modality in MODALITIES:
+        atlas.labels(modality)
+    roi_networks(prepared_dir)

@@ -8,10 +8,10 @@ with, so a paper-grid dataset is never trained with the toy budget by accident.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pds_mri.errors import InputError, PdsError
+from pds_mri.io.json_files import read_json
 from pds_mri.simulate.bids import GENERATOR as SIMULATOR
 
 
@@ -45,8 +45,5 @@ def _simulated(bids_dir: Path) -> bool:
     description = bids_dir / "dataset_description.json"
     if not description.is_file():
         return False
-    try:
-        generated = json.loads(description.read_text(encoding="utf-8-sig")).get("GeneratedBy") or []
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        raise InputError(description, "invalid JSON") from None
-    return any(isinstance(g, dict) and g.get("Name") == SIMULATOR for g in generated)
+    generated = read_json(description, "dataset_description.json", bom_ok=True).get("GeneratedBy")
+    return isinstance(generated, list) and any(isinstance(g, dict) and g.get("Name") == SIMULATOR for g in generated)

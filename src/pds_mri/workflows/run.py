@@ -8,6 +8,7 @@ What a model trains and how it synthesises is its family's (`pds_mri.families`).
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,36 @@ def read_run_normalisation(run_dir: Path) -> dict[str, dict[str, Any]]:
         except ValueError as exc:
             raise InputError(path, f"{modality}: {exc}") from None
         out[modality] = entry
+    return out
+
+
+def cohort_normalisation(prepared_dir: Path, participant_ids: list[str]) -> dict:
+    """Median normalisation parameters of the training subjects, per modality.
+
+    A subject that lacks a modality has no parameters of its own for it; its synthesis is put back into
+    input units with the training cohort's median ones (recorded in each output's sidecar).
+    """
+    from pds_mri.preprocess.normalise import read_sidecar_normalisation
+    from pds_mri.training.data import read_cohort
+
+    wanted = set(participant_ids)
+    out: dict[str, dict] = {}
+    for modality in ("fmri", "dmri"):
+        lows, highs, kind, percentiles = [], [], None, None
+        for row in read_cohort(prepared_dir):
+            rel = row.get(modality)
+            if row["participant_id"] in wanted and rel:
+                norm, kind = read_sidecar_normalisation(Path(prepared_dir) / rel.replace(".nii.gz", ".json"))
+                lows.append(norm.low)
+                highs.append(norm.high)
+                percentiles = list(norm.percentiles)
+        out[modality] = {
+            "map": kind,
+            "low": statistics.median(lows),
+            "high": statistics.median(highs),
+            "percentiles": percentiles,
+            "subjects": len(lows),
+        }
     return out
 
 

@@ -10,28 +10,21 @@ Only subjects with both modalities are trained on; the split is subject-level an
 from __future__ import annotations
 
 import contextlib
-import statistics
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import cast
-
-import torch
-from torch import nn
 
 from pds_mri import __version__
 from pds_mri.config import Config, dump_config, load_config, load_own_config
 from pds_mri.config import preset as load_preset
 from pds_mri.disease.run_priors import RunPriors
 from pds_mri.errors import PdsError
-from pds_mri.families.base import Sampling, Synthesizer
 from pds_mri.io.atomic import make_dir, write_json, write_text
 from pds_mri.io.run_layout import RunDir
 from pds_mri.progress import console
-from pds_mri.training.data import PreparedCohort, Row
-from pds_mri.training.distributed import DistInfo
+from pds_mri.training.data import PreparedCohort
 from pds_mri.workflows.models import MODEL_SPECS
 
 
@@ -88,13 +81,14 @@ def run_train(options: TrainOptions) -> Path:
     from pds_mri.families import family
     from pds_mri.io.output_place import check_output_apart
     from pds_mri.training.checkpoint import checkpoint_dir, checkpoint_exists
-    from pds_mri.training.data import PreparedCohort, collate, read_cohort
+    from pds_mri.training.data import PreparedCohort, check_prepared_files, collate, read_cohort
     from pds_mri.training.distributed import init_distributed, lock_out_dir
     from pds_mri.training.faults import distributed_job
     from pds_mri.training.signals import stop_on_signals
     from pds_mri.training.split import read_split, split_subjects, write_split
     from pds_mri.training.trainer import Trainer, seed_everything
-    from pds_mri.workflows.run import model_spec, write_model_file
+    from pds_mri.training.validation import make_validate
+    from pds_mri.workflows.run import cohort_normalisation, model_spec, write_model_file
 
     configure_backends(options.deterministic)
     spec = model_spec(options.model)
@@ -131,7 +125,7 @@ def run_train(options: TrainOptions) -> Path:
         raise PdsError(f"{options.prepared_dir}: {len(paired)} subject(s) have both modalities; need >= 2")
     # read_cohort refuses rows without a participant_id
     full = PreparedCohort(options.prepared_dir, [cast(str, r["participant_id"]) for r in paired])
-    preflight(Path(options.prepared_dir), paired)
+    check_prepared_files(Path(options.prepared_dir), paired)
     info = init_distributed(options.device)
     locks = contextlib.ExitStack()
     with distributed_job(info), stop_on_signals(), locks:
@@ -239,111 +233,6 @@ def disease_priors(
             + ", ".join(n for n, on in (("source-only disease state", use_state), ("disease map", use_maps)) if on)
         )
     return priors
-
-
-def make_validate(
-    val_set: PreparedCohort,
-    config: Config,
-    synthesizer_for: Callable[[nn.Module], Synthesizer],
-    priors: RunPriors | None = None,
-    dist: DistInfo | None = None,
-) -> Callable[[nn.Module, int], dict[str, float]]:
-    """Synthesise the validation subjects with the EMA weights, without their diagnosis, in the configured
-    synthesis mode; mean PSNR/SSIM over subjects and directions. With a disease state in ``priors`` the
-    syntheses condition on its source-only estimate, as `pds synthesize` does.
-
-    ``synthesizer_for`` gives the synthesis of the model being trained (its family's
-    ``validation_synthesizer`` for the stage), from the module the trainer validates.
-
-    Under torchrun (``dist``) each rank synthesises only its shard of the subjects (`shard`) and the per-subject
-    scores are gathered by subject index, so every rank returns the same numbers, equal to one process's:
-    each subject's noise is seeded by its index, and the means are taken in subject order.
-    """
-    from pds_mri.evaluation.metrics import psnr, ssim
-    from pds_mri.training.data import DIRECTIONS, collate_direction
-    from pds_mri.training.distributed import gather_by_index, shard
-
-    rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
-
-    @torch.no_grad()
-    def score(synthesizer: Synthesizer, sampling: Sampling, index: int, direction: str) -> tuple[float, float]:
-        device = synthesizer.device
-        batch = {
-            k: v.to(device) if torch.is_tensor(v) else v
-            for k, v in collate_direction([val_set[index][direction]]).items()
-        }
-        # label-free, as `pds synthesize` and the benchmark synthesise: the checkpoint chosen as best
-        # is the best at what it will be used for
-        batch["diagnosis"] = torch.full_like(batch["diagnosis"], -1)
-        if priors is not None and synthesizer.uses_conditioning:
-            priors.attach_estimate(batch, direction)
-        generator = torch.Generator(device=device).manual_seed(index)
-        pred, _ = synthesizer.synthesize(batch, sampling, generator)
-        return psnr(pred, batch["target"], batch["mask"]), ssim(pred, batch["target"], batch["mask"])
-
-    def validate(model: nn.Module, step: int) -> dict[str, float]:
-        synthesizer = synthesizer_for(model)
-        sampling = synthesizer.sampling()  # the run's configured synthesis, one sample
-        mine = {
-            index: {direction: score(synthesizer, sampling, index, direction) for direction in DIRECTIONS}
-            for index in shard(range(len(val_set)), rank, world)
-        }
-        subjects = gather_by_index(mine, len(val_set), dist) if dist is not None else [mine[i] for i in sorted(mine)]
-        out: dict[str, float] = {}
-        for direction in DIRECTIONS:
-            out[f"{direction}/psnr"] = statistics.fmean(s[direction][0] for s in subjects)
-            out[f"{direction}/ssim"] = statistics.fmean(s[direction][1] for s in subjects)
-        out["psnr"] = statistics.fmean(out[f"{d}/psnr"] for d in DIRECTIONS)
-        out["ssim"] = statistics.fmean(out[f"{d}/ssim"] for d in DIRECTIONS)
-        return out
-
-    return validate
-
-
-def cohort_normalisation(prepared_dir: Path, participant_ids: list[str]) -> dict:
-    """Median normalisation parameters of the training subjects, per modality.
-
-    A subject that lacks a modality has no parameters of its own for it; its synthesis is put back into
-    input units with the training cohort's median ones (recorded in each output's sidecar).
-    """
-    from pds_mri.preprocess.normalise import read_sidecar_normalisation
-    from pds_mri.training.data import read_cohort
-
-    wanted = set(participant_ids)
-    out: dict[str, dict] = {}
-    for modality in ("fmri", "dmri"):
-        lows, highs, kind, percentiles = [], [], None, None
-        for row in read_cohort(prepared_dir):
-            rel = row.get(modality)
-            if row["participant_id"] in wanted and rel:
-                norm, kind = read_sidecar_normalisation(Path(prepared_dir) / rel.replace(".nii.gz", ".json"))
-                lows.append(norm.low)
-                highs.append(norm.high)
-                percentiles = list(norm.percentiles)
-        out[modality] = {
-            "map": kind,
-            "low": statistics.median(lows),
-            "high": statistics.median(highs),
-            "percentiles": percentiles,
-            "subjects": len(lows),
-        }
-    return out
-
-
-def preflight(prepared_dir: Path, rows: list[Row]) -> None:
-    """Every file training reads — each subject's maps, masks, tissue and sidecars, the atlas images and
-    the pattern table — checked before RUN_DIR is created, so a damaged prepared directory creates nothing."""
-    from pds_mri.domain import MODALITIES
-    from pds_mri.io.pattern_table import roi_networks
-    from pds_mri.training.data import DIRECTIONS, AtlasCache, check_item_files
-
-    for row in rows:
-        for direction in DIRECTIONS:
-            check_item_files(prepared_dir, row, direction)
-    atlas = AtlasCache(prepared_dir)
-    for modality in MODALITIES:
-        atlas.labels(modality)
-    roi_networks(prepared_dir)
 
 
 def model_card(config: Config, rows: list[dict], split: dict, metrics: dict, options: TrainOptions) -> str:
