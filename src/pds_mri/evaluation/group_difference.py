@@ -24,7 +24,7 @@ from torch import Tensor
 
 from pds_mri.evaluation.metrics import to_unit
 from pds_mri.evaluation.regions import region_masks
-from pds_mri.io.layout import NETWORKS
+from pds_mri.io.layout import NETWORKS, key_of
 
 CONTRASTS = (("AD", "NC"), ("MCI", "NC"))
 N_RESAMPLES = 2000
@@ -109,11 +109,11 @@ def group_differences(rows: Sequence[Mapping[str, Any]], seed: int = 0) -> list[
     out: list[dict[str, Any]] = []
     for direction in sorted({str(r["direction"]) for r in rows}):
         mine = [r for r in rows if r["direction"] == direction and r.get("region_means_real")]
-        groups = {str(r["participant_id"]): str(r.get("diagnosis") or "n/a") for r in mine}
+        groups = {key_of(r): str(r.get("diagnosis") or "n/a") for r in mine}  # a row: (participant, session)
         regions = list(dict.fromkeys(k for r in mine for k in r["region_means_real"]))
         for region in regions:
-            real = {str(r["participant_id"]): _float(r["region_means_real"].get(region)) for r in mine}
-            synth = {str(r["participant_id"]): _float(r["region_means_synth"].get(region)) for r in mine}
+            real = {key_of(r): _float(r["region_means_real"].get(region)) for r in mine}
+            synth = {key_of(r): _float(r["region_means_synth"].get(region)) for r in mine}
             for case, control in CONTRASTS:
                 result = contrast(real, synth, groups, case, control, seed)
                 if result is not None:

@@ -16,7 +16,8 @@ from typing import Any
 from pds_mri.errors import InputError
 from pds_mri.io.bids_filters import BidsFilters, check_entities, query_for, read_bids_filters
 from pds_mri.io.inputs import SubjectInputs
-from pds_mri.io.layout import check_participant_id
+from pds_mri.io.layout import check_participant_id, check_session_id
+from pds_mri.io.sessions import plan_sessions, report_session_notes, session_of_image
 
 #: Diagnosis spellings seen in OASIS-3, ADNI and hospital cohorts, mapped onto NC / MCI / AD.
 DIAGNOSIS_ALIASES: dict[str, str] = {
@@ -98,9 +99,10 @@ def discover(
 
 
 def read_manifest(path: Path) -> list[SubjectInputs]:
-    """A CSV manifest: subject, fmri, dmri, bval, bvec, diagnosis [, tr, t1w, age, sex].
+    """A CSV manifest: subject, fmri, dmri, bval, bvec, diagnosis [, session, tr, t1w, age, sex].
 
-    Paths are relative to the manifest, so a manifest and its data can move together.
+    Paths are relative to the manifest, so a manifest and its data can move together. With a `session`
+    column a subject may have one line per session (each a row, named sub-X_ses-Y like a BIDS session).
     """
     text = _read_text(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
@@ -110,13 +112,16 @@ def read_manifest(path: Path) -> list[SubjectInputs]:
     if not rows or not required <= columns:
         raise InputError(path, f"manifest must have columns {sorted(required)}; found {sorted(columns)}")
     base = path.parent
-    subjects, seen = [], set()
+    subjects: list[SubjectInputs] = []
+    seen: set[tuple[str, str | None]] = set()
     for line, row in enumerate(rows, start=2):
         pid = _with_prefix((row.get("subject") or "").strip())
         check_participant_id(pid, path, line)
-        if pid in seen:
-            raise InputError(path, f"line {line}: duplicate subject {pid}")
-        seen.add(pid)
+        label = (row.get("session") or "").strip()
+        ses = None if label.lower() in ("", "n/a") else check_session_id(_with_prefix(label, "ses-"), path, line)
+        if (pid, ses) in seen:
+            raise InputError(path, f"line {line}: duplicate subject {pid}" + ("" if ses is None else f" {ses}"))
+        seen.add((pid, ses))
 
         def resolve(key: str, row: dict[str, str] = row) -> Path | None:
             value = (row.get(key) or "").strip()
@@ -139,6 +144,7 @@ def read_manifest(path: Path) -> list[SubjectInputs]:
                 bval=resolve("bval"),
                 bvec=resolve("bvec"),
                 t1w=resolve("t1w"),
+                session_id=ses,
             )
         )
     return subjects
@@ -188,40 +194,50 @@ def _discover_bids(
     subjects = []
     for label in labels:
         pid = check_participant_id(f"sub-{label}", root / f"sub-{label}")
-        bold = _pick(layout, label, "bold", "func", query_for("bold", filters, sessions))
-        dwi = _pick(layout, label, "dwi", "dwi", query_for("dwi", filters, sessions))
-        if bold is None and dwi is None:
-            continue
+        picks = {kind: _picks(layout, label, suffix, datatype, query_for(kind, filters, sessions))
+                 for kind, suffix, datatype in _KINDS}  # fmt: skip
+        rows, notes = plan_sessions(pid, picks["bold"], picks["dwi"], picks["t1w"], _acq_times(root, pid))
+        report_session_notes(notes)
         meta = participants.get(pid, {})
-        subjects.append(
-            SubjectInputs(
-                participant_id=pid,
-                diagnosis=meta.get("diagnosis"),
-                age=_float_or_none(meta.get("age")),
-                sex=meta.get("sex") or None,
-                bold=bold,
-                bold_sidecar=_sidecar(bold),
-                repetition_time=_tr(layout, bold),
-                dwi=dwi,
-                bval=_gradient_file(layout, dwi, "bval"),
-                bvec=_gradient_file(layout, dwi, "bvec"),
-                t1w=_pick(layout, label, "T1w", "anat", query_for("t1w", filters, sessions)),
+        for row in rows:
+            bold, dwi = picks["bold"].get(row.bold), picks["dwi"].get(row.dwi)
+            subjects.append(
+                SubjectInputs(
+                    participant_id=pid,
+                    diagnosis=meta.get("diagnosis"),
+                    age=_float_or_none(meta.get("age")),
+                    sex=meta.get("sex") or None,
+                    bold=bold,
+                    bold_sidecar=_sidecar(bold),
+                    repetition_time=_tr(layout, bold),
+                    dwi=dwi,
+                    bval=_gradient_file(layout, dwi, "bval"),
+                    bvec=_gradient_file(layout, dwi, "bvec"),
+                    t1w=picks["t1w"].get(row.t1w),
+                    session_id=row.session,
+                    bold_session=session_of_image(row.bold),
+                    dwi_session=session_of_image(row.dwi),
+                    t1w_session=session_of_image(row.t1w),
+                )
             )
-        )
     return subjects
 
 
-def _pick(layout: object, label: str, suffix: str, datatype: str, extra: dict[str, Any] | None = None) -> Path | None:
-    """Prefer a preprocessed run in MNI space, then the rest-state task, then the first run by name.
+_KINDS = (("bold", "bold", "func"), ("dwi", "dwi", "dwi"), ("t1w", "T1w", "anat"))
 
+
+def _picks(
+    layout: object, label: str, suffix: str, datatype: str, extra: dict[str, Any] | None = None
+) -> dict[str | None, Path]:
+    """The preferred run of each session ('ses-Y'; None for files without a session entity).
+
+    Prefer a preprocessed run in MNI space, then the rest-state task, then the first run by name.
     `extra`: the user's filters (`--bids-filter-file`, `--session-label`), added to and overriding this query."""
     query: dict[str, Any] = {"subject": label, "suffix": suffix, "datatype": datatype, "extension": _NIFTI}
     from bids.layout import Query
 
     query.update({k: Query.NONE if v is None else v for k, v in (extra or {}).items()})  # null: entity absent
     files = layout.get(**query, scope="all")  # type: ignore[attr-defined]
-    if not files:
-        return None
 
     def rank(f: object) -> tuple[int, int, int, str]:
         ent = f.get_entities()  # type: ignore[attr-defined]
@@ -231,7 +247,31 @@ def _pick(layout: object, label: str, suffix: str, datatype: str, extra: dict[st
         rest = 0 if ent.get("task", "rest") == "rest" else 1
         return (space_rank if space else len(_PREFERRED_SPACES) + 1, preproc, rest, f.path)  # type: ignore[attr-defined]
 
-    return Path(sorted(files, key=rank)[0].path)
+    by_session: dict[str | None, list[object]] = {}
+    for f in files:
+        ses = f.get_entities().get("session")
+        by_session.setdefault(None if ses is None else f"ses-{ses}", []).append(f)
+    return {ses: Path(sorted(group, key=rank)[0].path) for ses, group in by_session.items()}  # type: ignore[attr-defined]
+
+
+def _acq_times(root: Path, pid: str) -> dict[str, float]:
+    """Seconds since the epoch of each session's ``acq_time`` in sub-X/sub-X_sessions.tsv (BIDS), when given."""
+    import datetime as dt
+
+    path = root / pid / f"{pid}_sessions.tsv"
+    if not path.is_file():
+        return {}
+    out: dict[str, float] = {}
+    for row in _read_rows(path, _read_text(path), "\t"):
+        ses, when = (row.get("session_id") or "").strip(), (row.get("acq_time") or "").strip()
+        try:
+            stamp = dt.datetime.fromisoformat(when)
+        except ValueError:
+            continue  # n/a or unparseable: that session falls back to label order
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=dt.timezone.utc)
+        out[ses if ses.startswith("ses-") else f"ses-{ses}"] = stamp.timestamp()
+    return out
 
 
 def _sidecar(image: Path | None) -> Path | None:
@@ -331,8 +371,8 @@ def _read_text(path: Path) -> str:
         raise InputError(path, f"unreadable ({exc.strerror or exc.__class__.__name__})") from None
 
 
-def _with_prefix(label: str) -> str:
-    return label if label.startswith("sub-") else f"sub-{label}"
+def _with_prefix(label: str, prefix: str = "sub-") -> str:
+    return label if label.startswith(prefix) else f"{prefix}{label}"
 
 
 def _float_or_none(value: str | None) -> float | None:

@@ -1,4 +1,5 @@
-"""One subject's raw inputs, as found in BIDS, fMRIPrep/QSIPrep derivatives or a CSV manifest."""
+"""One row's raw inputs (a subject, or a subject-session), as found in BIDS, fMRIPrep/QSIPrep derivatives or a
+CSV manifest."""
 
 from __future__ import annotations
 
@@ -19,6 +20,35 @@ class SubjectInputs:
     bval: Path | None = None
     bvec: Path | None = None
     t1w: Path | None = None
+    session_id: str | None = None  # "ses-Y": the session this row is; None for a dataset without sessions
+    # The session each image came from, when it is not `session_id` (io/bids.py pairs the nearest session).
+    bold_session: str | None = None
+    dwi_session: str | None = None
+    t1w_session: str | None = None
+
+    @property
+    def row_id(self) -> str:
+        """``sub-X`` or ``sub-X_ses-Y``: the row's unique id and the prefix of its output files."""
+        return self.participant_id if self.session_id is None else f"{self.participant_id}_{self.session_id}"
+
+    @property
+    def pairing(self) -> str:
+        """cohort.tsv's pairing cell: "same session", or which images came from which other session."""
+        borrowed = [
+            f"{kind} from {ses}"
+            for kind, ses, path in (
+                ("bold", self.bold_session, self.bold),
+                ("dwi", self.dwi_session, self.dwi),
+                ("T1w", self.t1w_session, self.t1w),
+            )
+            if path is not None and ses is not None and ses != self.session_id
+        ]
+        return "; ".join(borrowed) if borrowed else "same session"
+
+    @property
+    def one_session(self) -> bool:
+        """Every image from the row's own session (one scanner frame): one registration may place them all."""
+        return self.pairing == "same session"
 
     @property
     def has_fmri(self) -> bool:

@@ -1,7 +1,7 @@
 """Where `pds prepare` puts things: one place that names every file of a prepared directory.
 
 OUT_DIR/
-  cohort.tsv                 one row per subject (COHORT_COLUMNS); paths relative to OUT_DIR
+  cohort.tsv                 one row per subject, or per subject-session (COHORT_COLUMNS); paths relative to OUT_DIR
   dataset_description.json   BIDS derivative description with GeneratedBy (tool, version, options)
   config.yaml                the config used (grids, maps)
   atlas/space-{grid}_pattern.nii.gz   Dosenbach-160 ROI labels (1..160) on each model grid
@@ -14,12 +14,17 @@ OUT_DIR/
   sub-X/sub-X_space-{grid}_mask.nii.gz                    brain mask on the model grid
   sub-X/sub-X_space-{grid}_probseg.nii.gz                 4D GM, WM, CSF probabilities on the model grid
   sub-X/sub-X_desc-{modality}_from-native_to-MNI152NLin2009cAsym_mode-image_xfm.json   registration (if any)
+
+A row of a dataset with sessions lives in sub-X/ses-Y/ and its names start sub-X_ses-Y_ (BIDS); its row id
+(`row_key`) is that prefix. Rows without a session keep sub-X/ and sub-X_, as before sessions were read.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pds_mri.domain import Modality
 from pds_mri.errors import InputError
@@ -49,6 +54,12 @@ COHORT_COLUMNS: tuple[str, ...] = (
     "fmri_xfm",
     "dmri_xfm",
 )
+#: The index column of a row's session (``ses-Y``; ``n/a`` for a row without one), right after participant_id.
+#: Indexes carry it only when some row has a session, so a dataset without sessions keeps its files unchanged.
+SESSION_COLUMN = "session_id"
+#: cohort.tsv's last column when a row has a session: which session each image came from, when not its own.
+PAIRING_COLUMN = "pairing"
+_NO_SESSION = ("", "n/a", "na", "none")
 
 
 _SAFE_PARTICIPANT = re.compile(r"sub-[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -75,20 +86,74 @@ def inside(root: Path, relative: str | Path, source: str | Path) -> Path:
     return root / relative
 
 
+_SAFE_SESSION = re.compile(r"ses-[A-Za-z0-9]{1,64}")
+
+
+def check_session_id(ses: str, source: str | Path, line: int | None = None) -> str:
+    """Session ids name output folders too: a BIDS label (letters and digits) after ``ses-``."""
+    if not _SAFE_SESSION.fullmatch(ses):
+        where = f"line {line}: " if line is not None else ""
+        raise InputError(source, f"{where}session {ses[:40]!r} is not a valid label (ses- then letters and digits)")
+    return ses
+
+
+def session_of(row: Mapping[str, Any]) -> str | None:
+    """A row's ``ses-Y``, or None (no column — an index written before sessions were read —, empty or n/a)."""
+    value = row.get(SESSION_COLUMN)
+    if value is None or str(value).strip().lower() in _NO_SESSION:
+        return None
+    value = str(value).strip()
+    return value if value.startswith("ses-") else f"ses-{value}"
+
+
+def row_key(participant_id: str, session_id: str | None = None) -> str:
+    """A row's id and file-name prefix: ``sub-X``, or ``sub-X_ses-Y`` for a session row."""
+    return participant_id if session_id is None else f"{participant_id}_{session_id}"
+
+
+def key_of(row: Mapping[str, Any]) -> str:
+    """`row_key` of an index row (cohort.tsv, synthesized.tsv, metrics): the (participant, session) it is."""
+    return row_key(str(row["participant_id"]), session_of(row))
+
+
+def row_base(sub: str, ses: str | None = None) -> str:
+    """Folder and prefix of a row's files: ``sub-X/sub-X``, or ``sub-X/ses-Y/sub-X_ses-Y``."""
+    return f"{row_folder(sub, ses)}/{row_key(sub, ses)}"
+
+
+def row_folder(sub: str, ses: str | None = None) -> str:
+    return sub if ses is None else f"{sub}/{ses}"
+
+
+def index_columns(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], extra: Sequence[str] = ()) -> list[str]:
+    """`columns`, with session_id after participant_id (and `extra` at the end) when some row has a session;
+    `columns` unchanged otherwise, so an index of a dataset without sessions is the same file as before."""
+    if not any(session_of(r) for r in rows):
+        return list(columns)
+    out = [c for c in columns if c != SESSION_COLUMN]
+    out.insert(out.index("participant_id") + 1, SESSION_COLUMN)
+    return out + [c for c in extra if c not in out]
+
+
+def with_session(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its session_id cell spelled the BIDS way (``ses-Y`` or ``n/a``)."""
+    return {**row, SESSION_COLUMN: session_of(row) or "n/a"}
+
+
 def grid_space(modality: Modality) -> str:
     return f"{modality}grid"
 
 
-def native_map(sub: str, modality: Modality, kind: str) -> str:
-    return f"{sub}/{sub}_space-native_desc-{kind}_{modality}.nii.gz"
+def native_map(sub: str, modality: Modality, kind: str, ses: str | None = None) -> str:
+    return f"{row_base(sub, ses)}_space-native_desc-{kind}_{modality}.nii.gz"
 
 
-def grid_map(sub: str, modality: Modality, kind: str) -> str:
-    return f"{sub}/{sub}_space-{grid_space(modality)}_desc-{kind}_{modality}.nii.gz"
+def grid_map(sub: str, modality: Modality, kind: str, ses: str | None = None) -> str:
+    return f"{row_base(sub, ses)}_space-{grid_space(modality)}_desc-{kind}_{modality}.nii.gz"
 
 
-def norm_sidecar(sub: str, modality: Modality, kind: str) -> str:
-    return grid_map(sub, modality, kind).replace(".nii.gz", ".json")
+def norm_sidecar(sub: str, modality: Modality, kind: str, ses: str | None = None) -> str:
+    return grid_map(sub, modality, kind, ses).replace(".nii.gz", ".json")
 
 
 def grid_mask_sidecar(modality: Modality) -> str:
@@ -101,17 +166,25 @@ def grid_tissue_sidecar(modality: Modality) -> str:
     return f"space-{grid_space(modality)}_probseg.json"
 
 
-def grid_mask(sub: str, modality: Modality) -> str:
-    return f"{sub}/{sub}_space-{grid_space(modality)}_mask.nii.gz"
+def grid_mask(sub: str, modality: Modality, ses: str | None = None) -> str:
+    return f"{row_base(sub, ses)}_space-{grid_space(modality)}_mask.nii.gz"
 
 
-def grid_tissue(sub: str, modality: Modality) -> str:
-    return f"{sub}/{sub}_space-{grid_space(modality)}_probseg.nii.gz"  # BIDS-Derivatives probabilistic segmentation
+def grid_tissue(sub: str, modality: Modality, ses: str | None = None) -> str:
+    """BIDS-Derivatives probabilistic segmentation (4D GM, WM, CSF)."""
+    return f"{row_base(sub, ses)}_space-{grid_space(modality)}_probseg.nii.gz"
 
 
-def native_to_mni(sub: str, modality: Modality) -> str:
+def native_to_mni(sub: str, modality: Modality, ses: str | None = None) -> str:
     """The affine that placed a modality's native images in MNI space (JSON, 4×4, RAS mm → RAS mm)."""
-    return f"{sub}/{sub}_desc-{modality}_from-native_to-MNI152NLin2009cAsym_mode-image_xfm.json"
+    return f"{row_base(sub, ses)}_desc-{modality}_from-native_to-MNI152NLin2009cAsym_mode-image_xfm.json"
+
+
+def synthesis_name(sub: str, ses: str | None, space: str, desc: str, target: str, ext: str = ".nii.gz") -> str:
+    """A `pds synthesize` output of a row: ``sub-X[/ses-Y]/sub-X[_ses-Y]_space-{space}_desc-{desc}_{target}``;
+    an empty `space` leaves the entity out (the provenance sidecar)."""
+    space_part = f"_space-{space}" if space else ""
+    return f"{row_base(sub, ses)}{space_part}_desc-{desc}_{target}{ext}"
 
 
 def pattern_atlas(modality: Modality) -> str:

@@ -172,7 +172,7 @@ def validate_subject(
     c = _Collector()
     out = ValidatedSubject(inputs=subject)
     if subject.bold is None and subject.dwi is None:
-        c.add(subject.participant_id, "no BOLD run and no DWI: nothing to synthesise from")
+        c.add(subject.row_id, "no BOLD run and no DWI: nothing to synthesise from")
     bold, dwi, t1w = (Path(p) if p is not None else None for p in (subject.bold, subject.dwi, subject.t1w))
     if bold is not None:
         _validate_bold(bold, subject, maps, c, out)
@@ -183,10 +183,12 @@ def validate_subject(
         if img is not None:
             out.t1w_img = img
             out.t1w_data = c.run(read_nifti_data, img)
-    # Geometry from headers that passed, even if voxel data failed: report every problem at once.
-    if bold is not None and dwi is not None and out.bold_img is not None and out.dwi_img is not None:
+    # Geometry from headers that passed, even if voxel data failed: report every problem at once. Images of
+    # different sessions share a frame only in MNI space (each is registered on its own otherwise).
+    one_frame = in_mni or subject.one_session
+    if one_frame and bold is not None and dwi is not None and out.bold_img is not None and out.dwi_img is not None:
         c.run(_check_overlap, bold, out.bold_img, dwi, out.dwi_img)
-    if t1w is not None and out.t1w_img is not None:
+    if one_frame and t1w is not None and out.t1w_img is not None:
         for path, img in ((bold, out.bold_img), (dwi, out.dwi_img)):
             if path is not None and img is not None:
                 c.run(_check_overlap, t1w, out.t1w_img, path, img)
@@ -199,17 +201,19 @@ def validate_subject(
 
 
 def validate_cohort(subjects: Iterable[SubjectInputs], maps: Maps, in_mni: bool = False) -> dict[str, list[InputError]]:
-    """Problems of the invalid subjects only, by participant_id in input order: an empty dict means all valid.
+    """Problems of the invalid rows only, by row id (participant, or participant_session) in input order: an
+    empty dict means all valid.
 
-    Each subject's data is dropped after its checks, so memory stays at one subject. A participant listed
-    twice is itself a problem, since outputs are keyed by participant.
+    Each subject's data is dropped after its checks, so memory stays at one subject. A row listed twice is
+    itself a problem, since outputs are keyed by it.
     """
     report: dict[str, list[InputError]] = {}
     seen: set[str] = set()
     for subject in subjects:
-        pid = subject.participant_id
+        pid = subject.row_id
         if pid in seen:
-            report.setdefault(pid, []).append(InputError(pid, "participant listed more than once"))
+            what = "participant" if subject.session_id is None else "participant and session"
+            report.setdefault(pid, []).append(InputError(pid, f"{what} listed more than once"))
             continue
         seen.add(pid)
         errors, validated = validate_subject(subject, maps, in_mni)

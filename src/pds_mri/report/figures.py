@@ -60,12 +60,13 @@ def synthesis_figure(prepared_dir: Path, synth_dir: Path, rows: list[dict], out_
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from pds_mri.io.layout import key_of
     from pds_mri.training.data import load_direction_item, read_cohort
 
-    cohort = {r["participant_id"]: r for r in read_cohort(prepared_dir)}
+    cohort = {key_of(r): r for r in read_cohort(prepared_dir)}  # a row is a (participant, session)
     fig, axes = plt.subplots(len(rows), 4, figsize=(10, 2.6 * len(rows) + 0.4), squeeze=False)
     for i, row in enumerate(rows):
-        item = load_direction_item(prepared_dir, cohort[row["participant_id"]], row["direction"])
+        item = load_direction_item(prepared_dir, cohort[key_of(row)], row["direction"])
         panels = [
             ("source", item["source"][0].numpy()),
             ("real target", item["target"][0].numpy() if "target" in item else None),

@@ -25,7 +25,16 @@ from torch.utils.data import Dataset
 
 from pds_mri.domain import DIRECTIONS, Modality
 from pds_mri.errors import InputError, PdsError
-from pds_mri.io.layout import COHORT_COLUMNS, check_participant_id, inside, pattern_atlas
+from pds_mri.io.layout import (
+    COHORT_COLUMNS,
+    SESSION_COLUMN,
+    check_participant_id,
+    check_session_id,
+    inside,
+    key_of,
+    pattern_atlas,
+    session_of,
+)
 from pds_mri.io.nifti import load_nifti
 from pds_mri.io.tables import read_index
 
@@ -67,7 +76,10 @@ def diagnosis_code(value: str | None) -> int:
 
 
 def read_cohort(prepared_dir: str | os.PathLike[str]) -> list[Row]:
-    """Rows of `cohort.tsv`; empty and 'n/a' cells become None so that 'absent' has one spelling."""
+    """Rows of `cohort.tsv`; empty and 'n/a' cells become None so that 'absent' has one spelling.
+
+    A row is a (participant, session): `session_id` may be absent (a dataset without sessions, or an index
+    written before sessions were read); each (participant, session) is listed once."""
     path = Path(prepared_dir) / COHORT_FILE
     if not path.is_file():
         raise InputError(path, "cohort.tsv not found; is this a directory written by `pds prepare`?")
@@ -80,9 +92,14 @@ def read_cohort(prepared_dir: str | os.PathLike[str]) -> list[Row]:
         if not pid:
             raise InputError(path, f"line {line}: empty participant_id")
         check_participant_id(pid, path, line)
-        if pid in seen:
-            raise InputError(path, f"line {line}: duplicate participant_id '{pid}'")
-        seen.add(pid)
+        ses = session_of(row)
+        if ses is not None:
+            row[SESSION_COLUMN] = check_session_id(ses, path, line)
+        key = key_of(row)
+        if key in seen:
+            what = f"participant_id '{pid}'" if ses is None else f"participant_id '{pid}' with session_id '{ses}'"
+            raise InputError(path, f"line {line}: duplicate {what}")
+        seen.add(key)
         rows.append(row)
     return rows
 
@@ -103,8 +120,12 @@ def resolve_cell(prepared_dir: Path, row: Mapping[str, Any], column: str) -> Pat
     rel = row.get(column)
     if not rel:
         state = "is empty" if column in row else "is missing"
-        raise InputError(prepared_dir / COHORT_FILE, f"{row.get('participant_id')}: column '{column}' {state}")
+        raise InputError(prepared_dir / COHORT_FILE, f"{_name(row)}: column '{column}' {state}")
     return inside(prepared_dir, str(rel), prepared_dir / COHORT_FILE)
+
+
+def _name(row: Mapping[str, Any]) -> str:
+    return key_of(row) if row.get("participant_id") else "?"
 
 
 def check_item_files(prepared_dir: Path, row: Mapping[str, Any], direction: str, native: bool = False) -> None:
@@ -207,7 +228,7 @@ def load_direction_item(
     prepared_dir = Path(prepared_dir)
     src_mod, tgt_mod = direction_modalities(direction)
     atlas = atlas or AtlasCache(prepared_dir)
-    pid = row.get("participant_id")
+    pid = _name(row)
     if not has_modality(row, src_mod):
         raise InputError(prepared_dir / COHORT_FILE, f"{pid}: no {src_mod} map, cannot run {direction}")
 
@@ -247,7 +268,10 @@ def load_direction_item(
 
 
 class PreparedCohort(Dataset):
-    """Subjects with BOTH modalities (the only ones that can supervise training), both directions each.
+    """Rows with BOTH modalities (the only ones that can supervise training), both directions each.
+
+    `row_ids` selects rows by `layout.row_key` (``sub-X``, or ``sub-X_ses-Y`` for a session row): the ids
+    split.json lists.
 
     Items are cached in memory after their first load: reading and resampling NIfTI dominates a tiny
     training step, and a cohort of maps on the model grids fits in memory.
@@ -256,20 +280,20 @@ class PreparedCohort(Dataset):
     def __init__(
         self,
         prepared_dir: str | os.PathLike[str],
-        participant_ids: Sequence[str] | None = None,
+        row_ids: Sequence[str] | None = None,
         *,
         cache: bool = True,
     ) -> None:
         self.prepared_dir = Path(prepared_dir)
         rows = [r for r in read_cohort(self.prepared_dir) if has_modality(r, "fmri") and has_modality(r, "dmri")]
-        if participant_ids is not None:
-            by_id = {r["participant_id"]: r for r in rows}
-            unknown = [p for p in participant_ids if p not in by_id]
+        if row_ids is not None:
+            by_id = {key_of(r): r for r in rows}
+            unknown = [p for p in row_ids if p not in by_id]
             if unknown:
                 raise PdsError(
                     f"subject(s) {unknown} are not in {self.prepared_dir / COHORT_FILE} with both modalities"
                 )
-            rows = [by_id[p] for p in participant_ids]
+            rows = [by_id[p] for p in row_ids]
         if not rows:
             raise PdsError(f"no subject in {self.prepared_dir / COHORT_FILE} has both fMRI and dMRI maps")
         self.rows = rows
@@ -279,7 +303,13 @@ class PreparedCohort(Dataset):
 
     @property
     def participant_ids(self) -> list[str]:
+        """The participant of each row (repeated for a subject's sessions): the groups a split keeps together."""
         return [str(r["participant_id"]) for r in self.rows]
+
+    @property
+    def row_ids(self) -> list[str]:
+        """Each row's id (`layout.row_key`): the participant id, or participant_session."""
+        return [key_of(r) for r in self.rows]
 
     @property
     def diagnoses(self) -> list[int]:
@@ -295,7 +325,7 @@ class PreparedCohort(Dataset):
         item: dict[str, Any] = {
             d: load_direction_item(self.prepared_dir, row, d, atlas=self._atlas) for d in DIRECTIONS
         }
-        item["participant_id"] = row["participant_id"]
+        item["participant_id"] = key_of(row)  # the row id: a session row is its own item
         if self.cache:
             self._items[index] = item
         return item

@@ -1,8 +1,10 @@
 """Subject-level splits stratified by diagnosis.
 
 Splits are over subjects, never over files or sessions, so that no subject's data is seen in training
-and scored in test (the authors' code splits files). The split is a pure function of the sorted ids,
-their diagnoses and the seed, and is written to RUN_DIR/split.json for the record.
+and scored in test (the authors' code splits files). The ids split are rows (``sub-X``, or ``sub-X_ses-Y``
+for a session row); `groups` names each row's participant, and all rows of a participant go to one set.
+The split is a pure function of the sorted ids, their groups, diagnoses and the seed, and is written to
+RUN_DIR/split.json for the record.
 """
 
 from __future__ import annotations
@@ -31,17 +33,23 @@ def split_subjects(
     folds: int = 5,
     seed: int = 0,
     val_fraction: float = 0.1,
+    groups: Sequence[str] | None = None,
 ) -> dict[str, list[str]]:
-    """{"train", "val", "test"} lists of subject ids, each subject in exactly one set.
+    """{"train", "val", "test"} lists of row ids, each row in exactly one set and each group (participant)
+    in exactly one set: with `groups`, the groups are split and every row follows its group.
 
     folds > 1: StratifiedKFold's fold `fold` is the test set; validation is a stratified share of the
-    rest. folds == 1: no test set, a stratified train/val split. Unknown diagnoses form their own stratum.
+    rest. folds == 1: no test set, a stratified train/val split. Unknown diagnoses form their own stratum;
+    a group whose rows differ in diagnosis (a converter) is a stratum of its own ("MCI+AD"). Without
+    `groups` every row is its own group (the split of a dataset without sessions).
     """
     if len(ids) != len(diagnoses):
         raise PdsError(f"{len(ids)} subject ids but {len(diagnoses)} diagnoses")
     if len(set(ids)) != len(ids):
         dup = sorted(i for i, c in Counter(ids).items() if c > 1)
         raise PdsError(f"duplicate subject id(s) {dup}: a split must be over distinct subjects")
+    if groups is not None:
+        return _split_groups(ids, diagnoses, groups, fold, folds, seed, val_fraction)
     if folds < 1:
         raise PdsError(f"folds must be >= 1, got {folds}")
     if not 0 <= fold < folds:
@@ -74,6 +82,37 @@ def split_subjects(
     held = set(val)
     train = [s for s in rest if s not in held]
     return {"train": sorted(train), "val": sorted(val), "test": sorted(sorted_ids[i] for i in test_idx)}
+
+
+def _split_groups(
+    ids: Sequence[str],
+    diagnoses: Sequence[int | str | None],
+    groups: Sequence[str],
+    fold: int,
+    folds: int,
+    seed: int,
+    val_fraction: float,
+) -> dict[str, list[str]]:
+    """`split_subjects` over the groups, each group's rows then put in its group's set."""
+    if len(groups) != len(ids):
+        raise PdsError(f"{len(ids)} ids but {len(groups)} groups")
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(str(g), []).append(i)
+    names = sorted(members)
+    strata = ["+".join(sorted({str(diagnoses[i]) for i in members[g]})) for g in names]
+    by_group = split_subjects(names, strata, fold, folds, seed, val_fraction)
+    return {k: sorted(str(ids[i]) for g in by_group[k] for i in members[g]) for k in SETS}
+
+
+def check_grouped(split: dict[str, list[str]], group_of: dict[str, str]) -> None:
+    """No group (participant) has rows in two sets: the check a split read back (or a fold) must pass."""
+    where: dict[str, str] = {}
+    for name in SETS:
+        for row in split.get(name, []):
+            group = group_of.get(row, row)
+            if where.setdefault(group, name) != name:
+                raise PdsError(f"participant {group} has sessions in both '{where[group]}' and '{name}'")
 
 
 def _majority(y: np.ndarray) -> str:

@@ -40,6 +40,7 @@ from typing import Any
 from pds_mri import __version__
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import make_dir, write_json, write_text
+from pds_mri.io.layout import key_of
 from pds_mri.io.result_files import FoldRecord, TrainedRecord, read_record, record_json
 from pds_mri.io.run_layout import BenchmarkDir, FoldDir
 from pds_mri.progress import console
@@ -160,12 +161,12 @@ def run_one(options: BenchmarkOptions, model: str, fold: int) -> FoldRecord:
             )
         )
         seconds = {
-            r["participant_id"]: json.loads((synth_dir / r["sidecar"]).read_text()).get("SynthesisSeconds")
+            key_of(r): json.loads((synth_dir / r["sidecar"]).read_text()).get("SynthesisSeconds")
             for r in written
         }
         payload = run_evaluate(synth_dir, options.prepared_dir, eval_dir, run_dir.path)
         for r in payload["rows"]:
-            rows.append({**r, "synth_seconds": seconds.get(r["participant_id"])})
+            rows.append({**r, "synth_seconds": seconds.get(key_of(r))})
     return FoldRecord(
         model=model,
         fold=fold,
@@ -241,7 +242,7 @@ def summarise(
 
     def values(model: str, direction: str, metric: str) -> dict[str, float]:
         return {
-            row["participant_id"]: float(row[metric])
+            key_of(row): float(row[metric])  # a row: (participant, session)
             for rec in by_model[model]
             for row in rec["rows"]
             if row["direction"] == direction and row.get(metric) is not None

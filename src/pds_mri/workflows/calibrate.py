@@ -23,6 +23,7 @@ from pds_mri.domain import DIRECTIONS
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import output_lock, write_json
 from pds_mri.io.json_files import field, read_json
+from pds_mri.io.layout import key_of
 from pds_mri.io.nifti import load_nifti
 from pds_mri.io.run_layout import RunDir
 from pds_mri.progress import console
@@ -44,7 +45,8 @@ def run_calibrate(run_dir: Path, prepared_dir: Path, samples: int = 8, seed: int
     val = read_split(run_dir)["val"]
     if not val:
         raise PdsError(f"{run_dir}: the split has no validation subjects to fit the scale on")
-    cohort = {r["participant_id"]: r for r in read_index(prepared_dir / "cohort.tsv", ("participant_id",), "cohort")}
+    index = read_index(prepared_dir / "cohort.tsv", ("participant_id",), "cohort")
+    cohort = {key_of(r): r for r in index if r.get("participant_id")}  # split.json lists rows (sub-X[_ses-Y])
     started = time.perf_counter()
     directions: dict[str, Any] = {}
     checkpoint: dict[str, Any] = {}
@@ -65,7 +67,7 @@ def run_calibrate(run_dir: Path, prepared_dir: Path, samples: int = 8, seed: int
             rows = run_synthesize(options)
             errors, stds = [], []
             for row in rows:
-                real = cohort[row["participant_id"]]
+                real = cohort[key_of(row)]
                 target = row["target"]
                 pred = _load(out / row["synthesis"])
                 std = _load(out / row["uncertainty"])
@@ -81,7 +83,7 @@ def run_calibrate(run_dir: Path, prepared_dir: Path, samples: int = 8, seed: int
             scale = fit_scale(e, s)
             directions[direction] = {
                 "scale": scale,
-                "subjects": [r["participant_id"] for r in rows],
+                "subjects": [key_of(r) for r in rows],
                 "voxels": int(e.size),
                 **{f"coverage_{k}sd_before": coverage(e, s, k) for k in NOMINAL},
                 **{f"coverage_{k}sd_after": coverage(e, scale * s, k) for k in NOMINAL},

@@ -65,9 +65,10 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
     from pds_mri.evaluation.classifiers import CLASSIFIERS, check_classifier
     from pds_mri.evaluation.diagnosis import FeatureTable, check_folds
     from pds_mri.evaluation.features import FeatureSpace, build_feature_space
-    from pds_mri.io.layout import inside
+    from pds_mri.io.layout import inside, key_of
     from pds_mri.io.output_place import check_output_apart
     from pds_mri.training.data import COHORT_FILE, diagnosis_code, read_cohort
+    from pds_mri.training.split import check_grouped
     from pds_mri.workflows.benchmark import resolve_models
 
     check_output_apart(Path(options.out_dir), {"prepared directory": Path(options.prepared_dir)})
@@ -82,8 +83,9 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
     prepared = Path(options.prepared_dir)
     rows = [r for r in read_cohort(prepared) if r.get("fmri") and r.get("dmri")]
     rows = [r for r in rows if diagnosis_code(r.get("diagnosis")) >= 0]
-    rows.sort(key=lambda r: str(r["participant_id"]))
-    ids = [str(r["participant_id"]) for r in rows]
+    rows.sort(key=key_of)  # a row is a (participant, session); folds keep a participant's sessions together
+    ids = [key_of(r) for r in rows]
+    group_of = {key_of(r): str(r["participant_id"]) for r in rows}
     y = np.asarray([diagnosis_code(r.get("diagnosis")) for r in rows], dtype=int)
     if len(ids) < 4:
         raise PdsError(f"{prepared}: {len(ids)} subject(s) have both modalities and a diagnosis; need >= 4")
@@ -103,10 +105,12 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
             notes.append(f"--run: one run's syntheses only; --models {','.join(options.models[1:])} not used")
         fold_source = f"run {Path(options.run_dir).resolve()} (split.json: train+val -> test)"
     else:
-        folds = own_folds(ids, y, options.folds, options.seed)
+        folds = own_folds(ids, y, options.folds, options.seed, [group_of[i] for i in ids])
         fold_source = f"split_subjects stratified {options.folds}-fold, seed {options.seed}"
         notes.append("no --benchmark or --run: only protocols on real maps can run")
     check_folds(folds)
+    for train_ids, test_ids in folds:
+        check_grouped({"train": train_ids, "test": test_ids}, group_of)
 
     kind = CLASSIFIERS.get(options.classifier).features
     spaces: dict[str, FeatureSpace] = {  # str keys: syntheses name their target modality as a str
@@ -258,14 +262,15 @@ def paired_comparisons(done: dict[str, tuple[Any, dict]], imputer: str, seed: in
 # ------------------------------------------------------------------------------------------ sources
 
 
-def own_folds(ids: list[str], y: np.ndarray, folds: int, seed: int) -> Folds:
+def own_folds(ids: list[str], y: np.ndarray, folds: int, seed: int, groups: list[str] | None = None) -> Folds:
+    """`split_subjects`'s K folds over the rows `ids`, each participant (`groups`) in one test fold only."""
     from pds_mri.training.split import split_subjects
 
     if folds < 2:
         raise PdsError(f"--folds {folds}: cross-validation needs at least 2 folds")
     out = []
     for k in range(folds):
-        test = split_subjects(ids, list(y), fold=k, folds=folds, seed=seed, val_fraction=0.0)["test"]
+        test = split_subjects(ids, list(y), fold=k, folds=folds, seed=seed, val_fraction=0.0, groups=groups)["test"]
         out.append((sorted(set(ids) - set(test)), sorted(test)))
     return out
 
@@ -368,7 +373,7 @@ def read_syntheses(fold_dir: Path, split: dict[str, list[str]]) -> dict[str, dic
 
     Refuses a synthesis of a subject that the fold's model saw (train/val) or that was made with the diagnosis.
     """
-    from pds_mri.io.layout import inside
+    from pds_mri.io.layout import inside, key_of
 
     seen = set(split["train"]) | set(split["val"])
     test = set(split["test"])
@@ -376,7 +381,7 @@ def read_syntheses(fold_dir: Path, split: dict[str, list[str]]) -> dict[str, dic
     for index in sorted(fold_dir.glob("synth-*/synthesized.tsv")):
         with index.open(newline="", encoding="utf-8") as fh:
             for row in csv.DictReader(fh, delimiter="\t"):
-                sub, target = row.get("participant_id", ""), row.get("target", "")
+                sub, target = (key_of(row) if row.get("participant_id") else ""), row.get("target", "")
                 if sub in seen or sub not in test:
                     raise InputError(index, f"{sub} is not in this fold's test set: its synthesis is not out-of-fold")
                 sidecar = inside(index.parent, row["sidecar"], index)

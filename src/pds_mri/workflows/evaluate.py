@@ -27,6 +27,7 @@ import torch
 from pds_mri import __version__
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import make_dir, write_json, write_tsv
+from pds_mri.io.layout import SESSION_COLUMN, index_columns, key_of, session_of, with_session
 from pds_mri.io.nifti import load_nifti
 from pds_mri.io.tables import read_index
 from pds_mri.progress import console, progress_bar
@@ -70,7 +71,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
     nested = {"synthesis directory": synth_dir, "run directory": run_dir}
     check_output_apart(out_dir, {"prepared directory": prepared_dir}, nested)
     synth_rows = read_synthesized(synth_dir)
-    cohort = {str(r["participant_id"]): r for r in read_cohort(prepared_dir)}
+    cohort = {key_of(r): r for r in read_cohort(prepared_dir)}  # a row is a (participant, session)
     atlas = AtlasCache(prepared_dir)
     try:
         networks: list[int] | None = roi_networks(prepared_dir)
@@ -85,7 +86,9 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
         task = bar.add_task("evaluating", total=len(synth_rows))
         for row in synth_rows:
             bar.advance(task)
-            pid, direction = row["participant_id"], row["direction"]
+            pid, direction = key_of(row), row["direction"]
+            ses = session_of(row)
+            who = {"participant_id": row["participant_id"], **({} if ses is None else {SESSION_COLUMN: ses})}
             try:
                 source, target = direction_modalities(direction)
             except PdsError:
@@ -99,7 +102,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
             elif not real.get(source):
                 reason = f"no {source} map in the prepared cohort"
             if reason:
-                skipped.append({"participant_id": pid, "direction": direction, "reason": reason})
+                skipped.append({**who, "direction": direction, "reason": reason})
                 continue
             assert real is not None
             item = load_direction_item(prepared_dir, real, direction, atlas=atlas)
@@ -115,7 +118,7 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
             extra = {"disease": disease_regions[direction]} if disease_regions else None
             scored.append(
                 {
-                    "participant_id": pid,
+                    **who,
                     "diagnosis": real.get("diagnosis") or "n/a",
                     "direction": direction,
                     "source": source,
@@ -137,6 +140,9 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
         )
 
     columns = (*ROW_COLUMNS, *METRIC_COLUMNS, *VOXEL_COLUMNS, *CALIBRATION_COLUMNS)  # new columns go last
+    columns = tuple(index_columns(columns, scored))  # session_id after participant_id in a dataset with sessions
+    if SESSION_COLUMN in columns:
+        scored = [with_session(r) for r in scored]
     make_dir(out_dir)
     write_tsv(out_dir / METRICS_TSV, [{c: _tsv_value(r[c]) for c in columns} for r in scored], columns)
     json_rows: list[dict[str, Any]] = [

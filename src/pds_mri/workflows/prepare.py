@@ -106,10 +106,12 @@ def run_prepare(options: PrepareOptions) -> list[dict]:
     )
     _refuse_inside_input(options, subjects)
     report_unknown_diagnoses()
-    console.print(f"found {len(subjects)} subject(s) in {options.bids_dir}; validating every input first")
+    n_subjects = len({s.participant_id for s in subjects})
+    rows_note = "" if n_subjects == len(subjects) else f" ({len(subjects)} subject-sessions)"
+    console.print(f"found {n_subjects} subject(s){rows_note} in {options.bids_dir}; validating every input first")
 
     registration = resolve_registration(options.registration, options.bids_dir, subjects)
-    kept = _kept_rows(options, config, {s.participant_id for s in subjects})
+    kept = _kept_rows(options, config, {s.row_id for s in subjects})
     problems = validate_cohort(subjects, config.maps, in_mni=registration == "none")
     subjects = _drop_invalid(subjects, problems, options.skip_invalid)
     console.print(f"[dim]{SPACE_NOTE[registration]}")
@@ -140,7 +142,7 @@ def _drop_invalid(
         for pid, errs in problems.items():
             for err in errs:
                 console.print(f"  {pid}: {err}")
-    subjects = [s for s in subjects if not problems.get(s.participant_id)]
+    subjects = [s for s in subjects if not problems.get(s.row_id)]
     if not subjects:
         raise PdsError("no valid subject left to prepare")
     return subjects
@@ -148,7 +150,8 @@ def _drop_invalid(
 
 def _kept_rows(options: PrepareOptions, config: Config, redone: set[str]) -> list[dict]:
     """With ``--participant-label`` on an existing prepared directory, the other subjects' rows stay in
-    cohort.tsv (a partial re-run adds or refreshes subjects; it never drops the rest). Their maps were made
+    cohort.tsv (a partial re-run adds or refreshes subjects and sessions; it never drops the rest; an index
+    written before sessions were read has none, so its rows are sub-X). Their maps were made
     with the directory's config, so a different config is refused before anything is written."""
     from pds_mri.io.tables import read_index
 
@@ -163,7 +166,7 @@ def _kept_rows(options: PrepareOptions, config: Config, redone: set[str]) -> lis
             "only with the same one (re-run without --participant-label, or choose a new folder)",
         )
     rows = read_index(index, ("participant_id",), "the index `pds prepare` writes")
-    return [dict(r) for r in rows if r.get("participant_id") not in redone]
+    return [dict(r) for r in rows if r.get("participant_id") and layout.key_of(r) not in redone]
 
 
 def _prepare_staged(
@@ -177,7 +180,8 @@ def _prepare_staged(
         rows, failed = _prepare_all(subjects, config, stage, options.n_jobs, registration, options.omp_nthreads)
         _drop_invalid(subjects, failed, options.skip_invalid)
         write_atlas(stage, config)
-        folders = [layout.ATLAS_DIR, *(r["participant_id"] for r in rows)]  # not a failed subject's leftovers
+        # not a failed subject's leftovers
+        folders = [layout.ATLAS_DIR, *(layout.row_folder(r["participant_id"], layout.session_of(r)) for r in rows)]
         for path in sorted(p for folder in folders for p in (stage / folder).rglob("*") if p.is_file()):
             target = out_dir / path.relative_to(stage)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -194,11 +198,14 @@ def _finish(
     flagged = [r for r in rows if r.get("registration_qc") not in ("", None) and r["registration_qc"] < MIN_QC]
     for r in flagged:
         console.print(
-            f"[yellow]{r['participant_id']}: registration to MNI152 looks poor (QC r = {r['registration_qc']:.2f}"
+            f"[yellow]{layout.key_of(r)}: registration to MNI152 looks poor (QC r = {r['registration_qc']:.2f}"
             f" < {MIN_QC}); check sub-X_desc-*_xfm.json and the maps before training on it"
         )
-    index = sorted(rows + kept, key=lambda r: r["participant_id"])
-    write_tsv(out_dir / "cohort.tsv", index, layout.COHORT_COLUMNS)
+    index = sorted(rows + kept, key=lambda r: (r["participant_id"], layout.session_of(r) or ""))
+    columns = layout.index_columns(layout.COHORT_COLUMNS, index, extra=(layout.PAIRING_COLUMN,))
+    if layout.SESSION_COLUMN in columns:  # BIDS spelling: ses-Y, or n/a for a row without a session
+        index = [{layout.PAIRING_COLUMN: "n/a", **layout.with_session(r)} for r in index]
+    write_tsv(out_dir / "cohort.tsv", index, columns)
     write_text(out_dir / "config.yaml", dump_config(config))
     write_json(out_dir / "dataset_description.json", _description(options, config, registration))
     for m in MODALITIES:  # BIDS-Derivatives: a custom space needs a SpatialReference (here, inherited)
@@ -264,7 +271,7 @@ def _collect(subject: SubjectInputs, result: Callable[[], dict], rows: list[dict
     try:
         rows.append(result())
     except InputError as exc:
-        failed[subject.participant_id] = [exc]
+        failed[subject.row_id] = [exc]
     except BrokenProcessPool:
         raise PdsError("a `pds prepare` worker died (out of memory?); run again with fewer --n-jobs") from None
 
@@ -277,12 +284,13 @@ def prepare_subject_safely(subject: SubjectInputs, config: Config, out_dir: Path
     except InputError:
         raise
     except (PdsError, ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError) as exc:
-        where = Path(subject.bold or subject.dwi or subject.participant_id)
-        raise InputError(where, f"{subject.participant_id} could not be prepared ({exc})") from None
+        where = Path(subject.bold or subject.dwi or subject.row_id)
+        raise InputError(where, f"{subject.row_id} could not be prepared ({exc})") from None
 
 
 def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path, registration: str = "none") -> dict:
-    """Compute, (register,) resample, mask and normalise one subject's maps; return its cohort.tsv row."""
+    """Compute, (register,) resample, mask and normalise one row's maps (a subject, or a subject-session: its
+    files then go to sub-X/ses-Y/ and their names start sub-X_ses-Y_); return its cohort.tsv row."""
     from pds_mri.io.validate import validate_subject
     from pds_mri.preprocess.dmri_maps import dmri_map
     from pds_mri.preprocess.fmri_maps import fmri_map
@@ -292,7 +300,7 @@ def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path, regis
     errors, data = validate_subject(subject, config.maps)
     if errors or data is None:  # the inputs changed since the cohort was validated
         raise errors[0] if errors else InputError(subject.participant_id, "could not be read")
-    sub = subject.participant_id
+    sub, ses = subject.participant_id, subject.session_id
     grids = {"fmri": config.grids.fmri, "dmri": config.grids.dmri}
     kinds = {"fmri": config.maps.fmri_map, "dmri": config.maps.dmri_map}
     native: dict[Modality, nib.Nifti1Image] = {}
@@ -307,6 +315,7 @@ def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path, regis
 
     row: dict = {
         "participant_id": sub,
+        **({} if ses is None else {layout.SESSION_COLUMN: ses, layout.PAIRING_COLUMN: subject.pairing}),
         "diagnosis": subject.diagnosis or "",
         "age": "" if subject.age is None else subject.age,
         "sex": subject.sex or "",
@@ -315,12 +324,12 @@ def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path, regis
     on_grid: dict[str, np.ndarray] = {}
     masks: dict[str, np.ndarray] = {}
     for m, img in native.items():
-        save_nifti(img, out_dir / layout.native_map(sub, m, kinds[m]))  # the scan's own affine: overlays it
-        row[f"{m}_native"] = layout.native_map(sub, m, kinds[m])
+        save_nifti(img, out_dir / layout.native_map(sub, m, kinds[m], ses))  # the scan's own affine: overlays it
+        row[f"{m}_native"] = layout.native_map(sub, m, kinds[m], ses)
         placed = img if m not in to_mni else in_mni(img, to_mni[m])
         if m in to_mni:
-            write_json(out_dir / layout.native_to_mni(sub, m), _xfm_json(to_mni[m], row))
-            row[f"{m}_xfm"] = layout.native_to_mni(sub, m)
+            write_json(out_dir / layout.native_to_mni(sub, m, ses), _xfm_json(to_mni[m], row))
+            row[f"{m}_xfm"] = layout.native_to_mni(sub, m, ses)
         resampled = to_grid(placed, grids[m], "continuous")
         on_grid[m] = np.asarray(resampled.dataobj, dtype=np.float32)
         masks[m] = brain_mask(resampled, grids[m]) & fov_mask(placed, grids[m])
@@ -336,13 +345,13 @@ def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path, regis
     tissue, row["tissue_source"] = _tissue(t1w, grids)
     for m in MODALITIES:
         affine = grids[m].affine
-        save_nifti(_grid_image(masks[m].astype(np.uint8), affine), out_dir / layout.grid_mask(sub, m))
-        row[f"{m}_mask"] = layout.grid_mask(sub, m)
-        save_nifti(_grid_image(np.moveaxis(tissue[m], 0, -1), affine), out_dir / layout.grid_tissue(sub, m))
-        row[f"{m}_tissue"] = layout.grid_tissue(sub, m)
+        save_nifti(_grid_image(masks[m].astype(np.uint8), affine), out_dir / layout.grid_mask(sub, m, ses))
+        row[f"{m}_mask"] = layout.grid_mask(sub, m, ses)
+        save_nifti(_grid_image(np.moveaxis(tissue[m], 0, -1), affine), out_dir / layout.grid_tissue(sub, m, ses))
+        row[f"{m}_tissue"] = layout.grid_tissue(sub, m, ses)
         if m in on_grid:
-            _write_normalised(out_dir, sub, m, kinds[m], on_grid[m], masks[m], affine, config)
-            row[m] = layout.grid_map(sub, m, kinds[m])
+            _write_normalised(out_dir, sub, m, kinds[m], on_grid[m], masks[m], affine, config, ses)
+            row[m] = layout.grid_map(sub, m, kinds[m], ses)
     return row
 
 
@@ -350,14 +359,16 @@ def register_subject(data: Any, registration: str, row: dict) -> dict[str, np.nd
     """Per image kind (fmri, dmri, t1w), the subject RAS → MNI RAS matrix; empty without registration.
 
     With a T1w, its registration places every image of the subject (one session shares the scanner frame);
-    without one, each modality's mean image is registered on its own. Fills row's registration columns."""
+    without one, or when the row's images come from different sessions (io/sessions.py), each image is
+    registered on its own (the T1w on itself). Fills row's registration columns."""
     from pds_mri.preprocess.registration import estimate_to_mni, qc, reference_image
 
     row.update({"registration": "none", "registration_qc": "", "fmri_xfm": "", "dmri_xfm": ""})
     if registration == "none":
         return {}
     images = {"fmri": data.bold_img, "dmri": data.dwi_img}
-    if data.t1w_img is not None:
+    one_frame = getattr(getattr(data, "inputs", None), "one_session", True)
+    if data.t1w_img is not None and one_frame:
         reference = reference_image(data.t1w_img)
         matrix = estimate_to_mni(reference)
         row["registration"], row["registration_qc"] = "affine via T1w", round(qc(reference, matrix), 4)
@@ -369,6 +380,11 @@ def register_subject(data: Any, registration: str, row: dict) -> dict[str, np.nd
             out[m] = estimate_to_mni(reference)
             scores.append(qc(reference, out[m]))
     row["registration"] = "affine via " + " and ".join(f"mean {'BOLD' if m == 'fmri' else 'DWI'}" for m in out)
+    if data.t1w_img is not None:  # sessions differ: the T1w (for the tissue maps) is placed by its own registration
+        reference = reference_image(data.t1w_img)
+        out["t1w"] = estimate_to_mni(reference)
+        scores.append(qc(reference, out["t1w"]))
+        row["registration"] += " and T1w, each on its own (the images come from different sessions)"
     row["registration_qc"] = round(min(scores), 4)
     return out
 
@@ -385,14 +401,24 @@ def _xfm_json(matrix: np.ndarray, row: dict) -> dict:
 
 
 def _write_normalised(
-    out_dir: Path, sub: str, m: Modality, kind: str, x: np.ndarray, mask: np.ndarray, affine: np.ndarray, config: Config
+    out_dir: Path,
+    sub: str,
+    m: Modality,
+    kind: str,
+    x: np.ndarray,
+    mask: np.ndarray,
+    affine: np.ndarray,
+    config: Config,
+    ses: str | None = None,
 ) -> None:
     from pds_mri.preprocess.normalise import fit_normalisation
 
     norm = fit_normalisation(x, mask, config.maps.norm_percentiles)
-    save_nifti(_grid_image(norm.apply(x, mask).astype(np.float32), affine), out_dir / layout.grid_map(sub, m, kind))
+    save_nifti(
+        _grid_image(norm.apply(x, mask).astype(np.float32), affine), out_dir / layout.grid_map(sub, m, kind, ses)
+    )
     write_json(
-        out_dir / layout.norm_sidecar(sub, m, kind),
+        out_dir / layout.norm_sidecar(sub, m, kind, ses),
         {
             "Modality": m,
             "Map": kind,

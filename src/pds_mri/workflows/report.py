@@ -25,6 +25,7 @@ import numpy as np
 from pds_mri import __version__
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import write_text
+from pds_mri.io.layout import key_of
 from pds_mri.progress import console
 from pds_mri.report.html import Page, definitions, details, esc, image, markdown, note, paragraph, pre, table
 
@@ -244,17 +245,17 @@ def evaluation_mosaics(payload: dict, metrics_path: Path) -> str:
     if synth_dir is None or prepared_dir is None:
         return note("slices unavailable: the synthesis or prepared directory named in metrics.json is not there")
     try:
-        cohort = {r["participant_id"]: r for r in read_cohort(prepared_dir)}
+        cohort = {key_of(r): r for r in read_cohort(prepared_dir)}
     except PdsError as exc:
         return note(f"slices unavailable: {exc}")
     out = []
     for direction in sorted({r["direction"] for r in payload["rows"]}):
-        chosen = sorted((r for r in payload["rows"] if r["direction"] == direction), key=lambda r: r["participant_id"])
+        chosen = sorted((r for r in payload["rows"] if r["direction"] == direction), key=key_of)
         for row in chosen[:MOSAIC_SUBJECTS]:
             try:
                 panels, mask = direction_panels(
                     prepared_dir,
-                    cohort[row["participant_id"]],
+                    cohort[key_of(row)],
                     direction,
                     [("synthesis", synth_dir / row["synthesis"])],
                     synth_dir / row["uncertainty"] if row.get("uncertainty") else None,
@@ -295,14 +296,14 @@ def difference_maps(payload: dict, metrics_path: Path) -> str:
         return note(
             "difference maps unavailable: the synthesis or prepared directory named in metrics.json is not there"
         )
-    cohort = {r["participant_id"]: r for r in read_cohort(prepared_dir)}
+    cohort = {key_of(r): r for r in read_cohort(prepared_dir)}
     ratios = (payload.get("group_differences") or {}).get("rows") or []
     out = []
     for direction in sorted({r["direction"] for r in payload["rows"]}):
         rows = [r for r in payload["rows"] if r["direction"] == direction and r.get("diagnosis") in ("AD", "NC")]
         _, target = direction_modalities(direction)
         try:
-            real = [_unit(read_grid_map(prepared_dir / str(cohort[r["participant_id"]][target]))) for r in rows]
+            real = [_unit(read_grid_map(prepared_dir / str(cohort[key_of(r)][target]))) for r in rows]
             synth = [_unit(read_grid_map(synth_dir / r["synthesis"])) for r in rows]
             groups = [r["diagnosis"] for r in rows]
             d_real = mean_difference_map(real, groups, "AD", "NC")
@@ -310,7 +311,7 @@ def difference_maps(payload: dict, metrics_path: Path) -> str:
         except (ValueError, KeyError, OSError, PdsError) as exc:
             out.append(note(f"{direction}: difference maps unavailable ({exc})"))
             continue
-        mask = read_grid_map(prepared_dir / str(cohort[rows[0]["participant_id"]][f"{target}_mask"])) > 0
+        mask = read_grid_map(prepared_dir / str(cohort[key_of(rows[0])][f"{target}_mask"])) > 0
         # a robust symmetric scale: the mask edge, where one group's mean meets the background, would set the max
         inside = np.concatenate([np.abs(d_real[mask]), np.abs(d_synth[mask])])
         top = float(max(np.percentile(inside, 99) if inside.size else 0.0, 1e-6))
@@ -447,7 +448,7 @@ def benchmark_mosaics(bench: Path, results: dict[str, Any], fold: str = "fold-0"
     if prepared is None:
         return note("slices unavailable: the prepared directory named in results.json is not there")
     try:
-        cohort = {r["participant_id"]: r for r in read_cohort(prepared)}
+        cohort = {key_of(r): r for r in read_cohort(prepared)}
     except PdsError as exc:
         return note(f"slices unavailable: {exc}")
     reference = str(results.get("reference") or "pds")
@@ -460,7 +461,7 @@ def benchmark_mosaics(bench: Path, results: dict[str, Any], fold: str = "fold-0"
         for model in names:
             synth_dir = bench / "runs" / model / fold / f"synth-{direction}"
             try:
-                per_model[model] = (synth_dir, {r["participant_id"]: r for r in read_synthesized(synth_dir)})
+                per_model[model] = (synth_dir, {key_of(r): r for r in read_synthesized(synth_dir)})
             except PdsError:
                 continue
         if not per_model:

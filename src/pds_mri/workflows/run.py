@@ -20,6 +20,7 @@ from pds_mri.config import Config, load_own_config
 from pds_mri.errors import InputError, PdsError
 from pds_mri.families.base import Synthesizer
 from pds_mri.io.json_files import field, read_json
+from pds_mri.io.layout import key_of
 from pds_mri.io.run_layout import STAGES, RunDir
 from pds_mri.workflows.models import MODEL_SPECS, ModelSpec, model_spec
 
@@ -83,7 +84,7 @@ def cohort_normalisation(prepared_dir: Path, participant_ids: list[str]) -> dict
         lows, highs, kind, percentiles = [], [], None, None
         for row in read_cohort(prepared_dir):
             rel = row.get(modality)
-            if row["participant_id"] in wanted and rel:
+            if key_of(row) in wanted and rel:  # split.json lists rows: sub-X, or sub-X_ses-Y
                 norm, kind = read_sidecar_normalisation(Path(prepared_dir) / rel.replace(".nii.gz", ".json"))
                 lows.append(norm.low)
                 highs.append(norm.high)

@@ -1,13 +1,14 @@
 """`pds synthesize`: the missing modality of each subject, on the model grid and in the subject's own space.
 
-Output per subject (OUT_DIR/sub-X/):
+Output per subject (OUT_DIR/sub-X/; a session row's in OUT_DIR/sub-X/ses-Y/, names starting sub-X_ses-Y_):
   sub-X_space-<target>grid_desc-synth_<target>.nii.gz      synthesis on the model grid, [-1, 1] scale
   sub-X_space-native_desc-synth_<target>.nii.gz            the same in input units on the source's native grid,
                                                             so it overlays the subject's real scan in a viewer
   sub-X_space-<...>_desc-synthstd_<target>.nii.gz          voxel-wise std over --samples N (N > 1)
   sub-X_space-<target>grid_desc-synthsamples_<target>.nii.gz  the N posterior samples (4D; --save-samples)
   sub-X_desc-synth_<target>.json                           provenance (checkpoint hash, config, steps, seed, ...)
-and OUT_DIR/synthesized.tsv, one row per subject and direction. Under torchrun subjects are sharded by rank.
+and OUT_DIR/synthesized.tsv, one row per subject (or subject-session: then with a session_id column) and
+direction. Under torchrun subjects are sharded by rank.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pds_mri.disease.state import CLASSES
 from pds_mri.domain import DIRECTION_CHOICES
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import save_nifti, write_json, write_tsv
+from pds_mri.io.layout import SESSION_COLUMN, index_columns, key_of, session_of, synthesis_name, with_session
 from pds_mri.io.nifti import load_nifti
 from pds_mri.io.run_layout import RunDir
 from pds_mri.models.pds import SYNTHESIS_MODES
@@ -95,12 +97,12 @@ def merge_index(index: Path, new_rows: list[dict]) -> list[dict]:
     direction: several calls (one direction each, or a few subjects at a time) build one index."""
     import csv
 
-    rows = {(r["participant_id"], r["direction"]): r for r in new_rows}
+    rows = {(key_of(r), r["direction"]): r for r in new_rows}
     if index.is_file():
         for old in csv.DictReader(index.read_text().splitlines(), delimiter="\t"):
-            key = (old.get("participant_id", ""), old.get("direction", ""))
+            key = (key_of(old) if old.get("participant_id") else "", old.get("direction", ""))
             if key not in rows and all((Path(index.parent) / old[c]).is_file() for c in ("synthesis", "sidecar")):
-                rows[key] = {c: old.get(c, "") for c in SYNTH_COLUMNS}
+                rows[key] = {c: old.get(c, "") for c in (*SYNTH_COLUMNS, SESSION_COLUMN)}
     return [rows[k] for k in sorted(rows)]
 
 
@@ -114,7 +116,8 @@ def run_train_ids(run_dir: Path) -> list[str] | None:
 
 
 def subject_seed(seed: int, participant_id: str, direction: str) -> int:
-    """Per-subject seed independent of sharding and ordering, so torchrun gives the same files."""
+    """Per-row seed independent of sharding and ordering, so torchrun gives the same files; `participant_id`
+    is the row id (`layout.key_of`: a session row has its own)."""
     return (seed * 1_000_003 + zlib.crc32(f"{participant_id}/{direction}".encode())) % (2**63)
 
 
@@ -172,11 +175,12 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
         )
         rows = read_cohort(options.input_dir)
         if options.participant_labels:
+            # a participant (all its sessions) or one row (sub-X_ses-Y, as split.json lists it)
             wanted = {p if p.startswith("sub-") else f"sub-{p}" for p in options.participant_labels}
-            missing = wanted - {r["participant_id"] for r in rows}
+            missing = wanted - {r["participant_id"] for r in rows} - {key_of(r) for r in rows}
             if missing:
                 raise PdsError(f"{options.input_dir}: participant(s) not in cohort.tsv: {', '.join(sorted(missing))}")
-            rows = [r for r in rows if r["participant_id"] in wanted]
+            rows = [r for r in rows if r["participant_id"] in wanted or key_of(r) in wanted]
         jobs = plan(rows, options.direction)
         for row, direction in jobs:
             preflight(Path(options.input_dir), row, direction)
@@ -200,7 +204,7 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
                     batch["diagnosis"] = torch.full_like(batch["diagnosis"], -1)
                     estimate = priors.attach_estimate(batch, direction) if options.disease_state else None
                 generator = torch.Generator(device=info.device).manual_seed(
-                    subject_seed(options.seed, row["participant_id"], direction)
+                    subject_seed(options.seed, key_of(row), direction)
                 )
                 started = time.perf_counter()
                 drawn: list[torch.Tensor] = []
@@ -227,7 +231,7 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
                     "NetworkEvaluations": sampling.evaluations,
                     "Guidance": sampling.guidance,
                     "Seed": options.seed,
-                    "SubjectSeed": subject_seed(options.seed, row["participant_id"], direction),
+                    "SubjectSeed": subject_seed(options.seed, key_of(row), direction),
                     "DiagnosisUsed": bool(
                         synthesizer.uses_conditioning
                         and config.model.use_diagnosis
@@ -262,7 +266,10 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
         everything = [r for part in gather_objects(written, info) for r in part]
         if info.is_main:
             index = Path(options.out_dir) / "synthesized.tsv"
-            write_tsv(index, merge_index(index, everything), SYNTH_COLUMNS)
+            merged = merge_index(index, everything)
+            if any(session_of(r) for r in merged):
+                merged = [with_session(r) for r in merged]
+            write_tsv(index, merged, index_columns(SYNTH_COLUMNS, merged))
             write_json(Path(options.out_dir) / "dataset_description.json", dataset_description(options))
             console.print(f"synthesised {len(everything)} map(s) -> {index}")
         barrier(info)
@@ -349,7 +356,7 @@ def write_subject(
     from pds_mri.training.data import direction_modalities, resolve_cell
 
     source, target = direction_modalities(direction)
-    sub, out_dir, in_dir = row["participant_id"], Path(options.out_dir), Path(options.input_dir)
+    sub, ses, out_dir, in_dir = row["participant_id"], session_of(row), Path(options.out_dir), Path(options.input_dir)
     grid_ref = load_nifti(resolve_cell(in_dir, row, f"{target}_mask"))
     native_path = resolve_cell(in_dir, row, f"{source}_native")
     native_ref = load_nifti(native_path)
@@ -363,11 +370,11 @@ def write_subject(
     units = np.where(mask, norm.invert(mean), 0.0).astype(np.float32)
     units_std = (std * (norm.high - norm.low) / 2.0).astype(np.float32)
     names = {
-        "synthesis": f"{sub}/{sub}_space-{target}grid_desc-synth_{target}.nii.gz",
-        "synthesis_native": f"{sub}/{sub}_space-native_desc-synth_{target}.nii.gz",
-        "uncertainty": f"{sub}/{sub}_space-{target}grid_desc-synthstd_{target}.nii.gz",
-        "uncertainty_native": f"{sub}/{sub}_space-native_desc-synthstd_{target}.nii.gz",
-        "sidecar": f"{sub}/{sub}_desc-synth_{target}.json",
+        "synthesis": synthesis_name(sub, ses, f"{target}grid", "synth", target),
+        "synthesis_native": synthesis_name(sub, ses, "native", "synth", target),
+        "uncertainty": synthesis_name(sub, ses, f"{target}grid", "synthstd", target),
+        "uncertainty_native": synthesis_name(sub, ses, "native", "synthstd", target),
+        "sidecar": synthesis_name(sub, ses, "", "synth", target, ".json"),
     }
     to_mni = native_to_mni_matrix(in_dir, row, source)
 
@@ -387,7 +394,7 @@ def write_subject(
         names["uncertainty"] = names["uncertainty_native"] = ""
     names["samples"] = ""
     if samples:
-        names["samples"] = f"{sub}/{sub}_space-{target}grid_desc-synthsamples_{target}.nii.gz"
+        names["samples"] = synthesis_name(sub, ses, f"{target}grid", "synthsamples", target)
         stack = np.stack([np.where(mask, x, -1.0) for x in samples], axis=-1).astype(np.float32)
         img = _like(stack, grid_ref)
         save_nifti(img, out_dir / names["samples"])
@@ -402,7 +409,9 @@ def write_subject(
     }
     write_json(out_dir / names["sidecar"], provenance)
     mode = provenance.get("Mode", "")
-    return {"participant_id": sub, "direction": direction, "source": source, "target": target, **names, "mode": mode}
+    session = {} if ses is None else {SESSION_COLUMN: ses}
+    out = {"participant_id": sub, **session, "direction": direction, "source": source, "target": target}
+    return out | names | {"mode": mode}
 
 
 def native_to_mni_matrix(in_dir: Path, row: dict, modality: str) -> np.ndarray | None:

@@ -14,7 +14,6 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import cast
 
 from pds_mri import __version__
 from pds_mri.config import Config, dump_config, load_config, load_own_config
@@ -22,6 +21,7 @@ from pds_mri.config import preset as load_preset
 from pds_mri.disease.run_priors import RunPriors
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import make_dir, write_json, write_text
+from pds_mri.io.layout import key_of
 from pds_mri.io.run_layout import RunDir
 from pds_mri.progress import console
 from pds_mri.training.data import PreparedCohort
@@ -123,8 +123,8 @@ def run_train(options: TrainOptions) -> Path:
     paired = [r for r in rows if r.get("fmri") and r.get("dmri")]
     if len(paired) < 2:
         raise PdsError(f"{options.prepared_dir}: {len(paired)} subject(s) have both modalities; need >= 2")
-    # read_cohort refuses rows without a participant_id
-    full = PreparedCohort(options.prepared_dir, [cast(str, r["participant_id"]) for r in paired])
+    # read_cohort refuses rows without a participant_id; a row is a (participant, session)
+    full = PreparedCohort(options.prepared_dir, [key_of(r) for r in paired])
     check_prepared_files(Path(options.prepared_dir), paired)
     info = init_distributed(options.device)
     locks = contextlib.ExitStack()
@@ -134,12 +134,13 @@ def run_train(options: TrainOptions) -> Path:
             split = read_split(run_dir)
         else:
             split = split_subjects(
-                full.participant_ids,
+                full.row_ids,
                 full.diagnoses,
                 fold=options.fold,
                 folds=options.folds,
                 seed=options.seed,
                 val_fraction=config.training.val_fraction,
+                groups=full.participant_ids,  # two sessions of one subject never land in two sets
             )
         if info.is_main and not existing:
             make_dir(run_dir)
@@ -225,7 +226,7 @@ def disease_priors(
     if existing:
         return load_run_priors(run_dir, config.model, train_ids)
     items = [train_set[i] for i in range(len(train_set))]
-    priors = fit_run_priors(items, train_set.participant_ids, DIRECTIONS, state=use_state, maps=use_maps)
+    priors = fit_run_priors(items, train_set.row_ids, DIRECTIONS, state=use_state, maps=use_maps)
     if is_main:
         priors.save(run_dir)
         console.print(
@@ -237,7 +238,7 @@ def disease_priors(
 
 def model_card(config: Config, rows: list[dict], split: dict, metrics: dict, options: TrainOptions) -> str:
     train = set(split["train"])
-    dx = Counter((r.get("diagnosis") or "unknown") for r in rows if r["participant_id"] in train)
+    dx = Counter((r.get("diagnosis") or "unknown") for r in rows if key_of(r) in train)
     lines = [
         f"# Model card — {_title(options.model)} (pds-mri)",
         "",
