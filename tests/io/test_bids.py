@@ -80,6 +80,19 @@ def test_manifest_resolves_paths_relative_to_itself(tmp_path: Path) -> None:
     assert two.bold is None and two.bvec == tmp_path / "b/x.bvec" and two.diagnosis is None
 
 
+def test_a_manifest_session_column_makes_one_row_per_session(tmp_path: Path) -> None:
+    manifest = tmp_path / "cohort.csv"
+    manifest.write_text(
+        "subject,session,fmri,dmri,bval,bvec,diagnosis\n01,1,a.nii.gz,,,,NC\n01,ses-2,b.nii.gz,,,,NC\n02,,c.nii.gz,,,,\n"
+    )
+    rows = read_manifest(manifest)
+    assert [(r.row_id, r.session_id) for r in rows] == [("sub-01_ses-1", "ses-1"), ("sub-01_ses-2", "ses-2"),
+                                                        ("sub-02", None)]  # fmt: skip
+    manifest.write_text("subject,session,fmri,dmri,bval,bvec,diagnosis\n01,1,a,,,,NC\n01,ses-1,b,,,,NC\n")
+    with pytest.raises(InputError, match="line 3: duplicate subject sub-01 ses-1"):
+        read_manifest(manifest)
+
+
 @pytest.mark.parametrize(
     ("content", "problem"),
     [

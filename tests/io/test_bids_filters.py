@@ -47,8 +47,11 @@ def _filters(tmp_path: Path, content: object) -> Path:
 
 def test_session_label_restricts_every_pick_and_drops_subjects_without_that_session(tmp_path: Path) -> None:
     root = _sessions_bids(tmp_path / "bids")
-    first = {s.participant_id: s for s in discover(root)}["sub-01"]
-    assert first.bold is not None and "ses-01" in first.bold.name  # without a label: the preferred run
+    rows = {s.row_id: s for s in discover(root)}  # without a label: one row per session
+    assert sorted(rows) == ["sub-01_ses-01", "sub-01_ses-02", "sub-02_ses-01"]
+    first = rows["sub-01_ses-01"]
+    assert first.bold is not None and first.bold.name == "sub-01_ses-01_task-rest_bold.nii.gz"
+    assert rows["sub-01_ses-02"].bold is not None and "ses-02_task-rest" in rows["sub-01_ses-02"].bold.name
     (only,) = discover(root, session_labels=["ses-02"])  # 'ses-' optional
     assert only.participant_id == "sub-01"
     assert only.bold is not None and only.bold.name == "sub-01_ses-02_task-rest_bold.nii.gz"

@@ -39,6 +39,26 @@ def test_read_cohort_errors_name_the_file(tmp_path: Path, prepared: Path) -> Non
         read_cohort(prepared)
 
 
+def test_read_cohort_rows_are_participant_sessions(tmp_path: Path, prepared: Path) -> None:
+    """An index with session_id: one participant may have several rows, each (participant, session) once; an index
+    without the column (written before sessions were read) is read as before."""
+    from pds_mri.io.layout import key_of
+
+    header, *lines = (prepared / "cohort.tsv").read_text().splitlines()
+    first = lines[0].split("\t", 1)
+    rows = [f"{first[0]}\tses-01\t{first[1]}", f"{first[0]}\tses-02\t{first[1]}", f"sub-09\tn/a\t{first[1]}"]
+    columns = header.replace("participant_id\t", "participant_id\tsession_id\t", 1)
+    (tmp_path / "cohort.tsv").write_text("\n".join([columns, *rows]) + "\n")
+    assert [key_of(r) for r in read_cohort(tmp_path)] == ["sub-01_ses-01", "sub-01_ses-02", "sub-09"]
+    (tmp_path / "cohort.tsv").write_text("\n".join([columns, rows[0], rows[0]]) + "\n")
+    with pytest.raises(InputError, match="line 3: duplicate participant_id 'sub-01' with session_id 'ses-01'"):
+        read_cohort(tmp_path)
+    (tmp_path / "cohort.tsv").write_text("\n".join([columns, rows[0].replace("ses-01", "ses-../x")]) + "\n")
+    with pytest.raises(InputError, match=r"session 'ses-\.\./x' is not a valid label"):
+        read_cohort(tmp_path)
+    assert [key_of(r) for r in read_cohort(prepared)] == ["sub-01", "sub-02", "sub-03", "sub-04"]
+
+
 def test_diagnosis_and_direction_codes() -> None:
     assert [diagnosis_code(x) for x in ("NC", "mci", "AD", None, "other")] == [0, 1, 2, -1, -1]
     assert direction_modalities("fmri2dmri") == ("fmri", "dmri")

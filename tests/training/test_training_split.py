@@ -87,3 +87,35 @@ def test_written_to_run_dir(tmp_path: Path) -> None:
     (tmp_path / "split.json").write_text("{")
     with pytest.raises(InputError, match="not valid JSON"):
         read_split(tmp_path)
+
+
+def test_two_sessions_of_one_subject_never_land_in_two_sets() -> None:
+    """Rows are subject-sessions; `groups` (their participants) keep a subject's sessions in one set."""
+    ids, groups, dx = [], [], []
+    for i, d in enumerate(DX[:20]):
+        for ses in ("ses-01", "ses-02") if i % 2 == 0 else ("ses-01",):
+            ids.append(f"sub-{i:02d}_{ses}")
+            groups.append(f"sub-{i:02d}")
+            dx.append("AD" if (i == 4 and ses == "ses-02") else d)  # sub-04 converts: a stratum of its own
+    owner = dict(zip(ids, groups, strict=True))
+    tested: Counter[str] = Counter()
+    for fold in range(5):
+        s = split_subjects(ids, dx, fold=fold, folds=5, seed=1, val_fraction=0.2, groups=groups)
+        sets = {name: {owner[r] for r in rows} for name, rows in s.items()}
+        assert not (sets["train"] & sets["val"]) and not (sets["train"] & sets["test"])
+        assert not (sets["val"] & sets["test"])
+        assert sorted(s["train"] + s["val"] + s["test"]) == sorted(ids)
+        tested.update(sets["test"])
+    assert set(tested) == set(groups) and set(tested.values()) == {1}
+    # without sessions (every row its own group) the split is the one it always was
+    plain = split_subjects(IDS, DX, fold=2, folds=5, seed=4, val_fraction=0.2)
+    assert split_subjects(IDS, DX, fold=2, folds=5, seed=4, val_fraction=0.2, groups=IDS) == plain
+
+
+def test_check_grouped_refuses_a_subject_in_two_sets() -> None:
+    from pds_mri.training.split import check_grouped
+
+    group_of = {"sub-01_ses-01": "sub-01", "sub-01_ses-02": "sub-01", "sub-02": "sub-02"}
+    check_grouped({"train": ["sub-01_ses-01", "sub-01_ses-02"], "test": ["sub-02"]}, group_of)
+    with pytest.raises(PdsError, match="participant sub-01 has sessions in both 'train' and 'test'"):
+        check_grouped({"train": ["sub-01_ses-01"], "test": ["sub-01_ses-02", "sub-02"]}, group_of)

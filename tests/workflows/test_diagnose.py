@@ -258,3 +258,15 @@ def test_models_option_uses_a_resynthesis_model_checked_against_the_run_it_reuse
     write_json(done, [1, 2])  # not a record: pds-mean4 has no complete set of folds
     with pytest.raises(InputError, match="no complete set of pds-mean4 folds"):
         run_diagnose(mean)
+
+
+def test_own_folds_keep_the_sessions_of_a_subject_in_one_fold() -> None:
+    from pds_mri.workflows.diagnose import own_folds
+
+    ids = [f"sub-{i:02d}_ses-0{s}" for i in range(12) for s in (1, 2)]
+    groups = [i.split("_")[0] for i in ids]
+    y = np.asarray([i % 3 for i in range(12) for _ in (1, 2)])
+    folds = own_folds(ids, y, 3, 0, groups)
+    for train, test in folds:
+        assert {i.split("_")[0] for i in train}.isdisjoint({i.split("_")[0] for i in test})
+    assert sorted(i for _, test in folds for i in test) == sorted(ids)

@@ -14,6 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -118,7 +119,10 @@ def test_session_label_keeps_the_chosen_sessions_only(sessions: dict[str, Path])
     from pds_mri.io.bids import discover
 
     found = discover(sessions["bids"], session_labels=["02"])
-    assert [(s.row_id, s.pairing) for s in found] == [("sub-001_ses-02", "same session"), ("sub-003_ses-02", "same session")]
+    assert [(s.row_id, s.pairing) for s in found] == [
+        ("sub-001_ses-02", "same session"),
+        ("sub-003_ses-02", "same session"),
+    ]
     assert found[1].bold is None  # ses-02 of sub-003 has only a DWI, and no other session is allowed
 
 
@@ -152,3 +156,23 @@ def test_train_synthesize_evaluate_keep_sessions_and_split_by_participant(sessio
     run_evaluate(synth, prepared, root / "metrics")
     metrics = _tsv(root / "metrics" / "metrics.tsv")
     assert sorted((r["participant_id"], r["session_id"]) for r in metrics) == sorted(rows)
+
+
+def test_images_of_different_sessions_are_registered_each_on_its_own(sim_bids: Path) -> None:
+    """Two sessions are two scanner frames: the T1w of one cannot place the DWI of another."""
+    from types import SimpleNamespace
+
+    import nibabel as nib
+
+    from pds_mri.io.inputs import SubjectInputs
+    from pds_mri.workflows.prepare import register_subject
+
+    sub = sim_bids / "sub-001"
+    images = {k: nib.load(next(sub.glob(f"{k}/*.nii.gz"))) for k in ("func", "dwi", "anat")}
+    borrowed = SubjectInputs("sub-001", bold=sub, dwi=sub, t1w=sub, session_id="ses-01", dwi_session="ses-02")
+    data = SimpleNamespace(bold_img=images["func"], dwi_img=images["dwi"], t1w_img=images["anat"], inputs=borrowed)
+    row: dict = {}
+    to_mni = register_subject(data, "affine", row)
+    assert set(to_mni) == {"fmri", "dmri", "t1w"}
+    assert "each on its own (the images come from different sessions)" in row["registration"]
+    assert not np.allclose(to_mni["fmri"], to_mni["t1w"])  # not one matrix for all, as within one session
