@@ -161,8 +161,7 @@ def run_one(options: BenchmarkOptions, model: str, fold: int) -> FoldRecord:
             )
         )
         seconds = {
-            key_of(r): json.loads((synth_dir / r["sidecar"]).read_text()).get("SynthesisSeconds")
-            for r in written
+            key_of(r): json.loads((synth_dir / r["sidecar"]).read_text()).get("SynthesisSeconds") for r in written
         }
         payload = run_evaluate(synth_dir, options.prepared_dir, eval_dir, run_dir.path)
         for r in payload["rows"]:
