@@ -21,7 +21,6 @@ class Run:
 @dataclass(frozen=True)
 class Model:
     name: str
-    family: str
     description: str
 
 
@@ -39,18 +38,26 @@ def test_a_pds_card_names_data_model_validation_and_version() -> None:
         "stage1": {"best_psnr": 21.23456, "best_step": 40, "steps": 60},
         "stage2": {"best_psnr": None, "best_step": None, "steps": 15},
     }
-    card = model_card(preset("cpu"), ROWS, SPLIT, metrics, Run(), Model("pds", "pds", "the full method"))
+    settings = ["- preset `cpu`; pattern True", "- diffusion: cosine schedule"]
+    card = model_card(preset("cpu"), ROWS, SPLIT, metrics, Run(), Model("pds", "the full method"), settings)
     lines = card.splitlines()
     assert lines[0] == "# Model card — PDS (pds-mri)"
     assert "- prepared directory: `/data/prepared`" in lines
     assert "- subjects: 3 train / 1 validation / 0 test (subject-level split, fold 1 of 5, seed 7)" in lines
     assert "- training diagnoses: AD 2, unknown 1" in lines
-    assert "- `pds`: the full method" in lines and any(line.startswith("- diffusion: ") for line in lines)
+    model = lines.index("- `pds`: the full method")
+    assert lines[model + 1 : model + 4] == [*settings, "- the full config is `config.yaml` beside this card"]
     assert "- stage1: 60 steps, best validation PSNR 21.23 dB at step 40" in lines
     assert "- stage2: 15 steps, best validation PSNR n/a" in lines
     assert "**Warning: syntheses are not diagnostic images.**" in card and card.endswith(f"_pds-mri {__version__}_\n")
 
 
-def test_a_baseline_card_describes_its_one_pass_generator() -> None:
-    card = model_card(preset("cpu"), ROWS, SPLIT, {}, Run(), Model("unet", "unet", "a 3D U-Net"))
+def test_the_family_settings_are_the_family_card_lines() -> None:
+    from pds_mri.families import family
+
+    config = preset("cpu")
+    for name in ("pds", "unet"):
+        lines = family(name).card_lines(config)
+        card = model_card(config, ROWS, SPLIT, {}, Run(), Model(name, "d"), lines)
+        assert "\n".join(lines) in card
     assert card.startswith("# Model card — unet (pds-mri)") and "one deterministic pass" in card
