@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import write_text
+from pds_mri.io.run_layout import BenchmarkDir, RunDir
 from pds_mri.progress import console
 from pds_mri.report.html import Page
 from pds_mri.report.pages.benchmark import benchmark_page
@@ -53,9 +54,9 @@ def run_report(path: Path, out: Path | None = None) -> Path:
 
 def detect_kind(path: Path) -> str:
     """benchmark, run, evaluation or synthesis: which `pds` command wrote the directory, from its files."""
-    if (path / "results.json").is_file() or (path / "results.md").is_file():
+    if BenchmarkDir(path).is_benchmark():
         return "benchmark"
-    if (path / "config.yaml").is_file() and any((path / n).exists() for n in ("split.json", "MODEL_CARD.md", "stage1")):
+    if RunDir(path).is_run():
         return "run"
     if (path / "metrics.json").is_file():
         return "evaluation"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pds_mri.errors import InputError, PdsError
+from pds_mri.io.run_layout import BenchmarkDir
 from pds_mri.io.synthesized import read_synthesized
 from pds_mri.report.html import Page, definitions, details, image, markdown, note, pre, table
 from pds_mri.report.mosaic import MOSAIC_SUBJECTS
@@ -19,10 +20,11 @@ MAX_FIGURES = 200
 
 def benchmark_page(bench: Path) -> Page:
     page = Page(f"pds-mri report — benchmark {bench.resolve().name}", f"benchmark directory {bench.resolve()}")
-    results = read_json(bench / "results.json")
-    md = read_text(bench / "results.md")
+    layout = BenchmarkDir(bench)
+    results = read_json(layout.results_json)
+    md = read_text(layout.results_md)
     if results is None and md is None:
-        raise InputError(bench / "results.json", "neither results.json nor results.md of `pds benchmark` is readable")
+        raise InputError(layout.results_json, "neither results.json nor results.md of `pds benchmark` is readable")
     if isinstance(results, dict):
         main_table = results.get("table")
         if is_table(main_table):
@@ -39,12 +41,12 @@ def benchmark_page(bench: Path) -> Page:
                 page.add(key, definitions(value.items()))
             elif isinstance(value, (dict, list)):
                 page.add(key, details(f"{key} (JSON)", pre(json.dumps(value, indent=2, default=str))))
-    elif (bench / "results.json").exists():
+    elif layout.results_json.exists():
         page.add("Results", note("results.json is not a readable JSON object"))
     if md:
         page.add("results.md", details("results.md", markdown(md)) if isinstance(results, dict) else markdown(md))
     figures = sorted((bench / "figures").rglob("*.png")) if (bench / "figures").is_dir() else []
-    if not figures and isinstance(results, dict) and (bench / "runs").is_dir():
+    if not figures and isinstance(results, dict) and layout.runs.is_dir():
         page.add("Slices", benchmark_mosaics(bench, results))
     if figures:
         shown = [
@@ -62,7 +64,7 @@ def benchmark_page(bench: Path) -> Page:
     return page
 
 
-def benchmark_mosaics(bench: Path, results: dict[str, Any], fold: str = "fold-0") -> str:
+def benchmark_mosaics(bench: Path, results: dict[str, Any], fold: int = 0) -> str:
     """Per direction, a few test subjects of one fold: source | real | every model | |error| of the reference
     model | its uncertainty, from `pds benchmark`'s runs/<model>/<fold>/synth-<direction>/ (when it wrote none)."""
     from pds_mri.domain import DIRECTIONS
@@ -76,15 +78,16 @@ def benchmark_mosaics(bench: Path, results: dict[str, Any], fold: str = "fold-0"
         cohort = {r["participant_id"]: r for r in read_cohort(prepared)}
     except PdsError as exc:
         return note(f"slices unavailable: {exc}")
+    layout = BenchmarkDir(bench)
     reference = str(results.get("reference") or "pds")
-    names = [m for m in (results.get("models") or {}) if (bench / "runs" / m).is_dir()]
-    names += sorted(p.name for p in (bench / "runs").iterdir() if p.is_dir() and p.name not in names)
+    names = [m for m in (results.get("models") or {}) if layout.model_dir(m).is_dir()]
+    names += sorted(p.name for p in layout.runs.iterdir() if p.is_dir() and p.name not in names)
     names.sort(key=lambda m: m != reference)  # the reference first: its error and uncertainty are shown
     out = []
     for direction in DIRECTIONS:
         per_model: dict[str, tuple[Path, dict[str, dict[str, str]]]] = {}
         for model in names:
-            synth_dir = bench / "runs" / model / fold / f"synth-{direction}"
+            synth_dir = layout.fold(model, fold).synthesized(direction)
             try:
                 per_model[model] = (synth_dir, {r["participant_id"]: r for r in read_synthesized(synth_dir)})
             except PdsError:
@@ -105,6 +108,6 @@ def benchmark_mosaics(bench: Path, results: dict[str, Any], fold: str = "fold-0"
             except Exception as exc:  # a report shows what it can
                 out.append(note(f"{pid} {direction}: slices unavailable ({exc})"))
                 continue
-            caption = f"{pid} {direction} ({fold}); absolute error of {first_model} on the [0, 1] scale"
+            caption = f"{pid} {direction} (fold-{fold}); absolute error of {first_model} on the [0, 1] scale"
             out.append(image(png, f"{pid} {direction}", caption))
-    return "\n".join(out) or note(f"no syntheses under runs/*/{fold}/synth-<direction>/ yet")
+    return "\n".join(out) or note(f"no syntheses under runs/*/fold-{fold}/synth-<direction>/ yet")

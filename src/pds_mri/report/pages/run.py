@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pds_mri.io.run_layout import RunDir
 from pds_mri.report.format import sig
 from pds_mri.report.html import Page, definitions, image, markdown, note, pre, table
 from pds_mri.report.mosaic import read_log
@@ -18,7 +19,8 @@ from pds_mri.report.sections.diagnosis import add_diagnoses
 
 def run_page(run: Path) -> Page:
     page = Page(f"pds-mri report — run {run.resolve().name}", f"run directory {run.resolve()}")
-    split = read_json(run / "split.json")
+    layout = RunDir(run)
+    split = read_json(layout.split)
     logs = {
         stage.name: (read_log(stage / "logs" / "train.csv"), read_log(stage / "logs" / "val.csv"))
         for stage in sorted(p for p in run.glob("stage*") if p.is_dir())
@@ -64,10 +66,10 @@ def run_page(run: Path) -> Page:
         if curves
         else note("no training logs (stage*/logs/train.csv, val.csv) found"),
     )
-    card = read_text(run / "MODEL_CARD.md")
+    card = read_text(layout.model_card)
     page.add("Model card", markdown(card) if card else note("no MODEL_CARD.md (training has not finished?)"))
     page.add("Split", split_section(split))
-    config = read_text(run / "config.yaml")
+    config = read_text(layout.config)
     page.add("Config", pre(config) if config else note("no config.yaml"))
     return page
 
