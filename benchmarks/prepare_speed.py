@@ -1,7 +1,8 @@
 """Seconds and peak memory to prepare one `paper`-preset subject (BOLD ~64×64×36×200, DWI ~96×96×60×65).
 
-Each map choice runs in a fresh subprocess so its peak RSS is its own. Target: ≤ 20 s per subject on
-2 cores with mean maps. Usage: python benchmarks/prepare_speed.py --out benchmarks/results
+Each map choice runs in a fresh subprocess so its peak RSS is its own; the last row adds the affine
+registration to MNI152 (ANTsPy, via the T1w) that raw scanner-space data gets (`--registration affine`).
+Target: ≤ 20 s per subject on 2 cores with mean maps. Usage: python benchmarks/prepare_speed.py --out benchmarks/results
 """
 
 from __future__ import annotations
@@ -18,19 +19,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, write_results
 
-CHOICES = [("mean", "mean"), ("alff", "fa"), ("falff", "md")]
+CHOICES = [("mean", "mean", "none"), ("alff", "fa", "none"), ("falff", "md", "none"), ("mean", "mean", "affine")]
 
 
-def worker(bids_dir: Path, out_dir: Path, fmri_map: str, dmri_map: str) -> None:
+def worker(bids_dir: Path, out_dir: Path, fmri_map: str, dmri_map: str, registration: str) -> None:
     from pds_mri.io.bids import discover
     from pds_mri.workflows.prepare import PrepareOptions, prepare_subject, resolve_config, write_atlas
 
     config = resolve_config(PrepareOptions(bids_dir, out_dir, fmri_map=fmri_map, dmri_map=dmri_map, preset="paper"))
     subject = discover(bids_dir)[0]
     write_atlas(out_dir, config)  # once per cohort, not per subject
-    prepare_subject(subject, config, out_dir)  # warm caches (templates) like a cohort run does
+    prepare_subject(subject, config, out_dir, registration)  # warm caches (templates) like a cohort run does
     start = time.perf_counter()
-    prepare_subject(subject, config, out_dir)
+    prepare_subject(subject, config, out_dir, registration)
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb}))
@@ -39,10 +40,10 @@ def worker(bids_dir: Path, out_dir: Path, fmri_map: str, dmri_map: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--worker", nargs=4, metavar=("BIDS", "OUT", "FMRI", "DMRI"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=5, metavar=("BIDS", "OUT", "FMRI", "DMRI", "REG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(Path(args.worker[0]), Path(args.worker[1]), args.worker[2], args.worker[3])
+        worker(Path(args.worker[0]), Path(args.worker[1]), args.worker[2], args.worker[3], args.worker[4])
         return
 
     from pds_mri.config import preset
@@ -52,14 +53,15 @@ def main() -> None:
         bids = Path(tmp) / "bids"
         simulate_cohort(bids, preset("paper"), n_subjects=1, seed=0)
         rows = []
-        for fmri_map, dmri_map in CHOICES:
-            out = Path(tmp) / f"prep-{fmri_map}-{dmri_map}"
-            cmd = [sys.executable, __file__, "--worker", str(bids), str(out), fmri_map, dmri_map]
+        for fmri_map, dmri_map, registration in CHOICES:
+            out = Path(tmp) / f"prep-{fmri_map}-{dmri_map}-{registration}"
+            cmd = [sys.executable, __file__, "--worker", str(bids), str(out), fmri_map, dmri_map, registration]
             result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
             rows.append(
                 {
                     "fMRI map": fmri_map,
                     "dMRI map": dmri_map,
+                    "registration": registration,
                     "s / subject": f"{result['seconds']:.1f}",
                     "peak RSS (MB)": f"{result['peak_rss_mb']:.0f}",
                 }

@@ -1,5 +1,5 @@
 """The shared vocabulary (`pds_mri.domain`): every tuple is its Literal's values, and the modules with a
-richer table of the same names (classifiers, presets, diagnosis codes) list exactly those names."""
+richer table of the same names (presets, diagnosis codes) list exactly those names."""
 
 from __future__ import annotations
 
@@ -15,12 +15,17 @@ def test_each_tuple_lists_its_literal() -> None:
 
 
 def test_tables_keyed_by_the_vocabulary_cover_it() -> None:
-    from pds_mri.config import _PRESETS, Maps
-    from pds_mri.evaluation.classifiers import CLASSIFIERS
+    from pds_mri.config import _PRESETS
     from pds_mri.training.data import DIAGNOSIS_CODES, DIRECTION_CODES
 
     assert tuple(DIAGNOSIS_CODES) == domain.DIAGNOSES and tuple(DIRECTION_CODES) == domain.DIRECTIONS
-    assert get_args(Maps.model_fields["fmri_map"].annotation) == domain.FMRI_MAPS
-    assert get_args(Maps.model_fields["dmri_map"].annotation) == domain.DMRI_MAPS
     assert tuple(_PRESETS) == domain.PRESETS
-    assert tuple(CLASSIFIERS) == domain.CLASSIFIERS
+
+
+def test_open_sets_are_registries_not_literals() -> None:
+    """Maps and classifiers grow by a file: their names live in one registry each, not in the vocabulary."""
+    from pds_mri.config import Maps
+    from pds_mri.preprocess.maps import DMRI_MAPS, FMRI_MAPS
+
+    assert not any(hasattr(domain, n) for n in ("FMRI_MAPS", "DMRI_MAPS", "CLASSIFIERS", "FmriMap", "DmriMap"))
+    assert (Maps().fmri_map, Maps().dmri_map) == (FMRI_MAPS.default, DMRI_MAPS.default)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,18 +18,18 @@ import typer.core
 from pds_mri import __version__
 from pds_mri.config import MAX_SEED
 from pds_mri.domain import (
-    ClassifierName,
     Device,
     DirectionChoice,
-    DmriMap,
-    FmriMap,
     PresetName,
     Registration,
     SynthesisMode,
     TrainStage,
 )
 from pds_mri.errors import PdsError, StoppedBySignal, Terminated
+from pds_mri.evaluation.classifiers import CLASSIFIERS
+from pds_mri.preprocess.maps import DMRI_MAPS, FMRI_MAPS
 from pds_mri.progress import configure_logging
+from pds_mri.registry import Registry
 from pds_mri.workflows.models import MODEL_SPECS, benchmark_defaults, model_help
 
 
@@ -81,6 +82,18 @@ def _model_name(value: str) -> str:
     if value not in MODEL_SPECS:
         raise typer.BadParameter(f"'{value}' is not a model; choose one of {', '.join(MODEL_SPECS)}")
     return value
+
+
+def _member_of(registry: Registry[Any]) -> Callable[[str], str]:
+    """A parse-time check against a registry (its members are files, so a Literal cannot list them); the
+    option's metavar lists them: `metavar="|".join(registry.names())`."""
+
+    def parse(value: str) -> str:
+        if value not in registry:
+            raise typer.BadParameter(f"unknown {registry.kind} '{value}'; choose one of {', '.join(registry.names())}")
+        return value
+
+    return parse
 
 
 def _model_names(values: list[str] | None) -> list[str] | None:
@@ -220,19 +233,24 @@ def prepare(
         ),
     ] = None,
     fmri_map: Annotated[
-        FmriMap | None,
+        str | None,
         typer.Option(
             "--fmri-map",
-            help="fMRI map: mean BOLD, ALFF or fALFF (0.01-0.08 Hz). Default: the --config YAML's maps.fmri_map, "
-            "else mean.",
+            parser=_member_of(FMRI_MAPS),
+            metavar="|".join(FMRI_MAPS.names()),
+            help=f"fMRI map: {FMRI_MAPS.describe()}. Default: the --config YAML's maps.fmri_map, "
+            f"else {FMRI_MAPS.default}.",
             show_default=False,
         ),
     ] = None,
     dmri_map: Annotated[
-        DmriMap | None,
+        str | None,
         typer.Option(
             "--dmri-map",
-            help="dMRI map: mean DWI, FA or MD (DTI). Default: the --config YAML's maps.dmri_map, else mean.",
+            parser=_member_of(DMRI_MAPS),
+            metavar="|".join(DMRI_MAPS.names()),
+            help=f"dMRI map: {DMRI_MAPS.describe()}. Default: the --config YAML's maps.dmri_map, "
+            f"else {DMRI_MAPS.default}.",
             show_default=False,
         ),
     ] = None,
@@ -571,8 +589,14 @@ def diagnose(
         Path | None, typer.Option("--benchmark", help="A benchmark directory: out-of-fold syntheses and folds.")
     ] = None,
     classifier: Annotated[
-        ClassifierName, typer.Option("--classifier", help="pca-svm (the paper's) or logreg.")
-    ] = "pca-svm",
+        str,
+        typer.Option(
+            "--classifier",
+            parser=_member_of(CLASSIFIERS),
+            metavar="|".join(CLASSIFIERS.names()),
+            help=f"{CLASSIFIERS.describe()}.",
+        ),
+    ] = CLASSIFIERS.default,
     folds: Annotated[int, typer.Option("--folds", min=2, help="Folds when no benchmark fixes them.")] = 5,
     missing: Annotated[
         float, typer.Option("--missing", min=0.0, max=0.9, help="Share of subjects lacking one modality.")

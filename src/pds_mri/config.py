@@ -8,10 +8,11 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pds_mri.domain import DmriMap, FmriMap, PresetName
+from pds_mri.domain import PresetName
 from pds_mri.errors import InputError
 from pds_mri.models.baselines.config import BaselineConfig
 from pds_mri.models.config import PDSConfig
+from pds_mri.preprocess.maps import DMRI_MAPS, FMRI_MAPS
 from pds_mri.training.config import TrainerConfig
 
 Triple = tuple[float, float, float]
@@ -63,14 +64,24 @@ class Grids(Strict):
 class Maps(Strict):
     """Which map represents each modality and how it is computed (docs/maps.md)."""
 
-    fmri_map: FmriMap = "mean"
-    dmri_map: DmriMap = "mean"
+    fmri_map: str = Field(FMRI_MAPS.default, description="a registered fMRI map (pds_mri.preprocess.maps)")
+    dmri_map: str = Field(DMRI_MAPS.default, description="a registered dMRI map (pds_mri.preprocess.maps)")
     dummy_scans: int = Field(0, ge=0, description="non-steady-state BOLD volumes dropped at the start")
     alff_band_hz: tuple[float, float] = (0.01, 0.08)
     min_alff_volumes: int = Field(50, ge=8, description="shortest BOLD run accepted for ALFF/fALFF")
     b0_threshold: float = Field(50.0, ge=0, description="b <= this counts as b0 (dipy's default)")
     dti_max_b: float = Field(1500.0, gt=0, description="tensor fit uses shells with b <= this")
     norm_percentiles: tuple[float, float] = (0.5, 99.5)
+
+    @field_validator("fmri_map")
+    @classmethod
+    def _registered_fmri_map(cls, v: str) -> str:
+        return FMRI_MAPS.check(v)
+
+    @field_validator("dmri_map")
+    @classmethod
+    def _registered_dmri_map(cls, v: str) -> str:
+        return DMRI_MAPS.check(v)
 
     @field_validator("alff_band_hz")
     @classmethod

@@ -15,6 +15,8 @@ import torch
 from pds_mri import domain
 from pds_mri.cli import app, main
 from pds_mri.errors import PdsError
+from pds_mri.evaluation.classifiers import CLASSIFIERS
+from pds_mri.preprocess.maps import DMRI_MAPS, FMRI_MAPS
 from pds_mri.threads import THREAD_ENV, limit_threads, threads_per_process
 from pds_mri.training.distributed import init_distributed
 
@@ -30,8 +32,8 @@ def _args(command: str, tmp: Path) -> list[str]:
 
 
 BAD_CHOICES = [
-    ("prepare", "--fmri-map", "reho", domain.FMRI_MAPS),
-    ("prepare", "--dmri-map", "ad", domain.DMRI_MAPS),
+    ("prepare", "--fmri-map", "reho", FMRI_MAPS.names()),
+    ("prepare", "--dmri-map", "ad", DMRI_MAPS.names()),
     ("prepare", "--preset", "gpu", domain.PRESETS),
     ("prepare", "--registration", "syn", domain.REGISTRATIONS),
     ("train", "--stage", "3", domain.TRAIN_STAGES),
@@ -40,7 +42,7 @@ BAD_CHOICES = [
     ("synthesize", "--direction", "t1", domain.DIRECTION_CHOICES),
     ("synthesize", "--mode", "median", domain.SYNTHESIS_MODES),
     ("synthesize", "--device", "xla", domain.DEVICES),
-    ("diagnose", "--classifier", "rf", domain.CLASSIFIERS),
+    ("diagnose", "--classifier", "rf", CLASSIFIERS.names()),
     ("diagnose", "--models", "pds,vae", ("pds", "unet")),
     ("benchmark", "--models", "vae", ("pds", "unet")),
 ]

@@ -25,12 +25,12 @@ from pds_mri.io.gradients import read_gradients
 from pds_mri.io.inputs import SubjectInputs
 from pds_mri.io.nifti import check_nifti_header, read_nifti_data
 from pds_mri.io.sidecar import check_repetition_time, read_repetition_time
+from pds_mri.preprocess.maps import DMRI_MAPS, FMRI_MAPS, BoldRun, GradientTable
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 MIN_FOV_OVERLAP = 0.2  # intersection / smaller bounding box, below which paired images do not overlap
-MIN_TENSOR_DIRECTIONS = 6  # a diffusion tensor has 6 unknowns
 MIN_MNI_COVERAGE = 0.5  # share of the MNI152 brain's box that an image taken to be in MNI space must cover
 
 
@@ -106,19 +106,6 @@ def _check_covers_mni(path: Path, img: nib.Nifti1Image, brain: np.ndarray) -> No
         )
 
 
-def _tensor_design_rank(bvals: np.ndarray, bvecs: np.ndarray) -> int:
-    """Rank of the 6-column tensor design for the given directions: 6 means the tensor is determined."""
-    g = bvecs
-    design = (
-        np.stack(
-            [g[:, 0] ** 2, g[:, 1] ** 2, g[:, 2] ** 2, g[:, 0] * g[:, 1], g[:, 0] * g[:, 2], g[:, 1] * g[:, 2]],
-            axis=1,
-        )
-        * bvals[:, None]
-    )
-    return int(np.linalg.matrix_rank(design)) if design.shape[0] else 0
-
-
 class _Collector:
     """Runs checks, keeping each InputError so one subject's problems are all reported together."""
 
@@ -153,25 +140,8 @@ def _validate_bold(bold: Path, subject: SubjectInputs, maps: Maps, c: _Collector
     elif subject.bold_sidecar is not None or img is not None:
         header = img.header if img is not None else None
         out.tr = c.run(read_repetition_time, subject.bold_sidecar, bold, header)
-    if img is None:
-        return
-    n_total = int(img.shape[3])
-    n = n_total - maps.dummy_scans
-    after = f"after dropping {maps.dummy_scans} dummy scan(s)"
-    if n < 2:
-        c.add(bold, f"BOLD run too short: {n_total} volumes, {max(n, 0)} left {after}; need >= 2")
-    elif maps.fmri_map in ("alff", "falff") and n < maps.min_alff_volumes:
-        c.add(
-            bold,
-            f"BOLD run too short for {maps.fmri_map.upper()}: {n} volumes {after}, need >= {maps.min_alff_volumes}",
-        )
-    tr = out.tr
-    if maps.fmri_map in ("alff", "falff") and tr is not None and 0.5 / tr <= maps.alff_band_hz[0]:
-        c.add(
-            bold,
-            f"TR {tr:g} s is too long for {maps.fmri_map.upper()}: Nyquist {0.5 / tr:.3g} Hz "
-            f"is below the {maps.alff_band_hz[0]:g}-{maps.alff_band_hz[1]:g} Hz band",
-        )
+    if img is not None:
+        c.errors += FMRI_MAPS.get(maps.fmri_map)().check(BoldRun(bold, int(img.shape[3]), out.tr), maps)
 
 
 def _validate_dwi(dwi: Path, subject: SubjectInputs, maps: Maps, c: _Collector, out: ValidatedSubject) -> None:
@@ -189,14 +159,9 @@ def _validate_dwi(dwi: Path, subject: SubjectInputs, maps: Maps, c: _Collector, 
     if table is None:
         return
     out.bvals, out.bvecs = table
-    if maps.dmri_map in ("fa", "md"):
-        shell = (out.bvals > maps.b0_threshold) & (out.bvals <= maps.dti_max_b)
-        if _tensor_design_rank(out.bvals[shell], out.bvecs[shell]) < MIN_TENSOR_DIRECTIONS:
-            c.add(
-                subject.bvec,
-                f"{maps.dmri_map.upper()} needs >= {MIN_TENSOR_DIRECTIONS} non-collinear directions with "
-                f"{maps.b0_threshold:g} < b <= {maps.dti_max_b:g}; found {int(shell.sum())} volume(s)",
-            )
+    c.errors += DMRI_MAPS.get(maps.dmri_map)().check(
+        GradientTable(Path(subject.bval), Path(subject.bvec), *table), maps
+    )
 
 
 def validate_subject(

@@ -45,7 +45,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pds_mri.diffusion.samplers import SAMPLERS
 
 
 class _Strict(BaseModel):
@@ -58,7 +60,7 @@ class DiffusionConfig(_Strict):
     schedule: Literal["cosine", "linear", "scaled_linear"] = "cosine"
     timesteps: int = Field(1000, ge=2, le=100_000, description="training timesteps T")
     prediction_type: Literal["eps", "v", "x0"] = "x0"
-    sampler: Literal["ddim", "dpmpp_2m"] = "dpmpp_2m"
+    sampler: str = Field("dpmpp_2m", description="a registered sampler (pds_mri.diffusion.samplers)")
     steps: int = Field(8, ge=1, description="network evaluations per sample at synthesis")
     eta: float = Field(0.0, ge=0.0, description="DDIM stochasticity (0 = deterministic); ignored by dpmpp_2m")
     spacing: Literal["trailing", "leading"] = "trailing"
@@ -83,6 +85,11 @@ class DiffusionConfig(_Strict):
     stage2_estimate: Literal["synthesis", "sample"] = Field(
         "synthesis", description="stage 2 trains on the estimate synthesis makes (mode, steps) or on a sample"
     )
+
+    @field_validator("sampler")
+    @classmethod
+    def _registered_sampler(cls, v: str) -> str:
+        return SAMPLERS.check(v)
 
 
 class PDSConfig(_Strict):

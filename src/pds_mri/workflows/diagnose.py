@@ -63,7 +63,7 @@ Folds = list[tuple[list[str], list[str]]]
 
 def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
     from pds_mri.domain import MODALITIES
-    from pds_mri.evaluation.classifiers import CLASSIFIERS, FEATURE_KINDS, check_classifier
+    from pds_mri.evaluation.classifiers import CLASSIFIERS, check_classifier
     from pds_mri.evaluation.diagnosis import FeatureTable, check_folds
     from pds_mri.evaluation.features import FeatureSpace, build_feature_space
     from pds_mri.io.layout import inside
@@ -109,7 +109,7 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
         notes.append("no --benchmark or --run: only protocols on real maps can run")
     check_folds(folds)
 
-    kind = FEATURE_KINDS[options.classifier]
+    kind = CLASSIFIERS.get(options.classifier).features
     spaces: dict[str, FeatureSpace] = {  # str keys: syntheses name their target modality as a str
         m: build_feature_space(
             prepared, [inside(prepared, str(r[f"{m}_mask"]), prepared / COHORT_FILE) for r in rows], m, kind
@@ -143,7 +143,7 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
         "benchmark_dir": None if options.benchmark_dir is None else str(Path(options.benchmark_dir).resolve()),
         "run_dir": None if options.run_dir is None else str(Path(options.run_dir).resolve()),
         "classifier": options.classifier,
-        "classifier_description": CLASSIFIERS[options.classifier],
+        "classifier_description": CLASSIFIERS.get(options.classifier).description,
         "features": {m: spaces[m].describe() for m in MODALITIES},
         "subjects": len(ids),
         "class_counts": {c: int((y == i).sum()) for i, c in enumerate(("NC", "MCI", "AD"))},

@@ -64,6 +64,7 @@ class PrepareOptions:
 
 
 def resolve_config(options: PrepareOptions) -> Config:
+    from pds_mri.preprocess.maps import DMRI_MAPS, FMRI_MAPS
     from pds_mri.workflows.presets import prepare_preset
 
     name = prepare_preset(options.preset, options.bids_dir)
@@ -74,7 +75,7 @@ def resolve_config(options: PrepareOptions) -> Config:
     except Exception:
         raise PdsError(
             f"invalid map choice: --fmri-map {options.fmri_map} --dmri-map {options.dmri_map} "
-            "(fmri: mean|alff|falff, dmri: mean|fa|md)"
+            f"(fmri: {'|'.join(FMRI_MAPS.names())}, dmri: {'|'.join(DMRI_MAPS.names())})"
         ) from None
 
 

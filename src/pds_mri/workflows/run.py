@@ -137,16 +137,15 @@ def optimiser_steps(run_dir: Path) -> dict[str, int]:
 def check_run_fits_input(run_dir: Path, run_config: Config, prepared_dir: Path) -> None:
     """A run synthesises only from maps made as the ones it was trained on: the same model grids, the same map
     kinds and the settings that change their values. Anything else would run, and be wrong."""
+    from pds_mri.preprocess.maps import DMRI_MAPS, FMRI_MAPS
+
     path = Path(prepared_dir) / "config.yaml"
     if not path.is_file():
         raise InputError(prepared_dir, "not a prepared directory (config.yaml missing); run `pds prepare`")
     prepared = load_own_config(path, "pds prepare")
     trained, given = run_config.maps, prepared.maps
     fields = ["fmri_map", "dmri_map", "norm_percentiles"]
-    if "alff" in trained.fmri_map:
-        fields += ["alff_band_hz", "dummy_scans"]
-    if trained.dmri_map in ("fa", "md"):
-        fields += ["dti_max_b", "b0_threshold"]
+    fields += FMRI_MAPS.get(trained.fmri_map).settings + DMRI_MAPS.get(trained.dmri_map).settings
     pairs = [(f"maps.{f}", getattr(trained, f), getattr(given, f)) for f in fields]
     for modality in ("fmri", "dmri"):
         for key in ("shape", "voxel_mm", "center_mm"):
