@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from pds_mri.config import Config
 from pds_mri.disease.run_priors import RunPriors
+from pds_mri.registry import Registry
 from pds_mri.training.config import TrainerConfig
 
 
@@ -120,3 +121,7 @@ class ModelFamily(ABC):
     @abstractmethod
     def card_lines(self, config: Config) -> list[str]:
         """The model card's lines about this model's settings."""
+
+
+#: every model family by name; each family's file adds its one instance
+FAMILIES: Registry[ModelFamily] = Registry("model family", default="pds")

@@ -16,7 +16,7 @@ from pds_mri.config import Config
 from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.disease.run_priors import RunPriors
 from pds_mri.errors import PdsError
-from pds_mri.families.base import FamilyTraining, ModelFamily, Sampling, Synthesizer, TrainedModel
+from pds_mri.families.base import FAMILIES, FamilyTraining, ModelFamily, Sampling, Synthesizer, TrainedModel
 from pds_mri.io.pattern_table import roi_networks
 from pds_mri.models.factory import build_config_sampler, build_pds, build_schedule
 from pds_mri.models.pds import PDS
@@ -202,4 +202,4 @@ class PdsFamily(ModelFamily):
         ]
 
 
-FAMILY = PdsFamily()
+FAMILIES.add(PdsFamily.name, PdsFamily(), help="pattern-aware diffusion + refiners, and its config variants")

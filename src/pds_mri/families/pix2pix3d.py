@@ -7,6 +7,7 @@ from typing import cast
 from torch import nn
 
 from pds_mri.config import Config
+from pds_mri.families.base import FAMILIES
 from pds_mri.families.one_pass import OnePassFamily, baseline_config
 from pds_mri.models.baselines.factory import build_discriminator, build_generator
 from pds_mri.models.baselines.pix2pix import Pix2PixObjective
@@ -25,4 +26,4 @@ class Pix2Pix3DFamily(OnePassFamily):
         return {**super().parts(objective), "discriminator": cast(nn.Module, objective.discriminator)}
 
 
-FAMILY = Pix2Pix3DFamily()
+FAMILIES.add(Pix2Pix3DFamily.name, Pix2Pix3DFamily(), help="one-pass U-Net generator + 3D PatchGAN")

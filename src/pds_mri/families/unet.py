@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from pds_mri.config import Config
+from pds_mri.families.base import FAMILIES
 from pds_mri.families.one_pass import OnePassFamily, baseline_config
 from pds_mri.models.baselines.factory import build_generator
 from pds_mri.models.baselines.unet import RegressionObjective
@@ -17,4 +18,4 @@ class UNetFamily(OnePassFamily):
         return RegressionObjective(build_generator(config.model), baseline_config(config).loss)
 
 
-FAMILY = UNetFamily()
+FAMILIES.add(UNetFamily.name, UNetFamily(), help="one-pass 3D U-Net regression")

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from pds_mri.report.format import cell
 
 WARNING = "Synthetic images for research: not diagnostic images. Do not use them for decisions about an individual."
 
@@ -69,25 +70,6 @@ def note(text: str) -> str:
 
 def paragraph(text: str) -> str:
     return f"<p>{esc(text)}</p>"
-
-
-def cell(value: Any, digits: int = 4) -> str:
-    """Numbers to `digits` significant digits; None/NaN as n/a; lists of numbers (CIs) as [a, b]; other lists
-    and dicts as compact JSON."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        if value != value:
-            return "n/a"
-        return f"{value:.{digits}g}"
-    numbers = isinstance(value, list) and value and all(type(v) in (int, float) for v in value)
-    if numbers:
-        return "[" + ", ".join(cell(v, digits) for v in value) + "]"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, default=str)
-    return str(value)
 
 
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, caption: str | None = None) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+#: Subjects per direction a report page shows slice mosaics of (the tables list them all).
+MOSAIC_SUBJECTS = 3
 #: Panels whose title contains one of these words are magnitudes: shown from 0 with a colour map and bar.
 MAGNITUDE_WORDS = ("error", "uncertainty", "std")
 

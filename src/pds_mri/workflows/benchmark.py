@@ -44,6 +44,7 @@ from pds_mri.io.layout import key_of
 from pds_mri.io.result_files import FoldRecord, TrainedRecord, read_record, record_json
 from pds_mri.io.run_layout import BenchmarkDir, FoldDir
 from pds_mri.progress import console
+from pds_mri.report.markdown.benchmark import results_markdown
 from pds_mri.workflows.models import MODEL_SPECS, Resynthesis, benchmark_defaults
 
 REFERENCE = "pds"
@@ -387,94 +388,3 @@ def model_budgets(options: BenchmarkOptions, records: list[dict[str, Any]]) -> d
         except (OSError, PdsError, KeyError, ValueError):
             out[rec["model"]] = {"parameters": None, "optimiser_steps": None}
     return out
-
-
-GROUP_REGIONS = ("disease", "brain", "gm", "wm", "csf")
-
-
-def group_markdown(groups: dict[str, Any]) -> list[str]:
-    """The disease signal kept: ratio synthetic / real of the AD − NC difference of regional means."""
-    if not groups:
-        return []
-    lines = [
-        "",
-        "## Disease signal kept (AD − NC)",
-        "",
-        "Ratio synthetic / real of the AD − NC difference of regional mean intensity over the same out-of-fold "
-        "test subjects (1 = kept, 0 = erased, > 1 = exaggerated) [95 % bootstrap CI]; the real difference "
-        "(on the [0, 1] scale) in parentheses. Where the real difference's own CI spans 0 there is no disease "
-        "signal to keep and the ratio is not shown. All regions and MCI − NC: results.json → group_differences.",
-        "",
-        "| model | direction | " + " | ".join(GROUP_REGIONS) + " |",
-        "|---|---|" + "---|" * len(GROUP_REGIONS),
-    ]
-    for model, payload in groups.items():
-        rows = {(r["direction"], r["region"]): r for r in payload["rows"] if r["contrast"] == "AD-NC"}
-        for direction in sorted({d for d, _ in rows}):
-            cells = []
-            for region in GROUP_REGIONS:
-                r = rows.get((direction, region))
-                if r is None or r["ratio"] is None:
-                    cells.append("n/a")
-                    continue
-                real_low, real_high = r["real_difference_ci"]
-                if real_low is None or real_low <= 0 <= real_high:
-                    cells.append(f"no real effect ({r['real_difference']:+.3f})")
-                    continue
-                low, high = r["ratio_ci"]
-                ci = "" if low is None else f" [{low:.2f}, {high:.2f}]"
-                cells.append(f"{r['ratio']:.2f}{ci} ({r['real_difference']:+.3f})")
-            lines.append(f"| {model} | {direction} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def _fmt(mean: float | None, std: float | None, digits: int) -> str:
-    if mean is None:
-        return "n/a"
-    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def _delta(row: dict[str, Any], metric: str, digits: int) -> str:
-    if row[f"delta_{metric}"] is None:
-        return "—"
-    ci = row[f"delta_{metric}_ci"]
-    text = f"{row[f'delta_{metric}']:+.{digits}f}"
-    if ci is not None:
-        text += f" [{ci[0]:+.{digits}f}, {ci[1]:+.{digits}f}]"
-    p = row[f"p_{metric}"]
-    return text + ("" if p is None else f" (p={p:.2g})")
-
-
-def results_markdown(results: dict[str, Any]) -> str:
-    ref = results["reference"]
-    lines = [
-        "# pds benchmark",
-        "",
-        f"{results['folds']}-fold subject-level cross-validation, seed {results['seed']}, "
-        f"{results['subjects']} subjects with both modalities, preset `{results['preset']}`; "
-        f"{results['date']}, {results['machine']['platform']} ({results['machine']['cpus']} CPUs).",
-        "",
-        "Mean ± std over subjects inside the brain mask on the [0, 1] scale. Δ = "
-        f"{ref} − model with its 95 % bootstrap CI and Wilcoxon p (positive ΔPSNR/ΔSSIM favour {ref}).",
-        "",
-        "Parameters: trained parameters of every part (refiners and discriminator included); steps: optimiser "
-        "steps summed over training stages, batch 1 per direction.",
-        "",
-        "| model | direction | n | PSNR (dB) | SSIM | MAE | ΔPSNR | ΔSSIM | parameters | steps | train (s) "
-        "| synthesis (s/subject) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in results["table"]:
-        train = "n/a" if row["train_seconds"] is None else f"{row['train_seconds']:.1f}"
-        synth = "n/a" if row["synth_seconds_per_subject"] is None else f"{row['synth_seconds_per_subject']:.3f}"
-        params = "n/a" if row.get("parameters") is None else f"{row['parameters']:,}"
-        steps = "n/a" if row.get("optimiser_steps") is None else str(row["optimiser_steps"])
-        lines.append(
-            f"| {row['model']} | {row['direction']} | {row['n']} | {_fmt(row['psnr_mean'], row['psnr_std'], 2)} | "
-            f"{_fmt(row['ssim_mean'], row['ssim_std'], 4)} | {_fmt(row['mae_mean'], row['mae_std'], 4)} | "
-            f"{_delta(row, 'psnr', 2)} | {_delta(row, 'ssim', 4)} | {params} | {steps} | {train} | {synth} |"
-        )
-    lines += group_markdown(results.get("group_differences") or {})
-    if not results["complete"]:
-        lines += ["", "_Incomplete: some (model, fold) pairs are not finished; re-run the same command to continue._"]
-    return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from pds_mri.io.run_layout import RunDir
 from pds_mri.progress import console
+from pds_mri.report.format import fixed
 
 #: A few minutes of CPU training: enough to see the method work end to end, not a trained model.
 DEMO_TRAINING = {
@@ -98,12 +99,10 @@ def comparison_table(summaries: dict[str, dict]) -> Table:
     for name, payload in summaries.items():
         for direction, stats in sorted(payload.get("summary", {}).items()):
             psnr, ssim = stats.get("psnr", {}), stats.get("ssim", {})
-            table.add_row(name, direction, str(psnr.get("n", "")), _fmt(psnr.get("mean")), _fmt(ssim.get("mean"), 3))
+            table.add_row(
+                name, direction, str(psnr.get("n", "")), fixed(psnr.get("mean"), 2), fixed(ssim.get("mean"), 3)
+            )
     return table
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def summary_table(rows: list[dict]) -> Table:

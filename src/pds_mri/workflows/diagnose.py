@@ -37,6 +37,7 @@ from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import write_json, write_text
 from pds_mri.io.run_layout import BenchmarkDir, FoldDir
 from pds_mri.progress import console
+from pds_mri.report.markdown.diagnosis import diagnosis_markdown
 
 DIAGNOSIS_JSON = "diagnosis.json"
 DIAGNOSIS_MD = "diagnosis.md"
@@ -399,71 +400,3 @@ def read_syntheses(fold_dir: Path, split: dict[str, list[str]]) -> dict[str, dic
                     raise InputError(index, f"{sub}: unknown target '{target}'")
                 out.setdefault(target, {})[sub] = inside(index.parent, row["synthesis"], index)
     return out
-
-
-# ------------------------------------------------------------------------------------------ markdown
-
-
-def _ci(row: dict, metric: str, signed: bool = False) -> str:
-    value = row.get(metric)
-    if value is None:
-        return "n/a"
-    ci = row.get(f"{metric}_ci")
-    f = "+.3f" if signed else ".3f"
-    return f"{value:{f}}" + ("" if ci is None else f" [{ci[0]:{f}}, {ci[1]:{f}}]")
-
-
-def diagnosis_markdown(result: dict[str, Any]) -> str:
-    lines = [
-        "# pds diagnose",
-        "",
-        f"NC / MCI / AD, classifier `{result['classifier']}`: {result['classifier_description']}.",
-        "",
-        f"{result['subjects']} subjects with both modalities ({result['class_counts']}), "
-        f"{result['folds']['n']} fold(s) from {result['folds']['source']}; seed {result['seed']}; {result['date']}.",
-        "",
-        f"Protocol: {result['protocol']}.",
-        "",
-        "| protocol | n | accuracy | balanced accuracy | macro F1 | AUC (OvR) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in result["table"]:
-        lines.append(
-            f"| {row['protocol']} | {row['n']} | {_ci(row, 'accuracy')} | {_ci(row, 'balanced_accuracy')} | "
-            f"{_ci(row, 'macro_f1')} | {_ci(row, 'auc_ovr')} |"
-        )
-    sub_rows = [r for r in result["table"] if "on_complete_subjects" in r]
-    if sub_rows:
-        lines += [
-            "",
-            f"Missing-modality scenario ({result['missing_fraction']:.0%} of the subjects lack the modality), every "
-            "strategy scored on the same complete test subjects:",
-            "",
-            "| protocol | n | accuracy | balanced accuracy | macro F1 | AUC (OvR) |",
-            "|---|---|---|---|---|---|",
-        ]
-        for row in sub_rows:
-            s = row["on_complete_subjects"]
-            lines.append(
-                f"| {row['protocol']} | {s['n']} | {_ci(s, 'accuracy')} | {_ci(s, 'balanced_accuracy')} | "
-                f"{_ci(s, 'macro_f1')} | {_ci(s, 'auc_ovr')} |"
-            )
-    if result.get("comparisons"):
-        lines += [
-            "",
-            "Paired differences a − b (the same subjects resampled for both; 95 % bootstrap CI):",
-            "",
-            "| a | b | subjects | n | Δ balanced accuracy | Δ AUC (OvR) |",
-            "|---|---|---|---|---|---|",
-        ]
-        for c in result["comparisons"]:
-            lines.append(
-                f"| {c['a']} | {c['b']} | {c['subjects']} | {c['n']} | {_ci(c, 'balanced_accuracy', signed=True)} | "
-                f"{_ci(c, 'auc_ovr', signed=True)} |"
-            )
-    if result["not_run"]:
-        lines += ["", "Not run:", ""] + [f"- {r['protocol']}: {r['reason']}" for r in result["not_run"]]
-    if result["notes"]:
-        lines += ["", "Notes:", ""] + [f"- {n}" for n in result["notes"]]
-    lines += ["", "Values: point estimate [95 % bootstrap CI]. Confusion matrices are in diagnosis.json.", ""]
-    return "\n".join(lines)

@@ -29,10 +29,10 @@ from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import make_dir, write_json, write_tsv
 from pds_mri.io.layout import SESSION_COLUMN, index_columns, key_of, session_of, with_session
 from pds_mri.io.nifti import load_nifti
-from pds_mri.io.tables import read_index
+from pds_mri.io.synthesized import SYNTH_TSV, read_synthesized
 from pds_mri.progress import console, progress_bar
+from pds_mri.report.format import fixed, summary_stat
 
-SYNTH_TSV = "synthesized.tsv"
 METRICS_TSV = "metrics.tsv"
 METRICS_JSON = "metrics.json"
 GROUP_TSV = "group_differences.tsv"
@@ -51,7 +51,6 @@ GROUP_COLUMNS = (
     "synthetic_cohens_d",
 )
 ROW_COLUMNS = ("participant_id", "diagnosis", "direction", "source", "target")
-NEEDED_SYNTH_COLUMNS = ("participant_id", "direction", "synthesis")
 
 
 def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Path | None = None) -> dict[str, Any]:
@@ -234,13 +233,6 @@ def _group_tsv_row(g: dict[str, Any]) -> dict[str, Any]:
     return {k: "n/a" if v is None else (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
 
 
-def read_synthesized(synth_dir: Path) -> list[dict[str, str]]:
-    """Rows of SYNTH_DIR/synthesized.tsv (as `pds synthesize` writes it), checked for the needed columns."""
-    path = Path(synth_dir) / SYNTH_TSV
-    rows = read_index(path, NEEDED_SYNTH_COLUMNS, "SYNTH_DIR must be the output directory of `pds synthesize`")
-    return [{k: (v or "").strip() for k, v in r.items()} for r in rows]
-
-
 def _load_on_grid(path: Path, grid: nib.Nifti1Image, what: str) -> np.ndarray:
     if not path.is_file():
         raise InputError(path, "file not found (listed in synthesized.tsv)")
@@ -282,7 +274,7 @@ def _print_summary(payload: dict[str, Any]) -> None:
         table.add_row(
             direction,
             str(stats["subjects"]),
-            *(format_stat(stats[m]) for m in ("psnr", "ssim", "mae", "pattern_mae")),
+            *(summary_stat(stats[m]) for m in ("psnr", "ssim", "mae", "pattern_mae")),
         )
     console.print(table)
     pooled = payload.get("calibration", {}).get("directions", {})
@@ -295,20 +287,7 @@ def _print_summary(payload: dict[str, Any]) -> None:
         table.add_row(
             direction,
             str(numbers["subjects"]),
-            *(_fmt(numbers[r]["spearman"]) for r in ("brain", "interior", "edge")),
-            *(_fmt(numbers["brain"][f"coverage_{k}sd"]) for k in (1, 2)),
+            *(fixed(numbers[r]["spearman"]) for r in ("brain", "interior", "edge")),
+            *(fixed(numbers["brain"][f"coverage_{k}sd"]) for k in (1, 2)),
         )
     console.print(table)
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def format_stat(stat: dict[str, Any] | None, digits: int = 4) -> str:
-    """'mean ± std' (or 'mean' when n < 2, 'n/a' when undefined) for tables."""
-    if not stat or stat.get("mean") is None:
-        return "n/a"
-    if stat.get("std") is None:
-        return f"{stat['mean']:.{digits}g}"
-    return f"{stat['mean']:.{digits}g} ± {stat['std']:.2g}"

@@ -10,12 +10,10 @@ Only subjects with both modalities are trained on; the split is subject-level an
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from pds_mri import __version__
 from pds_mri.config import Config, dump_config, load_config, load_own_config
 from pds_mri.config import preset as load_preset
 from pds_mri.disease.run_priors import RunPriors
@@ -24,8 +22,8 @@ from pds_mri.io.atomic import make_dir, write_json, write_text
 from pds_mri.io.layout import key_of
 from pds_mri.io.run_layout import RunDir
 from pds_mri.progress import console
+from pds_mri.report.markdown.model_card import model_card
 from pds_mri.training.data import PreparedCohort
-from pds_mri.workflows.models import MODEL_SPECS
 
 
 @dataclass(frozen=True)
@@ -185,7 +183,8 @@ def run_train(options: TrainOptions) -> Path:
             result = trainer.train(resume=resume)
             metrics[stage] = {"best_psnr": result.best_metric, "best_step": result.best_step, "steps": result.step}
         if info.is_main:
-            write_text(run.model_card, model_card(config, rows, split, metrics, options))
+            card = model_card(config, rows, split, metrics, options, spec, model_family.card_lines(config))
+            write_text(run.model_card, card)
             console.print(f"run written to {run_dir}")
     return run_dir
 
@@ -234,54 +233,3 @@ def disease_priors(
             + ", ".join(n for n, on in (("source-only disease state", use_state), ("disease map", use_maps)) if on)
         )
     return priors
-
-
-def model_card(config: Config, rows: list[dict], split: dict, metrics: dict, options: TrainOptions) -> str:
-    train = set(split["train"])
-    dx = Counter((r.get("diagnosis") or "unknown") for r in rows if key_of(r) in train)
-    lines = [
-        f"# Model card — {_title(options.model)} (pds-mri)",
-        "",
-        "## Data",
-        f"- prepared directory: `{options.prepared_dir}`",
-        f"- subjects: {len(split['train'])} train / {len(split['val'])} validation / {len(split['test'])} test "
-        f"(subject-level split, fold {options.fold} of {options.folds}, seed {options.seed})",
-        f"- training diagnoses: {', '.join(f'{k} {v}' for k, v in sorted(dx.items()))}",
-        f"- maps: fMRI `{config.maps.fmri_map}` on {config.grids.fmri.shape} at {config.grids.fmri.voxel_mm} mm; "
-        f"dMRI `{config.maps.dmri_map}` on {config.grids.dmri.shape} at {config.grids.dmri.voxel_mm} mm",
-        "",
-        "## Model",
-        f"- `{options.model}`: {_description(options.model)}",
-        *_model_lines(config, options.model),
-        "- the full config is `config.yaml` beside this card",
-        "",
-        "## Validation (EMA weights, held-out subjects, PSNR in dB inside the brain mask, [0, 1] scale)",
-    ]
-    for stage, m in metrics.items():
-        best = "n/a" if m["best_psnr"] is None else f"{m['best_psnr']:.2f} dB at step {m['best_step']}"
-        lines.append(f"- {stage}: {m['steps']} steps, best validation PSNR {best}")
-    lines += [
-        "",
-        "## Intended use",
-        "Research: recovering subjects with a missing fMRI or dMRI map for group analyses and multimodal models, with",
-        "the uncertainty map (`pds synthesize --samples N`) reported alongside.",
-        "",
-        "**Warning: syntheses are not diagnostic images.** Do not use them for clinical decisions about an individual.",
-        "",
-        f"_pds-mri {__version__}_",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _title(model: str) -> str:
-    return "PDS" if model == "pds" else model
-
-
-def _description(model: str) -> str:
-    return MODEL_SPECS[model].description
-
-
-def _model_lines(config: Config, model: str) -> list[str]:
-    from pds_mri.families import family
-
-    return family(MODEL_SPECS[model].family).card_lines(config)

@@ -1,0 +1,1 @@
+"""The Markdown outputs: results.md, diagnosis.md, MODEL_CARD.md."""

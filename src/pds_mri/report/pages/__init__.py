@@ -1,0 +1,1 @@
+"""The report pages, one per kind of directory `pds report` accepts."""

@@ -1,0 +1,49 @@
+"""Tolerant reading of what a report shows: a missing or unreadable file is None (the page says so in a note),
+never an exception, so a report of a half-finished or damaged run still renders what is there."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeGuard
+
+
+def read_json(path: Path) -> Any:
+    """The parsed JSON of `path`, or None when it is missing, unreadable or not JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def read_text(path: Path) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def is_table(value: Any) -> TypeGuard[list[dict[str, Any]]]:
+    """A non-empty list of dict rows (what `html.table` renders)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(r, dict) for r in value)
+
+
+def is_evaluation_payload(payload: Any) -> bool:
+    """Whether a parsed metrics.json has what an evaluation section needs (rows and the protocol)."""
+    return isinstance(payload, dict) and isinstance(payload.get("rows"), list) and "protocol" in payload
+
+
+def is_evaluation(path: Path) -> bool:
+    """Whether `path` is a readable `pds evaluate` metrics.json."""
+    return is_evaluation_payload(read_json(path))
+
+
+def existing_dir(value: Any, base: Path) -> Path | None:
+    """A directory named in a result file, found as written, relative to `base`, or as a sibling of `base`
+    (a run directory that was moved with its outputs); None when it is not there."""
+    if not value:
+        return None
+    for candidate in (Path(value), base / value, base.parent / Path(value).name):
+        if candidate.is_dir():
+            return candidate
+    return None

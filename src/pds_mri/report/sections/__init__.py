@@ -1,0 +1,1 @@
+"""Report sections shared by several pages."""
