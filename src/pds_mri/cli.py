@@ -262,6 +262,16 @@ def prepare(
     diagnosis_column: Annotated[
         str, typer.Option("--diagnosis-column", help="participants.tsv column holding NC/MCI/AD.")
     ] = "diagnosis",
+    diagnosis_map: Annotated[
+        str | None,
+        typer.Option(
+            "--diagnosis-map",
+            metavar="LABEL=DX,...",
+            help="Map other diagnosis labels onto NC, MCI or AD (or 'unknown'), case-insensitive: "
+            "--diagnosis-map 'SMC=NC,uncertain dementia=AD'. Labels neither known nor mapped count as unknown, "
+            "with one warning listing them.",
+        ),
+    ] = None,
     n_jobs: Annotated[
         int, typer.Option("--n-jobs", "--nprocs", min=1, help="Subjects prepared in parallel (worker processes).")
     ] = 1,
@@ -301,6 +311,7 @@ def prepare(
             config=config,
             derivatives=tuple(derivatives or ()),
             diagnosis_column=diagnosis_column,
+            diagnosis_map=diagnosis_map,
             n_jobs=n_jobs,
             omp_nthreads=omp_nthreads,
             skip_invalid=skip_invalid,

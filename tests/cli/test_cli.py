@@ -184,3 +184,13 @@ def test_deterministic_sets_the_backend_policy_and_tf32_is_the_default(tmp_path:
     flags = backend_flags()
     assert flags["matmul_tf32"] and flags["cudnn_tf32"]
     assert not flags["cudnn_deterministic"] and not flags["deterministic_algorithms"]
+
+
+def test_a_bad_diagnosis_map_is_refused_before_anything_is_written(
+    sim_bids: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "prepared"
+    assert main(["prepare", str(sim_bids), str(out), "--diagnosis-map", "SMC=healthy"]) == 2
+    err = capsys.readouterr().err
+    assert "--diagnosis-map: SMC -> 'healthy'" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

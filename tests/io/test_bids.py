@@ -9,8 +9,14 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from pds_mri.errors import InputError
-from pds_mri.io.bids import discover, normalise_diagnosis, read_manifest, report_unknown_diagnoses
+from pds_mri.errors import InputError, PdsError
+from pds_mri.io.bids import (
+    discover,
+    normalise_diagnosis,
+    parse_diagnosis_map,
+    read_manifest,
+    report_unknown_diagnoses,
+)
 
 
 def _nifti(path: Path, shape: tuple[int, ...]) -> Path:
@@ -128,6 +134,25 @@ def test_participants_duplicates_and_bad_labels(tmp_path: Path) -> None:
     warnings = report_unknown_diagnoses()
     assert len(warnings) == 1 and "'SMC' (1)" in warnings[0] and "participants.tsv" in warnings[0]
     assert report_unknown_diagnoses() == []  # reported once
+
+
+def test_a_diagnosis_map_maps_other_labels_and_refuses_bad_entries(tmp_path: Path) -> None:
+    """#14 item 3: ADNI "SMC" and OASIS-3 "uncertain dementia" aborted prepare once, then became unknown with
+    no way to keep them; `--diagnosis-map` maps them (case-insensitive), and `unknown` silences the warning."""
+    root = _raw_bids(tmp_path / "bids")
+    (root / "participants.tsv").write_text("participant_id\tdiagnosis\nsub-01\tsmc\n")
+    mapping = parse_diagnosis_map("SMC=nc, uncertain dementia=AD,other=unknown")
+    assert mapping == {"smc": "NC", "uncertain dementia": "AD", "other": None}
+    subjects = discover(root, diagnosis_map=mapping)
+    assert [s.diagnosis for s in subjects if s.participant_id == "sub-01"] == ["NC"]
+    assert report_unknown_diagnoses() == []  # mapped: nothing to warn about
+    assert normalise_diagnosis("Other", "x", mapping) is None and report_unknown_diagnoses() == []
+    assert normalise_diagnosis("CN", "x", mapping) == "NC"  # the known spellings still apply
+    assert parse_diagnosis_map(None) == {} and parse_diagnosis_map(" ") == {}
+    for bad, problem in (("SMC", "not LABEL=TARGET"), ("SMC=XX", "must be NC, MCI, AD or unknown"),
+                         ("a=NC,A=AD", "mapped twice"), ("=NC", "not LABEL=TARGET")):  # fmt: skip
+        with pytest.raises(PdsError, match=problem):
+            parse_diagnosis_map(bad)
 
 
 def test_diagnosis_aliases() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pds_mri.errors import InputError
+from pds_mri.errors import InputError, PdsError
 from pds_mri.io.bids_filters import BidsFilters, check_entities, query_for, read_bids_filters
 from pds_mri.io.inputs import SubjectInputs
 from pds_mri.io.layout import check_participant_id, check_session_id
@@ -30,13 +30,37 @@ _PREFERRED_SPACES = ("MNI152NLin2009cAsym", "MNI152NLin6Asym", "MNI152Lin", "MNI
 # Participant ids name output folders and files: no path separators, no "..", nothing a shell or TSV mangles.
 
 
-def normalise_diagnosis(value: str | None, source: str | Path) -> str | None:
-    """Map a diagnosis label onto NC/MCI/AD; empty or any other label (ADNI "SMC", OASIS-3 "uncertain
-    dementia", …) means unknown: the subject is kept — it can still be imputed and trained on — and the
-    label is reported once per file by :func:`report_unknown_diagnoses`, never silently and never fatal."""
+def parse_diagnosis_map(text: str | None) -> dict[str, str | None]:
+    """`--diagnosis-map "SMC=NC,uncertain dementia=AD,other=unknown"`: the user's labels (case-insensitive)
+    onto NC / MCI / AD, or ``unknown`` to silence the warning for a label meant to stay unlabelled."""
+    if text is None or not text.strip():
+        return {}
+    out: dict[str, str | None] = {}
+    for item in text.split(","):
+        label, sep, target = item.partition("=")
+        label, target = label.strip(), target.strip()
+        if not sep or not label or not target:
+            raise PdsError(f"--diagnosis-map: {item.strip()!r} is not LABEL=TARGET (e.g. SMC=NC,EMCI=MCI)")
+        if target.upper() not in ("NC", "MCI", "AD", "UNKNOWN"):
+            raise PdsError(f"--diagnosis-map: {label} -> {target!r}; the target must be NC, MCI, AD or unknown")
+        if label.lower() in out:
+            raise PdsError(f"--diagnosis-map: {label!r} is mapped twice")
+        out[label.lower()] = None if target.upper() == "UNKNOWN" else target.upper()
+    return out
+
+
+def normalise_diagnosis(
+    value: str | None, source: str | Path, diagnosis_map: Mapping[str, str | None] | None = None
+) -> str | None:
+    """Map a diagnosis label onto NC/MCI/AD — the user's `--diagnosis-map` first, then the known spellings;
+    empty or any other label (ADNI "SMC", OASIS-3 "uncertain dementia", …) means unknown: the subject is kept
+    — it can still be imputed and trained on — and the label is reported once per file by
+    :func:`report_unknown_diagnoses`, never silently and never fatal."""
     if value is None or value.strip() in ("", "n/a", "NA", "nan"):
         return None
     key = value.strip().lower()
+    if diagnosis_map and key in diagnosis_map:
+        return diagnosis_map[key]
     if key not in DIAGNOSIS_ALIASES:
         _UNKNOWN_LABELS.setdefault(str(source).split(" line ")[0], Counter())[value.strip()] += 1
         return None
@@ -52,7 +76,8 @@ def report_unknown_diagnoses() -> list[str]:
 
     lines = [
         f"{path}: diagnosis label(s) {', '.join(f'{k!r} ({n})' for k, n in sorted(c.items()))} are not NC, MCI "
-        "or AD (or a known spelling); those subjects are kept with an unknown diagnosis"
+        "or AD (or a known spelling); those subjects are kept with an unknown diagnosis (map them with "
+        "--diagnosis-map LABEL=NC|MCI|AD|unknown)"
         for path, c in _UNKNOWN_LABELS.items()
     ]
     _UNKNOWN_LABELS.clear()
@@ -68,6 +93,7 @@ def discover(
     diagnosis_column: str = "diagnosis",
     session_labels: Sequence[str] = (),
     bids_filter_file: Path | None = None,
+    diagnosis_map: Mapping[str, str | None] | None = None,
 ) -> list[SubjectInputs]:
     """Subjects of a BIDS dataset (raw or derivative), or of a CSV manifest when `root` is a .csv file.
 
@@ -80,10 +106,10 @@ def discover(
             raise InputError(
                 root, "--session-label and --bids-filter-file select runs of a BIDS dataset, not rows of a manifest"
             )
-        subjects = read_manifest(root)
+        subjects = read_manifest(root, diagnosis_map)
     elif root.is_dir():
         subjects = _discover_bids(
-            root, list(derivatives), diagnosis_column, tuple(session_labels), filters, bids_filter_file
+            root, list(derivatives), diagnosis_column, tuple(session_labels), filters, bids_filter_file, diagnosis_map
         )
     else:
         raise InputError(root, "not found (expected a BIDS directory or a CSV manifest)")
@@ -98,7 +124,7 @@ def discover(
     return subjects
 
 
-def read_manifest(path: Path) -> list[SubjectInputs]:
+def read_manifest(path: Path, diagnosis_map: Mapping[str, str | None] | None = None) -> list[SubjectInputs]:
     """A CSV manifest: subject, fmri, dmri, bval, bvec, diagnosis [, session, tr, t1w, age, sex].
 
     Paths are relative to the manifest, so a manifest and its data can move together. With a `session`
@@ -135,7 +161,7 @@ def read_manifest(path: Path) -> list[SubjectInputs]:
         subjects.append(
             SubjectInputs(
                 participant_id=pid,
-                diagnosis=normalise_diagnosis(row.get("diagnosis"), f"{path} line {line}"),
+                diagnosis=normalise_diagnosis(row.get("diagnosis"), f"{path} line {line}", diagnosis_map),
                 age=_float_or_none(row.get("age")),
                 sex=(row.get("sex") or "").strip() or None,
                 bold=resolve("fmri"),
@@ -157,6 +183,7 @@ def _discover_bids(
     sessions: tuple[str, ...] = (),
     filters: BidsFilters | None = None,
     filter_file: Path | None = None,
+    diagnosis_map: Mapping[str, str | None] | None = None,
 ) -> list[SubjectInputs]:
     from bids import BIDSLayout  # heavy import, only when BIDS is read
 
@@ -181,7 +208,7 @@ def _discover_bids(
         )
     except Exception as exc:  # pybids raises several types for malformed datasets
         raise InputError(root, f"pybids could not index the dataset ({exc})") from None
-    participants = _read_participants(root, diagnosis_column)
+    participants = _read_participants(root, diagnosis_column, diagnosis_map)
     filters = filters or {}
     check_entities(filter_file, filters, list(layout.get_entities()))
     if sessions:
@@ -325,7 +352,9 @@ def _check_participant_ids(path: Path, participants: Mapping[str, object], folde
                       "their diagnosis is unknown")  # fmt: skip
 
 
-def _read_participants(root: Path, diagnosis_column: str) -> dict[str, dict[str, str | None]]:
+def _read_participants(
+    root: Path, diagnosis_column: str, diagnosis_map: Mapping[str, str | None] | None = None
+) -> dict[str, dict[str, str | None]]:
     from pds_mri.progress import console
 
     path = root / "participants.tsv"
@@ -346,7 +375,7 @@ def _read_participants(root: Path, diagnosis_column: str) -> dict[str, dict[str,
         if pid in out:
             raise InputError(path, f"line {line}: duplicate participant {pid}")
         out[pid] = {
-            "diagnosis": normalise_diagnosis(row.get(diagnosis_column), f"{path} line {line}"),
+            "diagnosis": normalise_diagnosis(row.get(diagnosis_column), f"{path} line {line}", diagnosis_map),
             "age": row.get("age"),
             "sex": row.get("sex"),
         }

@@ -56,6 +56,7 @@ class PrepareOptions:
     config: Path | None = None
     derivatives: tuple[Path, ...] = ()
     diagnosis_column: str = "diagnosis"
+    diagnosis_map: str | None = None  # "SMC=NC,EMCI=MCI,other=unknown" (io/bids.parse_diagnosis_map)
     n_jobs: int = 1
     omp_nthreads: int | None = None  # threads per worker; default: the available cores / n_jobs
     skip_invalid: bool = False
@@ -89,13 +90,14 @@ def map_choices(base: Config, fmri_map: str | None, dmri_map: str | None) -> dic
 
 
 def run_prepare(options: PrepareOptions) -> list[dict]:
-    from pds_mri.io.bids import discover, report_unknown_diagnoses
+    from pds_mri.io.bids import discover, parse_diagnosis_map, report_unknown_diagnoses
     from pds_mri.io.validate import validate_cohort
 
     if options.registration not in REGISTRATIONS:
         raise PdsError(f"--registration {options.registration}: choose one of {', '.join(REGISTRATIONS)}")
     config = resolve_config(options)
     out_dir = Path(options.out_dir)
+    diagnosis_map = parse_diagnosis_map(options.diagnosis_map)
     subjects = discover(
         options.bids_dir,
         options.participant_labels,
@@ -103,7 +105,11 @@ def run_prepare(options: PrepareOptions) -> list[dict]:
         options.diagnosis_column,
         options.session_labels,
         options.bids_filter_file,
+        diagnosis_map,
     )
+    if diagnosis_map:
+        shown = ", ".join(f"{label} -> {target or 'unknown'}" for label, target in diagnosis_map.items())
+        console.print(f"diagnosis labels mapped (--diagnosis-map, case-insensitive): {shown}")
     _refuse_inside_input(options, subjects)
     report_unknown_diagnoses()
     n_subjects = len({s.participant_id for s in subjects})
