@@ -140,6 +140,10 @@ OmpThreads = Annotated[
         show_default=False,
     ),
 ]
+SeedOption = Annotated[
+    int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed; the same seed gives the same files.")
+]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")]
 DeviceOption = Annotated[
     Device,
     typer.Option("--device", help="auto (CUDA when available, else CPU), cpu, cuda, or mps (Apple GPU, one process)."),
@@ -175,9 +179,7 @@ def _root(
 def simulate(
     out_dir: Annotated[Path, typer.Argument(help="Where to write the BIDS dataset.")],
     subjects: Annotated[int, typer.Option("--subjects", min=1, help="Number of subjects.")] = 12,
-    seed: Annotated[
-        int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed; the same seed gives identical files.")
-    ] = 0,
+    seed: SeedOption = 0,
     preset: Annotated[
         PresetName, typer.Option("--preset", help="Acquisition of the simulated scans: cpu (small, fast) or paper.")
     ] = "cpu",
@@ -255,7 +257,7 @@ def prepare(
         ),
     ] = None,
     preset: Preset = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
+    config: ConfigOption = None,
     derivatives: Annotated[
         list[Path] | None, typer.Option("--derivatives", help="Extra derivative folders to index (repeatable).")
     ] = None,
@@ -325,7 +327,7 @@ def train(
     prepared_dir: Annotated[Path, typer.Argument(help="Output of `pds prepare` (its cohort.tsv).")],
     run_dir: Annotated[Path, typer.Argument(help="Run directory: config, split, checkpoints, logs, model card.")],
     preset: Preset = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
+    config: ConfigOption = None,
     model: Annotated[str, typer.Option("--model", parser=_model_name, metavar="MODEL", help=model_help())] = "pds",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from RUN_DIR's last checkpoint.")] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of weights, noise and split.")] = 0,
@@ -395,9 +397,7 @@ def synthesize(
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Sampler steps (default: config).")] = None,
     samples: Annotated[int, typer.Option("--samples", min=1, help="Stochastic samples; >1 writes uncertainty.")] = 1,
     guidance: Annotated[float | None, typer.Option("--guidance", min=0.0, help="Classifier-free guidance.")] = None,
-    seed: Annotated[
-        int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed; the same seed gives the same files.")
-    ] = 0,
+    seed: SeedOption = 0,
     use_diagnosis: Annotated[
         bool,
         typer.Option(
@@ -484,7 +484,7 @@ def calibrate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `pds train`.")],
     prepared_dir: Annotated[Path, typer.Argument(help="The prepared directory it was trained on.")],
     samples: Annotated[int, typer.Option("--samples", min=2, help="Posterior samples per synthesis.")] = 8,
-    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED)] = 0,
+    seed: SeedOption = 0,
     omp_nthreads: OmpThreads = None,
 ) -> None:
     """Fit the uncertainty scale on the run's validation subjects: afterwards `pds synthesize --samples N`
@@ -559,8 +559,8 @@ def benchmark(
         ),
     ] = None,
     preset: Preset = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML config layered over the preset.")] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED)] = 0,
+    config: ConfigOption = None,
+    seed: SeedOption = 0,
     fold: Annotated[
         list[int] | None,
         typer.Option("--fold", min=0, help="Run only this fold (repeatable; default all): e.g. one process per GPU."),
@@ -612,7 +612,7 @@ def diagnose(
     missing: Annotated[
         float, typer.Option("--missing", min=0.0, max=0.9, help="Share of subjects lacking one modality.")
     ] = 0.3,
-    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED)] = 0,
+    seed: SeedOption = 0,
     models: Annotated[
         list[str] | None,
         typer.Option(
@@ -666,7 +666,7 @@ def report(
 def demo(
     out_dir: Annotated[Path, typer.Argument(help="Where the demo writes everything.")] = Path("demo_output"),
     subjects: Annotated[int, typer.Option("--subjects", min=3, help="Simulated subjects.")] = 12,
-    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED)] = 0,
+    seed: SeedOption = 0,
 ) -> None:
     """Run the whole pipeline end to end on a small simulated cohort (a few minutes on 2 CPU cores)."""
     from pds_mri.workflows.demo import run_demo
