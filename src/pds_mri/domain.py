@@ -19,6 +19,7 @@ Registration = Literal["auto", "none", "affine"]
 SynthesisMode = Literal["mean", "sample"]
 TrainStage = Literal["all", "1", "2"]
 Device = Literal["auto", "cpu", "cuda", "mps"]  # auto: CUDA when available, else CPU
+Spacing = Literal["trailing", "leading"]  # where a sampler's timestep grid sits (diffusion/samplers/base.py)
 
 #: The value outside the brain mask in every model-grid map (the maps are normalised to [-1, 1]).
 BACKGROUND = -1.0

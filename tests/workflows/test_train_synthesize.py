@@ -311,6 +311,8 @@ def test_a_train_refused_for_its_cohort_creates_no_run_dir(tiny: dict[str, Path]
         ({"maps": {"dmri_map": "fa"}}, "maps.dmri_map"),
         ({"maps": {"norm_percentiles": [1.0, 99.0]}}, "maps.norm_percentiles"),
         ({"grids": {"fmri": {"voxel_mm": [15.0, 16.0, 18.0]}}}, "grids.fmri.voxel_mm"),
+        # the mean fMRI map drops the non-steady-state volumes too: a different count was accepted before
+        ({"maps": {"dummy_scans": 7}}, "maps.dummy_scans"),
     ],
 )
 def test_synthesize_refuses_an_input_prepared_unlike_the_training_maps(

@@ -48,6 +48,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pds_mri.diffusion.samplers import SAMPLERS
+from pds_mri.domain import Spacing
 
 
 class _Strict(BaseModel):
@@ -63,7 +64,7 @@ class DiffusionConfig(_Strict):
     sampler: str = Field("dpmpp_2m", description="a registered sampler (pds_mri.diffusion.samplers)")
     steps: int = Field(8, ge=1, description="network evaluations per sample at synthesis")
     eta: float = Field(0.0, ge=0.0, description="DDIM stochasticity (0 = deterministic); ignored by dpmpp_2m")
-    spacing: Literal["trailing", "leading"] = "trailing"
+    spacing: Spacing = "trailing"
     clip_x0: float | None = Field(1.0, gt=0, description="clamp x0 predictions to ±this (data is in [-1, 1])")
     guidance: float = Field(1.0, ge=0.0, description="classifier-free guidance scale on the diagnosis")
     stage2_steps: int = Field(

@@ -27,10 +27,11 @@ load without torch (``tests/test_import_layers.py``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from pds_mri.domain import Spacing
 from pds_mri.registry import Registry
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from pds_mri.diffusion.schedule import NoiseSchedule
 
 ModelFn = Callable[["Tensor", "Tensor"], "Tensor"]
-Spacing = Literal["trailing", "leading"]
 
 
 def make_timesteps(num_train: int, steps: int, spacing: Spacing = "trailing") -> list[int]:

@@ -19,5 +19,7 @@ def mean_map(bold: np.ndarray, dummy_scans: int = 0) -> np.ndarray:
 
 @FMRI_MAPS.register("mean", help="temporal mean of the BOLD run")
 class BoldMean(BoldMap):
+    settings = ("dummy_scans",)  # the volumes it drops change its values
+
     def compute(self, bold: np.ndarray, tr: float, maps: Maps) -> np.ndarray:
         return mean_map(bold, maps.dummy_scans)
