@@ -10,10 +10,11 @@ directory is scored again into eval-<direction>, and done.json's rows are replac
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from pds_mri.io.atomic import write_json
+from pds_mri.io.layout import key_of
+from pds_mri.io.result_files import FoldRecord, read_record, record_json
 from pds_mri.training.data import DIRECTIONS, read_cohort
 from pds_mri.workflows.benchmark import BenchmarkOptions, fold_dir, resolve_models, write_results
 from pds_mri.workflows.evaluate import run_evaluate
@@ -34,20 +35,20 @@ def main() -> None:
             done = here.done
             if not done.is_file():
                 continue
-            record = json.loads(done.read_text())
-            seconds = {(r["participant_id"], r["direction"]): r.get("synth_seconds") for r in record["rows"]}
+            record = record_json(read_record(done, FoldRecord))
+            seconds = {(key_of(r), r["direction"]): r.get("synth_seconds") for r in record["rows"]}
             rows = []
             for direction in DIRECTIONS:
                 run_dir = Path(args.bench_dir) / record["run_dir"]
                 payload = run_evaluate(
-                    here / f"synth-{direction}", args.prepared_dir, here / f"eval-{direction}", run_dir
+                    here.synthesized(direction), args.prepared_dir, here.evaluation(direction), run_dir
                 )
-                rows += [{**r, "synth_seconds": seconds.get((r["participant_id"], direction))} for r in payload["rows"]]
-            write_json(done, {**record, "rows": rows})
+                rows += [{**r, "synth_seconds": seconds.get((key_of(r), direction))} for r in payload["rows"]]
+            write_json(done, record_json(FoldRecord(**{**record, "rows": rows})))
             print(f"rescored {model} fold {fold}: {len(rows)} rows", flush=True)
     # collect only (never trains): what is finished, as `pds benchmark` would write it
     finished = [fold_dir(args.bench_dir, m, k).done for k in range(args.folds) for m in models]
-    records = [json.loads(d.read_text()) for d in finished if d.is_file()]
+    records = [record_json(read_record(d, FoldRecord)) for d in finished if d.is_file()]
     paired = [r for r in read_cohort(args.prepared_dir) if r.get("fmri") and r.get("dmri")]
     options = BenchmarkOptions(args.prepared_dir, args.bench_dir, folds=args.folds, models=models, seed=args.seed)
     write_results(options, models, records, len(paired))

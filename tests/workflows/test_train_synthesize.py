@@ -313,6 +313,7 @@ def test_a_train_refused_for_its_cohort_creates_no_run_dir(tiny: dict[str, Path]
         ({"grids": {"fmri": {"voxel_mm": [15.0, 16.0, 18.0]}}}, "grids.fmri.voxel_mm"),
         # the mean fMRI map drops the non-steady-state volumes too: a different count was accepted before
         ({"maps": {"dummy_scans": 7}}, "maps.dummy_scans"),
+        ({"maps": {"b0_threshold": 150.0}}, "maps.b0_threshold"),  # so does the mean dMRI map's b0 threshold
     ],
 )
 def test_synthesize_refuses_an_input_prepared_unlike_the_training_maps(

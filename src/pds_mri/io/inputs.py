@@ -29,7 +29,9 @@ class SubjectInputs:
     @property
     def row_id(self) -> str:
         """``sub-X`` or ``sub-X_ses-Y``: the row's unique id and the prefix of its output files."""
-        return self.participant_id if self.session_id is None else f"{self.participant_id}_{self.session_id}"
+        from pds_mri.io.layout import row_key
+
+        return row_key(self.participant_id, self.session_id)
 
     @property
     def pairing(self) -> str:

@@ -364,9 +364,10 @@ def run_sources(
 
 
 def _run_model(run_dir: Path) -> str:
-    for sidecar in sorted(run_dir.glob("synth-*/sub-*/*_desc-synth_*.json"))[:1]:
-        return str(json.loads(sidecar.read_text()).get("Model", PRIMARY))
-    return PRIMARY
+    """The model that made the run's syntheses: its model.json (`pds` for runs without one)."""
+    from pds_mri.workflows.run import read_model_name
+
+    return read_model_name(run_dir)
 
 
 def read_syntheses(fold_dir: Path, split: dict[str, list[str]]) -> dict[str, dict[str, Path]]:

@@ -117,7 +117,7 @@ def run_prepare(options: PrepareOptions) -> list[dict]:
     console.print(f"found {n_subjects} subject(s){rows_note} in {options.bids_dir}; validating every input first")
 
     registration = resolve_registration(options.registration, options.bids_dir, subjects)
-    kept = _kept_rows(options, config, {s.row_id for s in subjects})
+    kept = _kept_rows(options, config, subjects)
     problems = validate_cohort(subjects, config.maps, in_mni=registration == "none")
     subjects = _drop_invalid(subjects, problems, options.skip_invalid)
     console.print(f"[dim]{SPACE_NOTE[registration]}")
@@ -154,11 +154,14 @@ def _drop_invalid(
     return subjects
 
 
-def _kept_rows(options: PrepareOptions, config: Config, redone: set[str]) -> list[dict]:
+def _kept_rows(options: PrepareOptions, config: Config, subjects: list[SubjectInputs]) -> list[dict]:
     """With ``--participant-label`` on an existing prepared directory, the other subjects' rows stay in
-    cohort.tsv (a partial re-run adds or refreshes subjects and sessions; it never drops the rest; an index
-    written before sessions were read has none, so its rows are sub-X). Their maps were made
-    with the directory's config, so a different config is refused before anything is written."""
+    cohort.tsv (a partial re-run adds or refreshes subjects and sessions; it never drops the rest). Their maps
+    were made with the directory's config, so a different config is refused before anything is written.
+
+    A redone participant's old rows go, whatever their session (an index written before sessions were read
+    has a `sub-X` row that its new `sub-X_ses-Y` rows replace: keeping it would list the scan twice), except,
+    under ``--session-label``, the rows of the sessions that were not asked for."""
     from pds_mri.io.tables import read_index
 
     index = Path(options.out_dir) / "cohort.tsv"
@@ -172,7 +175,15 @@ def _kept_rows(options: PrepareOptions, config: Config, redone: set[str]) -> lis
             "only with the same one (re-run without --participant-label, or choose a new folder)",
         )
     rows = read_index(index, ("participant_id",), "the index `pds prepare` writes")
-    return [dict(r) for r in rows if r.get("participant_id") and layout.key_of(r) not in redone]
+    redone = {s.participant_id for s in subjects}
+    asked = {layout.session_of({layout.SESSION_COLUMN: label}) for label in options.session_labels}
+
+    def replaced(row: dict) -> bool:
+        if row["participant_id"] not in redone:
+            return False
+        return not asked or layout.session_of(row) in asked or layout.session_of(row) is None
+
+    return [dict(r) for r in rows if r.get("participant_id") and not replaced(dict(r))]
 
 
 def _prepare_staged(

@@ -41,12 +41,16 @@ def test_fits_and_predicts_a_separable_set_with_probabilities(name: str) -> None
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_never_sees_the_test_rows_and_is_seeded(name: str) -> None:
-    """The leakage guard `pds diagnose` runs on every fold: each fitted scaler / PCA saw the training rows only."""
+def test_the_leakage_guard_passes_a_training_fit_and_catches_one_on_every_row_and_it_is_seeded(name: str) -> None:
+    """The guard `pds diagnose` runs on every fold: each fitted scaler / PCA must have seen the training rows
+    only. A pipeline (wrongly) fitted on every row, test rows included, must be refused by it."""
     x, y = _data(6, seed=2)
     train = np.arange(y.size) % 3 != 0  # every third row held out
     fits = [build_classifier(name, BLOCKS, y[train], seed=5).fit(x[train], y[train]) for _ in range(2)]
     assert check_fitted_on(fits[0], int(train.sum()))
+    leaky = build_classifier(name, BLOCKS, y[train], seed=5).fit(x, y)
+    with pytest.raises(PdsError):
+        check_fitted_on(leaky, int(train.sum()))
     np.testing.assert_array_equal(fits[0].predict_proba(x[~train]), fits[1].predict_proba(x[~train]))
 
 

@@ -25,5 +25,7 @@ def mean_dwi(data: np.ndarray, bvals: np.ndarray, b0_threshold: float) -> np.nda
 
 @DMRI_MAPS.register("mean", help="mean of the diffusion-weighted volumes")
 class DwiMean(DwiMap):
+    settings = ("b0_threshold",)  # which volumes count as diffusion-weighted changes its values
+
     def compute(self, dwi: np.ndarray, bvals: np.ndarray, bvecs: np.ndarray, maps: Maps) -> np.ndarray:
         return mean_dwi(dwi, bvals, maps.b0_threshold)

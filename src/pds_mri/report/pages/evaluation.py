@@ -28,6 +28,7 @@ SUMMARY_METRICS = (
 )
 SUBJECT_COLUMNS = (
     "participant_id",
+    "session_id",
     "diagnosis",
     "direction",
     "psnr",
@@ -108,13 +109,13 @@ def evaluation_mosaics(payload: dict[str, Any], metrics_path: Path) -> str:
                 )
                 png = mosaic_png(panels, mask=mask)
             except Exception as exc:  # a report shows what it can
-                out.append(note(f"{row['participant_id']} {direction}: slices unavailable ({exc})"))
+                out.append(note(f"{key_of(row)} {direction}: slices unavailable ({exc})"))
                 continue
             caption = (
-                f"{row['participant_id']} ({row.get('diagnosis', 'n/a')}) {direction}: "
+                f"{key_of(row)} ({row.get('diagnosis', 'n/a')}) {direction}: "
                 f"PSNR {sig(row.get('psnr'))} dB, "
                 f"SSIM {sig(row.get('ssim'))}, MAE {sig(row.get('mae'))}; target model grid, axial slices; "
                 "error on the [0, 1] scale inside the brain mask"
             )
-            out.append(image(png, f"{row['participant_id']} {direction}", caption))
+            out.append(image(png, f"{key_of(row)} {direction}", caption))
     return "\n".join(out) or note("no rows to show")

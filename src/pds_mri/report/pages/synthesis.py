@@ -7,10 +7,23 @@ from pathlib import Path
 from typing import Any
 
 from pds_mri.errors import PdsError
+from pds_mri.io.layout import key_of
 from pds_mri.io.synthesized import read_synthesized
 from pds_mri.report.html import Page, image, note, table
 from pds_mri.report.mosaic import MOSAIC_SUBJECTS
 from pds_mri.report.read import read_json
+
+#: the synthesis index's columns shown per row (session_id only for a dataset with sessions)
+SYNTHESIS_COLUMNS = (
+    "participant_id",
+    "session_id",
+    "direction",
+    "source",
+    "target",
+    "mode",
+    "synthesis",
+    "uncertainty",
+)
 
 
 def synthesis_page(path: Path) -> Page:
@@ -32,16 +45,16 @@ def add_synthesis(page: Page, synth_dir: Path, heading: str) -> None:
             "Mode: mean = the posterior-mean estimate (PDS default: one denoiser evaluation, refined); "
             "sample = stochastic posterior samples; one pass = a regression baseline."
         ),
-        table(rows, ["participant_id", "direction", "source", "target", "mode", "synthesis", "uncertainty"]),
+        table(rows, [c for c in SYNTHESIS_COLUMNS if c != "session_id" or any(c in r for r in rows)]),
     ]
     for direction in sorted({r["direction"] for r in rows}):
         for row in [r for r in rows if r["direction"] == direction][:MOSAIC_SUBJECTS]:
             try:
                 png = _synthesis_mosaic(synth_dir, row)
             except Exception as exc:  # a report shows what it can
-                parts.append(note(f"{row['participant_id']} {direction}: slices unavailable ({exc})"))
+                parts.append(note(f"{key_of(row)} {direction}: slices unavailable ({exc})"))
                 continue
-            parts.append(image(png, f"{row['participant_id']} {direction}", f"{row['participant_id']} {direction}"))
+            parts.append(image(png, f"{key_of(row)} {direction}", f"{key_of(row)} {direction}"))
     page.add(heading, "\n".join(parts))
 
 
