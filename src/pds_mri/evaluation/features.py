@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pds_mri.errors import InputError, PdsError
-from pds_mri.io.layout import pattern_atlas
+from pds_mri.io.layout import find_pattern_atlas
 from pds_mri.io.nifti import load_nifti
 
 KINDS = ("voxels", "regions")
@@ -81,7 +81,7 @@ def build_feature_space(prepared_dir: Path, mask_paths: Sequence[Path], modality
         mask = m if mask is None else mask & m
     assert mask is not None
     if kind == "regions":
-        atlas_path = Path(prepared_dir) / pattern_atlas(modality)  # type: ignore[arg-type]
+        atlas_path = find_pattern_atlas(prepared_dir, modality)  # type: ignore[arg-type]
         atlas = np.rint(read_grid_map(atlas_path, mask.shape)).astype(np.int64)
         if atlas.min() < 0:
             raise InputError(atlas_path, "negative ROI label")

@@ -144,16 +144,93 @@ def grid_space(modality: Modality) -> str:
     return f"{modality}grid"
 
 
-def native_map(sub: str, modality: Modality, kind: str, ses: str | None = None) -> str:
-    return f"{row_base(sub, ses)}_space-native_desc-{kind}_{modality}.nii.gz"
+#: BIDS datatype folder of each modality's maps; masks and tissue maps (both grids) live in anat/.
+DATATYPE: dict[str, str] = {"fmri": "func", "dmri": "dwi"}
+#: The input entities a map keeps, per modality, in BIDS order (`space`, `res`, `desc` follow them).
+KEPT_ENTITIES: dict[str, tuple[str, ...]] = {
+    "fmri": ("task", "acq", "ce", "rec", "dir", "run", "echo"),
+    "dmri": ("acq", "rec", "dir", "run"),
+}
+#: BIDS 1.11 requires task- on every func/ file; a manifest input without one is resting state (ALFF, ReHo...).
+DEFAULT_TASK = "rest"
+#: The BIDS suffix of each map. dMRI maps use the spec's dwi derivatives suffixes (FA; ADC for the mean
+#: diffusivity; trace for the mean diffusion-weighted signal). BIDS 1.11 has no suffix for a 3D fMRI-derived
+#: map (a `_bold` image MUST be 4D), so fMRI maps take `boldmap` (BEP012's proposal, as XCP-D writes ALFF/ReHo),
+#: which `.bidsignore` keeps out of validation. Any other map falls back to its modality's default.
+MAP_SUFFIX: dict[tuple[str, str], str] = {("dmri", "fa"): "FA", ("dmri", "md"): "ADC", ("dmri", "mean"): "trace"}
+DEFAULT_SUFFIX: dict[str, str] = {"fmri": "boldmap", "dmri": "dwimap"}
+ATLAS_LABEL = "Dosenbach160"
+#: What `.bidsignore` of every output dataset lists: the files BIDS 1.11 has no place for.
+BIDSIGNORE: tuple[str, ...] = (
+    "cohort.tsv",  # pds index files (one row per subject; paths into the dataset)
+    "synthesized.tsv",
+    "config.yaml",
+    "*_boldmap.*",  # 3D fMRI maps: no BIDS suffix (see MAP_SUFFIX)
+    "*_dwimap.*",
+    "*_xfm.json",  # affine registrations: BIDS 1.11 defines no transform files (from-/to-/mode- are BEP014)
+)
 
 
-def grid_map(sub: str, modality: Modality, kind: str, ses: str | None = None) -> str:
-    return f"{row_base(sub, ses)}_space-{grid_space(modality)}_desc-{kind}_{modality}.nii.gz"
+def bidsignore_text() -> str:
+    return "\n".join(BIDSIGNORE) + "\n"
 
 
-def norm_sidecar(sub: str, modality: Modality, kind: str, ses: str | None = None) -> str:
-    return grid_map(sub, modality, kind, ses).replace(".nii.gz", ".json")
+_ENTITY = re.compile(r"([a-zA-Z]+)-([a-zA-Z0-9]+)")
+
+
+def map_suffix(modality: Modality, kind: str) -> str:
+    return MAP_SUFFIX.get((modality, kind), DEFAULT_SUFFIX[modality])
+
+
+def source_entities(path: str | Path | None, modality: Modality) -> dict[str, str]:
+    """The entities a map keeps from its input scan's file name (`KEPT_ENTITIES`); func gets a task always."""
+    found: dict[str, str] = {}
+    if path is not None:
+        for part in Path(path).name.split(".")[0].split("_"):
+            m = _ENTITY.fullmatch(part)
+            if m and m.group(1) in KEPT_ENTITIES[modality]:
+                found[m.group(1)] = m.group(2)
+    if modality == "fmri":
+        found.setdefault("task", DEFAULT_TASK)
+    return {k: found[k] for k in KEPT_ENTITIES[modality] if k in found}
+
+
+def entities_of(name: str | Path) -> dict[str, str]:
+    """Every ``key-value`` entity of a file name (a prepared name: to carry its entities on)."""
+    parts = Path(name).name.split(".")[0].split("_")
+    return {m.group(1): m.group(2) for p in parts if (m := _ENTITY.fullmatch(p))}
+
+
+def _name(folder: str, stem: str, entities: Mapping[str, str], tail: str) -> str:
+    kept = "".join(f"_{k}-{v}" for k, v in entities.items() if v)
+    return f"{folder}/{stem}{kept}{tail}"
+
+
+def _modality_base(sub: str, ses: str | None, modality: Modality) -> tuple[str, str]:
+    return f"{row_folder(sub, ses)}/{DATATYPE[modality]}", row_key(sub, ses)
+
+
+def native_map(
+    sub: str, modality: Modality, kind: str, ses: str | None = None, entities: Mapping[str, str] | None = None
+) -> str:
+    """A map in its input scan's own grid and affine: the space entity is left out (the source's space)."""
+    folder, stem = _modality_base(sub, ses, modality)
+    ents = dict(entities or source_entities(None, modality))
+    return _name(folder, stem, ents, f"_desc-{kind}_{map_suffix(modality, kind)}.nii.gz")
+
+
+def grid_map(
+    sub: str, modality: Modality, kind: str, ses: str | None = None, entities: Mapping[str, str] | None = None
+) -> str:
+    folder, stem = _modality_base(sub, ses, modality)
+    ents = {**(entities or source_entities(None, modality)), "space": grid_space(modality)}
+    return _name(folder, stem, ents, f"_desc-{kind}_{map_suffix(modality, kind)}.nii.gz")
+
+
+def norm_sidecar(
+    sub: str, modality: Modality, kind: str, ses: str | None = None, entities: Mapping[str, str] | None = None
+) -> str:
+    return grid_map(sub, modality, kind, ses, entities).replace(".nii.gz", ".json")
 
 
 def grid_mask_sidecar(modality: Modality) -> str:
@@ -167,29 +244,70 @@ def grid_tissue_sidecar(modality: Modality) -> str:
 
 
 def grid_mask(sub: str, modality: Modality, ses: str | None = None) -> str:
-    return f"{row_base(sub, ses)}_space-{grid_space(modality)}_mask.nii.gz"
+    """Brain mask on a model grid, in anat/ (both grids have one, also for a modality the row lacks)."""
+    return f"{row_folder(sub, ses)}/anat/{row_key(sub, ses)}_space-{grid_space(modality)}_desc-brain_mask.nii.gz"
 
 
 def grid_tissue(sub: str, modality: Modality, ses: str | None = None) -> str:
-    """BIDS-Derivatives probabilistic segmentation (4D GM, WM, CSF)."""
-    return f"{row_base(sub, ses)}_space-{grid_space(modality)}_probseg.nii.gz"
+    """BIDS-Derivatives probabilistic segmentation (4D GM, WM, CSF), in anat/."""
+    return f"{row_folder(sub, ses)}/anat/{row_key(sub, ses)}_space-{grid_space(modality)}_probseg.nii.gz"
 
 
-def native_to_mni(sub: str, modality: Modality, ses: str | None = None) -> str:
+def native_to_mni(
+    sub: str, modality: Modality, ses: str | None = None, entities: Mapping[str, str] | None = None
+) -> str:
     """The affine that placed a modality's native images in MNI space (JSON, 4×4, RAS mm → RAS mm)."""
-    return f"{row_base(sub, ses)}_desc-{modality}_from-native_to-MNI152NLin2009cAsym_mode-image_xfm.json"
+    folder, stem = _modality_base(sub, ses, modality)
+    ents = dict(entities or source_entities(None, modality))
+    return _name(folder, stem, ents, "_from-native_to-MNI152NLin2009cAsym_mode-image_xfm.json")
 
 
-def synthesis_name(sub: str, ses: str | None, space: str, desc: str, target: str, ext: str = ".nii.gz") -> str:
-    """A `pds synthesize` output of a row: ``sub-X[/ses-Y]/sub-X[_ses-Y]_space-{space}_desc-{desc}_{target}``;
-    an empty `space` leaves the entity out (the provenance sidecar)."""
-    space_part = f"_space-{space}" if space else ""
-    return f"{row_base(sub, ses)}{space_part}_desc-{desc}_{target}{ext}"
+def synthesis_name(
+    sub: str,
+    ses: str | None,
+    space: str,
+    desc: str,
+    target: str,
+    ext: str = ".nii.gz",
+    *,
+    kind: str = "",
+    entities: Mapping[str, str] | None = None,
+) -> str:
+    """A `pds synthesize` output of a row: ``sub-X[/ses-Y]/<func|dwi>/sub-X[_ses-Y]_<entities>[_space-{space}]
+    _desc-{kind}{Desc}_<suffix>`` (`entities`: the target's kept input entities); an empty `space` leaves the
+    entity out (the provenance sidecar)."""
+    modality: Modality = target  # type: ignore[assignment]
+    folder, stem = _modality_base(sub, ses, modality)
+    ents = {**(entities or source_entities(None, modality)), **({"space": space} if space else {})}
+    label = f"{kind}{desc[:1].upper()}{desc[1:]}" if kind else desc
+    return _name(folder, stem, ents, f"_desc-{label}_{map_suffix(modality, kind)}{ext}")
 
 
 def pattern_atlas(modality: Modality) -> str:
-    return f"atlas/space-{grid_space(modality)}_pattern.nii.gz"
+    """The ROI labels on a model grid: a BIDS atlas (`tpl-<grid>` template folder, `atlas-` entity, `_dseg`)."""
+    g = grid_space(modality)
+    return f"tpl-{g}/anat/tpl-{g}_atlas-{ATLAS_LABEL}_dseg.nii.gz"
 
 
-ATLAS_DIR = "atlas"
-PATTERN_TABLE = f"{ATLAS_DIR}/pattern.tsv"
+#: Where `pattern_atlas` lived before the BIDS-Derivatives names; readers fall back to it (`find_pattern_atlas`).
+LEGACY_PATTERN_ATLAS = "atlas/space-{grid}_pattern.nii.gz"
+LEGACY_PATTERN_TABLE = "atlas/pattern.tsv"
+
+
+def find_pattern_atlas(prepared_dir: str | Path, modality: Modality) -> Path:
+    """A prepared directory's atlas for a modality, also in one written before the BIDS names."""
+    path = Path(prepared_dir) / pattern_atlas(modality)
+    legacy = Path(prepared_dir) / LEGACY_PATTERN_ATLAS.format(grid=grid_space(modality))
+    return legacy if not path.exists() and legacy.exists() else path
+
+
+def find_pattern_table(prepared_dir: str | Path) -> Path:
+    path = Path(prepared_dir) / PATTERN_TABLE
+    legacy = Path(prepared_dir) / LEGACY_PATTERN_TABLE
+    return legacy if not path.exists() and legacy.exists() else path
+
+
+#: The folders of the atlas files, shared by every row (moved in with the subjects' files).
+ATLAS_DIRS: tuple[str, ...] = tuple(f"tpl-{grid_space(m)}" for m in ("fmri", "dmri"))  # type: ignore[arg-type]
+#: The ROI table (label, MNI centre, network): a top-level `_dseg.tsv` both grids' atlases inherit.
+PATTERN_TABLE = f"atlas-{ATLAS_LABEL}_dseg.tsv"

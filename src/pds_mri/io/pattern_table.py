@@ -12,7 +12,7 @@ from pds_mri.io.tables import read_index
 
 def roi_networks(prepared_dir: Path) -> list[int]:
     """Network index of each ROI label 1..160 (entry r-1), from the prepared atlas table."""
-    path = Path(prepared_dir) / layout.PATTERN_TABLE
+    path = layout.find_pattern_table(prepared_dir)
     hint = "written by `pds prepare`; run it again"
     rows = read_index(path, ("label", "network"), hint)
     labels = [str(r["label"] or "").strip() for r in rows]

@@ -30,9 +30,9 @@ from pds_mri.io.layout import (
     SESSION_COLUMN,
     check_participant_id,
     check_session_id,
+    find_pattern_atlas,
     inside,
     key_of,
-    pattern_atlas,
     session_of,
 )
 from pds_mri.io.nifti import load_nifti
@@ -202,7 +202,7 @@ class AtlasCache:
 
     def labels(self, modality: Modality) -> torch.Tensor:
         if modality not in self._labels:
-            path = self.prepared_dir / pattern_atlas(modality)
+            path = find_pattern_atlas(self.prepared_dir, modality)
             _, data = _load_image(path)
             if data.ndim != 3:
                 raise InputError(path, f"expected a 3D label image, got {data.ndim}D")
@@ -249,7 +249,7 @@ def load_direction_item(
     _expect_shape(tissue_path, tissue[..., 0], shape)
 
     pattern = atlas.labels(tgt_mod)
-    _expect_shape(prepared_dir / pattern_atlas(tgt_mod), pattern.numpy(), shape)
+    _expect_shape(find_pattern_atlas(prepared_dir, tgt_mod), pattern.numpy(), shape)
 
     item: Item = {
         "source": torch.from_numpy(source)[None],

@@ -198,8 +198,9 @@ def _prepare_staged(
         _drop_invalid(subjects, failed, options.skip_invalid)
         write_atlas(stage, config)
         # not a failed subject's leftovers
-        folders = [layout.ATLAS_DIR, *(layout.row_folder(r["participant_id"], layout.session_of(r)) for r in rows)]
-        for path in sorted(p for folder in folders for p in (stage / folder).rglob("*") if p.is_file()):
+        folders = [*layout.ATLAS_DIRS, *(layout.row_folder(r["participant_id"], layout.session_of(r)) for r in rows)]
+        files = [p for folder in folders for p in (stage / folder).rglob("*") if p.is_file()]
+        for path in sorted([*files, stage / layout.PATTERN_TABLE]):
             target = out_dir / path.relative_to(stage)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
@@ -225,6 +226,7 @@ def _finish(
     write_tsv(out_dir / "cohort.tsv", index, columns)
     write_text(out_dir / "config.yaml", dump_config(config))
     write_json(out_dir / "dataset_description.json", _description(options, config, registration))
+    write_text(out_dir / ".bidsignore", layout.bidsignore_text())
     for m in MODALITIES:  # BIDS-Derivatives: a custom space needs a SpatialReference (here, inherited)
         write_json(out_dir / layout.grid_mask_sidecar(m), _grid_mask_sidecar(m))
         write_json(out_dir / layout.grid_tissue_sidecar(m), _grid_tissue_sidecar(m))
@@ -338,15 +340,17 @@ def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path, regis
         "sex": subject.sex or "",
     }
     to_mni = register_subject(data, registration, row)
+    ents = {m: layout.source_entities(subject.bold if m == "fmri" else subject.dwi, m) for m in MODALITIES}
     on_grid: dict[str, np.ndarray] = {}
     masks: dict[str, np.ndarray] = {}
     for m, img in native.items():
-        save_nifti(img, out_dir / layout.native_map(sub, m, kinds[m], ses))  # the scan's own affine: overlays it
-        row[f"{m}_native"] = layout.native_map(sub, m, kinds[m], ses)
+        row[f"{m}_native"] = layout.native_map(sub, m, kinds[m], ses, ents[m])
+        save_nifti(img, out_dir / row[f"{m}_native"])  # the scan's own affine: overlays it
+        write_json(out_dir / row[f"{m}_native"].replace(".nii.gz", ".json"), _native_sidecar(subject, m, kinds[m]))
         placed = img if m not in to_mni else in_mni(img, to_mni[m])
         if m in to_mni:
-            write_json(out_dir / layout.native_to_mni(sub, m, ses), _xfm_json(to_mni[m], row))
-            row[f"{m}_xfm"] = layout.native_to_mni(sub, m, ses)
+            row[f"{m}_xfm"] = layout.native_to_mni(sub, m, ses, ents[m])
+            write_json(out_dir / row[f"{m}_xfm"], _xfm_json(to_mni[m], row))
         resampled = to_grid(placed, grids[m], "continuous")
         on_grid[m] = np.asarray(resampled.dataobj, dtype=np.float32)
         masks[m] = brain_mask(resampled, grids[m]) & fov_mask(placed, grids[m])
@@ -367,8 +371,8 @@ def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path, regis
         save_nifti(_grid_image(np.moveaxis(tissue[m], 0, -1), affine), out_dir / layout.grid_tissue(sub, m, ses))
         row[f"{m}_tissue"] = layout.grid_tissue(sub, m, ses)
         if m in on_grid:
-            _write_normalised(out_dir, sub, m, kinds[m], on_grid[m], masks[m], affine, config, ses)
-            row[m] = layout.grid_map(sub, m, kinds[m], ses)
+            row[m] = layout.grid_map(sub, m, kinds[m], ses, ents[m])
+            _write_normalised(out_dir, row[m], m, kinds[m], on_grid[m], masks[m], affine, config, row[f"{m}_native"])
     return row
 
 
@@ -419,24 +423,27 @@ def _xfm_json(matrix: np.ndarray, row: dict) -> dict:
 
 def _write_normalised(
     out_dir: Path,
-    sub: str,
+    name: str,
     m: Modality,
     kind: str,
     x: np.ndarray,
     mask: np.ndarray,
     affine: np.ndarray,
     config: Config,
-    ses: str | None = None,
+    native: str,
 ) -> None:
+    """The map on its model grid (`name`, from `layout.grid_map`) and its sidecar: the normalisation, and the
+    BIDS-Derivatives keys (the custom grid space's SpatialReference, SkullStripped, Sources)."""
     from pds_mri.preprocess.normalise import fit_normalisation
 
     norm = fit_normalisation(x, mask, config.maps.norm_percentiles)
-    save_nifti(
-        _grid_image(norm.apply(x, mask).astype(np.float32), affine), out_dir / layout.grid_map(sub, m, kind, ses)
-    )
+    save_nifti(_grid_image(norm.apply(x, mask).astype(np.float32), affine), out_dir / name)
     write_json(
-        out_dir / layout.norm_sidecar(sub, m, kind, ses),
+        out_dir / name.replace(".nii.gz", ".json"),
         {
+            "SpatialReference": f"bids::{layout.pattern_atlas(m)}",
+            "SkullStripped": True,  # set to -1 outside the brain mask
+            "Sources": [f"bids::{native}"],
             "Modality": m,
             "Map": kind,
             "Normalisation": norm.to_json(),
@@ -462,7 +469,8 @@ def write_atlas(out_dir: Path, config: Config) -> None:
     for m in MODALITIES:
         grid = getattr(config.grids, m)
         save_nifti(_grid_image(pattern_labels(grid).astype(np.int16), grid.affine), out_dir / layout.pattern_atlas(m))
-    table = pattern_table()
+    # a BIDS `_dseg.tsv` look-up table: index and name first (BIDS), then what the pattern encoder reads
+    table = [{"index": r["label"], "name": f"{r['network']}-{r['label']}", **r} for r in pattern_table()]
     write_tsv(out_dir / layout.PATTERN_TABLE, table, list(table[0]))
 
 
@@ -472,6 +480,16 @@ def _grid_image(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     img.set_sform(affine, code=4)  # MNI152 space
     img.set_qform(affine, code=4)
     return img
+
+
+def _native_sidecar(subject: SubjectInputs, m: Modality, kind: str) -> dict:
+    """A native map keeps its scan's grid and space (no space entity, so no SpatialReference needed)."""
+    scan = subject.bold if m == "fmri" else subject.dwi
+    return {
+        "Description": f"{kind} map of the input scan, on its own grid and affine, in its units",
+        "SkullStripped": False,
+        "Sources": [Path(scan).resolve().as_uri()] if scan is not None else [],
+    }
 
 
 def _grid_mask_sidecar(modality: Modality) -> dict:

@@ -14,6 +14,7 @@ direction. Under torchrun subjects are sharded by rank.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shutil
 import time
@@ -32,8 +33,16 @@ from pds_mri.disease.run_priors import RunPriors, load_run_priors
 from pds_mri.disease.state import CLASSES
 from pds_mri.domain import DIRECTION_CHOICES
 from pds_mri.errors import PdsError
-from pds_mri.io.atomic import save_nifti, write_json, write_tsv
-from pds_mri.io.layout import SESSION_COLUMN, index_columns, key_of, session_of, synthesis_name, with_session
+from pds_mri.io.atomic import save_nifti, write_json, write_text, write_tsv
+from pds_mri.io.layout import (
+    SESSION_COLUMN,
+    bidsignore_text,
+    index_columns,
+    key_of,
+    session_of,
+    synthesis_name,
+    with_session,
+)
 from pds_mri.io.nifti import load_nifti
 from pds_mri.io.run_layout import RunDir
 from pds_mri.models.pds import SYNTHESIS_MODES
@@ -271,6 +280,7 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
                 merged = [with_session(r) for r in merged]
             write_tsv(index, merged, index_columns(SYNTH_COLUMNS, merged))
             write_json(Path(options.out_dir) / "dataset_description.json", dataset_description(options))
+            write_text(Path(options.out_dir) / ".bidsignore", bidsignore_text())
             console.print(f"synthesised {len(everything)} map(s) -> {index}")
         barrier(info)
         outcome["finished"] = True
@@ -369,12 +379,15 @@ def write_subject(
         origin = f"median of {n['subjects']} training subjects"
     units = np.where(mask, norm.invert(mean), 0.0).astype(np.float32)
     units_std = (std * (norm.high - norm.low) / 2.0).astype(np.float32)
+    kind = str(provenance.get("Config", {}).get("maps", {}).get(f"{target}_map", ""))
+    # the target's kept entities when the row has it (task, acq, run ...), else the required ones
+    named = functools.partial(synthesis_name, sub, ses, kind=kind, entities=target_entities(row, target))
     names = {
-        "synthesis": synthesis_name(sub, ses, f"{target}grid", "synth", target),
-        "synthesis_native": synthesis_name(sub, ses, "native", "synth", target),
-        "uncertainty": synthesis_name(sub, ses, f"{target}grid", "synthstd", target),
-        "uncertainty_native": synthesis_name(sub, ses, "native", "synthstd", target),
-        "sidecar": synthesis_name(sub, ses, "", "synth", target, ".json"),
+        "synthesis": named(f"{target}grid", "synth", target),
+        "synthesis_native": named("native", "synth", target),
+        "uncertainty": named(f"{target}grid", "synthStd", target),
+        "uncertainty_native": named("native", "synthStd", target),
+        "sidecar": named("", "provenance", target, ".json"),
     }
     to_mni = native_to_mni_matrix(in_dir, row, source)
 
@@ -394,7 +407,7 @@ def write_subject(
         names["uncertainty"] = names["uncertainty_native"] = ""
     names["samples"] = ""
     if samples:
-        names["samples"] = synthesis_name(sub, ses, f"{target}grid", "synthsamples", target)
+        names["samples"] = named(f"{target}grid", "synthSamples", target)
         stack = np.stack([np.where(mask, x, -1.0) for x in samples], axis=-1).astype(np.float32)
         img = _like(stack, grid_ref)
         save_nifti(img, out_dir / names["samples"])
@@ -408,10 +421,40 @@ def write_subject(
         "Normalisation": {**norm.to_json(), "origin": origin},
     }
     write_json(out_dir / names["sidecar"], provenance)
+    write_image_sidecars(out_dir, names, row, source, target)
     mode = provenance.get("Mode", "")
     session = {} if ses is None else {SESSION_COLUMN: ses}
     out = {"participant_id": sub, **session, "direction": direction, "source": source, "target": target}
     return out | names | {"mode": mode}
+
+
+def target_entities(row: dict, target: str) -> dict[str, str]:
+    """The entities a row's synthesis keeps: those of its prepared target map, when it has one."""
+    from pds_mri.io.layout import KEPT_ENTITIES, entities_of, source_entities
+
+    found = entities_of(row[target]) if row.get(target) else {}
+    kept = {k: v for k, v in found.items() if k in KEPT_ENTITIES[target]}
+    return kept or source_entities(None, target)  # type: ignore[arg-type]
+
+
+def write_image_sidecars(out_dir: Path, names: dict, row: dict, source: str, target_grid: str) -> None:
+    """BIDS-Derivatives keys of each synthesized image (SpatialReference of its space, SkullStripped, Sources)."""
+    from pds_mri.io.layout import pattern_atlas
+
+    for key in ("synthesis", "synthesis_native", "uncertainty", "uncertainty_native", "samples"):
+        if names.get(key):
+            native = key.endswith("native")
+            reference = (
+                f"bids:prepared:{row[f'{source}_native']}" if native else f"bids:prepared:{pattern_atlas(target_grid)}"
+            )  # type: ignore[arg-type]
+            write_json(
+                out_dir / names[key].replace(".nii.gz", ".json"),
+                {
+                    "SpatialReference": reference,
+                    "SkullStripped": not native,
+                    "Sources": [f"bids:prepared:{row[source]}"],
+                },
+            )
 
 
 def native_to_mni_matrix(in_dir: Path, row: dict, modality: str) -> np.ndarray | None:
