@@ -16,7 +16,10 @@ import pytest
 from pds_mri.cli import main
 
 SUB = "sub-002"  # a subject with both modalities in the session cohort (sim_bids: seed 7)
-MAPS = {"fmri": f"{SUB}/{SUB}_space-fmrigrid_desc-mean_fmri", "dmri": f"{SUB}/{SUB}_space-dmrigrid_desc-mean_dmri"}
+MAPS = {
+    "fmri": f"{SUB}/func/{SUB}_task-rest_space-fmrigrid_desc-mean_boldmap",
+    "dmri": f"{SUB}/dwi/{SUB}_space-dmrigrid_desc-mean_trace",
+}
 CKPT = "stage2/checkpoints/best"  # the checkpoint synthesis loads (best by validation)
 
 #: (command, damaged file as "<dir>/<path>", which damages apply). dirs: prep, run, synth, eval.
@@ -24,12 +27,12 @@ ALL = ("missing", "empty", "corrupt")
 CASES: list[tuple[str, str, tuple[str, ...]]] = [
     ("train", "prep/cohort.tsv", ALL),
     ("train", "prep/config.yaml", ALL),
-    ("train", "prep/atlas/pattern.tsv", ALL),
-    ("train", "prep/atlas/space-fmrigrid_pattern.nii.gz", ALL),
+    ("train", "prep/atlas-Dosenbach160_dseg.tsv", ALL),
+    ("train", "prep/tpl-fmrigrid/anat/tpl-fmrigrid_atlas-Dosenbach160_dseg.nii.gz", ALL),
     ("train", f"prep/{MAPS['fmri']}.json", ALL),
     ("train", f"prep/{MAPS['dmri']}.nii.gz", ALL),
-    ("train", f"prep/{SUB}/{SUB}_space-dmrigrid_mask.nii.gz", ALL),
-    ("train", f"prep/{SUB}/{SUB}_space-fmrigrid_probseg.nii.gz", ALL),
+    ("train", f"prep/{SUB}/anat/{SUB}_space-dmrigrid_desc-brain_mask.nii.gz", ALL),
+    ("train", f"prep/{SUB}/anat/{SUB}_space-fmrigrid_probseg.nii.gz", ALL),
     ("synthesize", "run/config.yaml", ALL),
     ("synthesize", "run/model.json", ("empty", "corrupt")),  # absent: a run from before model.json, i.e. pds
     ("synthesize", "run/split.json", ("empty", "corrupt")),  # absent: a run without priors needs no split
@@ -39,13 +42,13 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     ("synthesize", "prep/cohort.tsv", ALL),
     ("synthesize", f"prep/{MAPS['fmri']}.nii.gz", ALL),
     ("synthesize", f"prep/{MAPS['dmri']}.json", ALL),
-    ("synthesize", f"prep/{SUB}/{SUB}_space-native_desc-mean_fmri.nii.gz", ALL),
-    ("synthesize", f"prep/{SUB}/{SUB}_space-dmrigrid_probseg.nii.gz", ALL),
+    ("synthesize", f"prep/{SUB}/func/{SUB}_task-rest_desc-mean_boldmap.nii.gz", ALL),
+    ("synthesize", f"prep/{SUB}/anat/{SUB}_space-dmrigrid_probseg.nii.gz", ALL),
     ("evaluate", "synth/synthesized.tsv", ALL),
-    ("evaluate", f"synth/{SUB}/{SUB}_space-dmrigrid_desc-synth_dmri.nii.gz", ALL),
+    ("evaluate", f"synth/{SUB}/dwi/{SUB}_space-dmrigrid_desc-meanSynth_trace.nii.gz", ALL),
     ("evaluate", "prep/cohort.tsv", ALL),
     ("evaluate", f"prep/{MAPS['dmri']}.nii.gz", ALL),
-    ("evaluate", f"prep/{SUB}/{SUB}_space-dmrigrid_mask.nii.gz", ALL),
+    ("evaluate", f"prep/{SUB}/anat/{SUB}_space-dmrigrid_desc-brain_mask.nii.gz", ALL),
     ("report", "eval/metrics.json", ALL),
 ]
 PARAMS = [(cmd, rel, damage) for cmd, rel, damages in CASES for damage in damages]

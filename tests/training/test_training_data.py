@@ -144,7 +144,7 @@ def test_collate_stacks_per_direction(prepared: Path) -> None:
 def test_corrupt_and_mismatched_inputs_name_the_file(prepared: Path) -> None:
     path = prepared / layout.grid_map("sub-01", "dmri", "mean")
     path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:200]))  # truncated image
-    with pytest.raises(InputError, match=r"sub-01_space-dmrigrid_desc-mean_dmri\.nii\.gz: cannot read NIfTI"):
+    with pytest.raises(InputError, match=r"sub-01_space-dmrigrid_desc-mean_trace\.nii\.gz: cannot read NIfTI"):
         PreparedCohort(prepared)[0]
     import nibabel as nib
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from pds_mri.config import preset
+from pds_mri.io import layout
 from pds_mri.io.layout import COHORT_COLUMNS
 from pds_mri.workflows.prepare import PrepareOptions, run_prepare
 
@@ -80,7 +81,7 @@ def test_provenance_and_atlas(prepared: Path) -> None:
     generated = desc["GeneratedBy"][0]
     assert generated["Name"] == "pds-mri" and generated["Options"]["fmri_map"] == "mean"
     assert desc["DatasetType"] == "derivative" and "MNI152" in desc["Registration"]
-    labels = np.asarray(nib.load(prepared / "atlas/space-fmrigrid_pattern.nii.gz").dataobj)
+    labels = np.asarray(nib.load(prepared / "tpl-fmrigrid/anat/tpl-fmrigrid_atlas-Dosenbach160_dseg.nii.gz").dataobj)
     assert set(np.unique(labels)) - {0} == set(range(1, 161))
     assert (prepared / "config.yaml").is_file()
 
@@ -106,7 +107,7 @@ def test_other_maps(sim_bids: Path, tmp_path: Path, fmri_map: str, dmri_map: str
     (row,) = run_prepare(options)
     for m, kind in (("fmri", fmri_map), ("dmri", dmri_map)):
         if row.get(m):
-            assert f"desc-{kind}_{m}" in row[m]
+            assert f"desc-{kind}_{layout.map_suffix(m, kind)}.nii.gz" in row[m]
 
 
 def test_output_inside_the_input_dataset_is_refused(sim_bids: Path) -> None:
@@ -149,6 +150,6 @@ def test_each_custom_grid_space_is_declared_for_the_masks(prepared: Path) -> Non
     for modality in ("fmri", "dmri"):
         sidecar = json.loads((prepared / grid_mask_sidecar(modality)).read_text())
         reference = prepared / sidecar["SpatialReference"].removeprefix("bids::")
-        assert reference.is_file() and f"space-{modality}grid" in reference.name
-        mask = next(prepared.glob(f"sub-*/sub-*_space-{modality}grid_mask.nii.gz"))
+        assert reference.is_file() and f"tpl-{modality}grid" in reference.name
+        mask = next(prepared.glob(f"sub-*/anat/sub-*_space-{modality}grid_desc-brain_mask.nii.gz"))
         assert np.allclose(nib.load(mask).affine, nib.load(reference).affine)  # the same grid

@@ -82,15 +82,17 @@ def test_a_two_session_subject_yields_two_rows_with_matching_sessions(sessions: 
     for row in rows[:4]:
         sub, ses = row["participant_id"], row["session_id"]
         for column in paths:  # every prepared name keeps ses, in sub-X/ses-Y/
-            assert row[column].startswith(f"{sub}/{ses}/{sub}_{ses}_space-"), (column, row[column])
+            folder = "anat" if column.endswith(("mask", "tissue")) else {"f": "func", "d": "dwi"}[column[0]]
+            assert row[column].startswith(f"{sub}/{ses}/{folder}/{sub}_{ses}_"), (column, row[column])
             assert (prepared / row[column]).is_file()
     one, two = rows[0], rows[1]
     assert one["pairing"] == two["pairing"] == "same session"
     for column in ("fmri_native", "dmri_native"):  # each row is made from its own session's scans
         assert (prepared / one[column]).read_bytes() != (prepared / two[column]).read_bytes()
     plain = rows[4]  # a subject without sessions keeps the names it had before sessions were read
-    assert plain["fmri"] == "sub-005/sub-005_space-fmrigrid_desc-mean_fmri.nii.gz" and plain["pairing"] == "n/a"
-    assert (prepared / "sub-005" / "sub-005_space-dmrigrid_mask.nii.gz").is_file()
+    assert plain["fmri"] == "sub-005/func/sub-005_task-rest_space-fmrigrid_desc-mean_boldmap.nii.gz"
+    assert plain["pairing"] == "n/a"
+    assert (prepared / "sub-005" / "anat" / "sub-005_space-dmrigrid_desc-brain_mask.nii.gz").is_file()
 
 
 def test_a_session_without_dwi_is_paired_with_the_nearest_and_says_so(sessions: dict[str, Path]) -> None:
@@ -148,9 +150,9 @@ def test_train_synthesize_evaluate_keep_sessions_and_split_by_participant(sessio
                          ("sub-005", "n/a")}  # fmt: skip
     session_row = rows[("sub-001", "ses-02")]
     for column in ("synthesis", "synthesis_native", "sidecar"):
-        assert session_row[column].startswith("sub-001/ses-02/sub-001_ses-02_"), session_row[column]
+        assert session_row[column].startswith("sub-001/ses-02/dwi/sub-001_ses-02_"), session_row[column]
         assert (synth / session_row[column]).is_file()
-    assert rows[("sub-005", "n/a")]["synthesis"] == "sub-005/sub-005_space-dmrigrid_desc-synth_dmri.nii.gz"
+    assert rows[("sub-005", "n/a")]["synthesis"] == "sub-005/dwi/sub-005_space-dmrigrid_desc-meanSynth_trace.nii.gz"
     seeds = {json.loads((synth / r["sidecar"]).read_text())["SubjectSeed"] for r in rows.values()}
     assert len(seeds) == len(rows)  # each session its own seed
     run_evaluate(synth, prepared, root / "metrics")
