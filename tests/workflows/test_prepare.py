@@ -153,3 +153,25 @@ def test_each_custom_grid_space_is_declared_for_the_masks(prepared: Path) -> Non
         assert reference.is_file() and f"tpl-{modality}grid" in reference.name
         mask = next(prepared.glob(f"sub-*/anat/sub-*_space-{modality}grid_desc-brain_mask.nii.gz"))
         assert np.allclose(nib.load(mask).affine, nib.load(reference).affine)  # the same grid
+
+
+def test_native_maps_name_their_input_scan_with_a_bids_uri(prepared: Path, sim_bids: Path) -> None:
+    """Sources are BIDS URIs (`bids:raw:sub-X/func/...`), resolved through the description's DatasetLinks."""
+    links = json.loads((prepared / "dataset_description.json").read_text())["DatasetLinks"]
+    assert links["raw"] == sim_bids.resolve().as_uri()
+    row = next(r for r in _rows(prepared) if r["fmri"])
+    sidecar = json.loads((prepared / row["fmri_native"].replace(".nii.gz", ".json")).read_text())
+    (source,) = sidecar["Sources"]
+    assert source.startswith("bids:raw:sub-") and (sim_bids / source.removeprefix("bids:raw:")).is_file()
+    grid = json.loads((prepared / row["fmri"].replace(".nii.gz", ".json")).read_text())
+    assert grid["Sources"] == [f"bids::{row['fmri_native']}"] and grid["SkullStripped"] is True
+
+
+def test_source_uri_picks_the_deepest_linked_dataset(tmp_path: Path) -> None:
+    from pds_mri.workflows.prepare import source_uri
+
+    raw, deriv = tmp_path / "my data", tmp_path / "my data" / "derivatives" / "fmriprep"
+    links = {"raw": raw.as_uri(), "deriv1": deriv.as_uri()}
+    assert source_uri(raw / "sub-1/func/a_bold.nii.gz", links) == "bids:raw:sub-1/func/a_bold.nii.gz"
+    assert source_uri(deriv / "sub-1/func/b_bold.nii.gz", links) == "bids:deriv1:sub-1/func/b_bold.nii.gz"
+    assert source_uri(tmp_path / "elsewhere.nii.gz", links).startswith("file://")

@@ -194,7 +194,9 @@ def _prepare_staged(
     stage = out_dir / STAGING
     shutil.rmtree(stage, ignore_errors=True)
     try:
-        rows, failed = _prepare_all(subjects, config, stage, options.n_jobs, registration, options.omp_nthreads)
+        rows, failed = _prepare_all(
+            subjects, config, stage, options.n_jobs, registration, options.omp_nthreads, dataset_links(options)
+        )
         _drop_invalid(subjects, failed, options.skip_invalid)
         write_atlas(stage, config)
         # not a failed subject's leftovers
@@ -258,6 +260,7 @@ def _prepare_all(
     n_jobs: int,
     registration: str = "none",
     omp_nthreads: int | None = None,
+    links: dict[str, str] | None = None,
 ) -> tuple[list[dict], dict[str, list[InputError]]]:
     """Rows of the subjects that were prepared, and the problems of those that failed (collected, not fatal).
 
@@ -272,14 +275,16 @@ def _prepare_all(
             if omp_nthreads is not None:
                 limit_threads(omp_nthreads)
             for subject in subjects:
-                job = functools.partial(prepare_subject_safely, subject, config, out_dir, registration)
+                job = functools.partial(prepare_subject_safely, subject, config, out_dir, registration, links)
                 _collect(subject, job, rows, failed)
                 bar.advance(task)
         else:
             context = multiprocessing.get_context("spawn")
             threads = threads_per_process(n_jobs, omp_nthreads)
             with ProcessPoolExecutor(n_jobs, context, initializer=limit_threads, initargs=(threads,)) as pool:
-                futures = {pool.submit(prepare_subject_safely, s, config, out_dir, registration): s for s in subjects}
+                futures = {
+                    pool.submit(prepare_subject_safely, s, config, out_dir, registration, links): s for s in subjects
+                }
                 for future in as_completed(futures):
                     _collect(futures[future], future.result, rows, failed)
                     bar.advance(task)
@@ -295,11 +300,17 @@ def _collect(subject: SubjectInputs, result: Callable[[], dict], rows: list[dict
         raise PdsError("a `pds prepare` worker died (out of memory?); run again with fewer --n-jobs") from None
 
 
-def prepare_subject_safely(subject: SubjectInputs, config: Config, out_dir: Path, registration: str = "none") -> dict:
+def prepare_subject_safely(
+    subject: SubjectInputs,
+    config: Config,
+    out_dir: Path,
+    registration: str = "none",
+    links: dict[str, str] | None = None,
+) -> dict:
     """`prepare_subject`, with a failure that validation could not foresee (a map that normalises to nothing,
     a registration that diverges) turned into that subject's one-line problem, collected like the others."""
     try:
-        return prepare_subject(subject, config, out_dir, registration)
+        return prepare_subject(subject, config, out_dir, registration, links)
     except InputError:
         raise
     except (PdsError, ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError) as exc:
@@ -307,9 +318,16 @@ def prepare_subject_safely(subject: SubjectInputs, config: Config, out_dir: Path
         raise InputError(where, f"{subject.row_id} could not be prepared ({exc})") from None
 
 
-def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path, registration: str = "none") -> dict:
+def prepare_subject(
+    subject: SubjectInputs,
+    config: Config,
+    out_dir: Path,
+    registration: str = "none",
+    links: dict[str, str] | None = None,
+) -> dict:
     """Compute, (register,) resample, mask and normalise one row's maps (a subject, or a subject-session: its
-    files then go to sub-X/ses-Y/ and their names start sub-X_ses-Y_); return its cohort.tsv row."""
+    files then go to sub-X/ses-Y/<datatype>/ and their names start sub-X_ses-Y_); return its cohort.tsv row.
+    `links` (`dataset_links`) name the input datasets, for the BIDS URIs of the native maps' Sources."""
     from pds_mri.io.validate import validate_subject
     from pds_mri.preprocess.dmri_maps import dmri_map
     from pds_mri.preprocess.fmri_maps import fmri_map
@@ -346,7 +364,9 @@ def prepare_subject(subject: SubjectInputs, config: Config, out_dir: Path, regis
     for m, img in native.items():
         row[f"{m}_native"] = layout.native_map(sub, m, kinds[m], ses, ents[m])
         save_nifti(img, out_dir / row[f"{m}_native"])  # the scan's own affine: overlays it
-        write_json(out_dir / row[f"{m}_native"].replace(".nii.gz", ".json"), _native_sidecar(subject, m, kinds[m]))
+        write_json(
+            out_dir / row[f"{m}_native"].replace(".nii.gz", ".json"), _native_sidecar(subject, m, kinds[m], links or {})
+        )
         placed = img if m not in to_mni else in_mni(img, to_mni[m])
         if m in to_mni:
             row[f"{m}_xfm"] = layout.native_to_mni(sub, m, ses, ents[m])
@@ -482,14 +502,37 @@ def _grid_image(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     return img
 
 
-def _native_sidecar(subject: SubjectInputs, m: Modality, kind: str) -> dict:
+def _native_sidecar(subject: SubjectInputs, m: Modality, kind: str, links: dict[str, str]) -> dict:
     """A native map keeps its scan's grid and space (no space entity, so no SpatialReference needed)."""
     scan = subject.bold if m == "fmri" else subject.dwi
     return {
         "Description": f"{kind} map of the input scan, on its own grid and affine, in its units",
         "SkullStripped": False,
-        "Sources": [Path(scan).resolve().as_uri()] if scan is not None else [],
+        "Sources": [] if scan is None else [source_uri(Path(scan), links)],
     }
+
+
+def dataset_links(options: PrepareOptions) -> dict[str, str]:
+    """DatasetLinks of the prepared dataset: ``raw`` (the input dataset; a manifest's folder) and ``deriv1``,
+    ``deriv2``... (each ``--derivatives`` input), as file URIs, the names its Sources' BIDS URIs use."""
+    raw = Path(options.bids_dir).resolve()
+    links = {"raw": (raw if raw.is_dir() else raw.parent).as_uri()}
+    links.update({f"deriv{i}": Path(d).resolve().as_uri() for i, d in enumerate(options.derivatives, 1)})
+    return links
+
+
+def source_uri(path: Path, links: dict[str, str]) -> str:
+    """``bids:<dataset>:<relative path>`` of an input file, through the deepest linked dataset that holds it
+    (a derivatives folder inside the raw dataset is its own dataset); a file URI when none does."""
+    resolved = Path(path).resolve()
+    from urllib.parse import unquote, urlparse
+
+    roots = [(name, Path(unquote(urlparse(uri).path))) for name, uri in links.items()]
+    holding = [(len(root.parts), name, root) for name, root in roots if resolved.is_relative_to(root)]
+    if not holding:
+        return resolved.as_uri()
+    _, name, root = max(holding)
+    return f"bids:{name}:{resolved.relative_to(root).as_posix()}"
 
 
 def _grid_mask_sidecar(modality: Modality) -> dict:
@@ -529,6 +572,7 @@ def _description(options: PrepareOptions, config: Config, registration: str) -> 
         ],
         "SourceDatasets": [{"URL": Path(options.bids_dir).resolve().as_uri()}]
         + [{"URL": Path(d).resolve().as_uri(), "Description": "--derivatives input"} for d in options.derivatives],
+        "DatasetLinks": dataset_links(options),  # the names of the BIDS URIs in the native maps' Sources
         "Registration": SPACE_NOTE[registration],
         "Grids": config.grids.model_dump(mode="json"),
     }

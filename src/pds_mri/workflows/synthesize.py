@@ -387,8 +387,8 @@ def write_subject(
         "synthesis_native": named("native", "synth", target),
         "uncertainty": named(f"{target}grid", "synthStd", target),
         "uncertainty_native": named("native", "synthStd", target),
-        "sidecar": named("", "provenance", target, ".json"),
     }
+    names["sidecar"] = names["synthesis"].replace(".nii.gz", ".json")  # the provenance: the synthesis's sidecar
     to_mni = native_to_mni_matrix(in_dir, row, source)
 
     def native(img: nib.Nifti1Image) -> nib.Nifti1Image:
@@ -420,8 +420,7 @@ def write_subject(
         "NativeToMNI": row.get(f"{source}_xfm") or None,
         "Normalisation": {**norm.to_json(), "origin": origin},
     }
-    write_json(out_dir / names["sidecar"], provenance)
-    write_image_sidecars(out_dir, names, row, source, target)
+    write_image_sidecars(out_dir, names, row, source, target, provenance)
     mode = provenance.get("Mode", "")
     session = {} if ses is None else {SESSION_COLUMN: ses}
     out = {"participant_id": sub, **session, "direction": direction, "source": source, "target": target}
@@ -437,24 +436,21 @@ def target_entities(row: dict, target: str) -> dict[str, str]:
     return kept or source_entities(None, target)  # type: ignore[arg-type]
 
 
-def write_image_sidecars(out_dir: Path, names: dict, row: dict, source: str, target_grid: str) -> None:
-    """BIDS-Derivatives keys of each synthesized image (SpatialReference of its space, SkullStripped, Sources)."""
+def write_image_sidecars(out_dir: Path, names: dict, row: dict, source: str, target: str, provenance: dict) -> None:
+    """Each synthesized image's BIDS sidecar: SpatialReference of its space (the prepared atlas of the target
+    grid; the prepared source map for a native image, whose grid it is on), SkullStripped and Sources (BIDS
+    URIs into the prepared dataset). The synthesis's own sidecar also holds the provenance (`names["sidecar"]`):
+    BIDS has no place for a JSON without its image."""
     from pds_mri.io.layout import pattern_atlas
 
     for key in ("synthesis", "synthesis_native", "uncertainty", "uncertainty_native", "samples"):
-        if names.get(key):
-            native = key.endswith("native")
-            reference = (
-                f"bids:prepared:{row[f'{source}_native']}" if native else f"bids:prepared:{pattern_atlas(target_grid)}"
-            )  # type: ignore[arg-type]
-            write_json(
-                out_dir / names[key].replace(".nii.gz", ".json"),
-                {
-                    "SpatialReference": reference,
-                    "SkullStripped": not native,
-                    "Sources": [f"bids:prepared:{row[source]}"],
-                },
-            )
+        if not names.get(key):
+            continue
+        native = key.endswith("native")
+        space = row[f"{source}_native"] if native else pattern_atlas(target)  # type: ignore[arg-type]
+        keys = {"SpatialReference": f"bids:prepared:{space}", "SkullStripped": not native}
+        extra = provenance if key == "synthesis" else {"Sources": provenance["Sources"]}
+        write_json(out_dir / names[key].replace(".nii.gz", ".json"), {**keys, **extra})
 
 
 def native_to_mni_matrix(in_dir: Path, row: dict, modality: str) -> np.ndarray | None:
