@@ -23,12 +23,16 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadscope
 
-# Slow end-to-end checks too; they need the official BIDS validator (npm) and Chromium (Debian).
+# Slow end-to-end checks too; they need the BIDS validators (legacy npm one for the simulated input; the
+# schema-based one, bids-validator-deno from PyPI, for prepared/ and synthesized/) and Chromium (Debian).
 TOOLS := .tools
+BIDS_DENO := bids-validator-deno==3.0.2
 test-all: setup
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) bids-validator@1.15.0
+	test -x $(TOOLS)/deno/bin/bids-validator-deno || ($(PYTHON) -m venv $(TOOLS)/deno && $(TOOLS)/deno/bin/pip install --quiet $(BIDS_DENO))
 	command -v chromium >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null) || echo "chromium not installed: the HTML screenshot test will be skipped"
-	BIDS_VALIDATOR=$(TOOLS)/node_modules/.bin/bids-validator $(PY) -m pytest -q -n 2 -m ''
+	BIDS_VALIDATOR=$(TOOLS)/node_modules/.bin/bids-validator BIDS_VALIDATOR_DENO=$(TOOLS)/deno/bin/bids-validator-deno \
+		$(PY) -m pytest -q -n 2 -m ''
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -60,18 +60,24 @@ def test_priors_are_fitted_on_the_training_subjects_only(disease_run: dict[str, 
     assert all(m.min() >= 0 and m.max() <= 1 and m.max() > 0 for m in maps.values())
 
 
+def _provenance(synth: Path, participant: str) -> Path:
+    """A subject's provenance sidecar, from the index (`sidecar`: the synthesis's own JSON)."""
+    rows = csv.DictReader((synth / "synthesized.tsv").read_text().splitlines(), delimiter="\t")
+    return synth / next(r["sidecar"] for r in rows if r["participant_id"] == participant)
+
+
 def test_label_free_synthesis_records_the_estimate_and_uses_it(disease_run: dict[str, Path]) -> None:
     run, prepared, root = disease_run["run"], disease_run["prepared"], disease_run["root"]
     test = _split(run)["test"]
     with_state = _synth(run, prepared, root / "with", test)
     for p in test:
-        sidecar = json.loads((root / "with" / p / f"{p}_desc-synth_dmri.json").read_text())
+        sidecar = json.loads(_provenance(root / "with", p).read_text())
         assert sidecar["DiagnosisUsed"] is False
         probs = sidecar["DiseaseState"]["Probabilities"]
         assert set(probs) == {"NC", "MCI", "AD"} and abs(sum(probs.values()) - 1) < 1e-5
     without = _synth(run, prepared, root / "without", test, disease_state=False)
     assert any(with_state[p] != without[p] for p in test)  # the estimate conditions the synthesis
-    sidecar = json.loads((root / "without" / test[0] / f"{test[0]}_desc-synth_dmri.json").read_text())
+    sidecar = json.loads(_provenance(root / "without", test[0]).read_text())
     assert sidecar["DiseaseState"] is None
 
 

@@ -199,9 +199,10 @@ def _mean_of_samples_reuses_the_pds_run_without_training(done: dict, monkeypatch
     mean_fold = done["out"] / "runs" / "pds-mean4" / "fold-0"
     record = json.loads((mean_fold / bench.DONE).read_text())
     assert record["synthesis_samples"] == 4 and record["trained_model"] == "pds"
-    one = sorted((done["out"] / "runs" / "pds" / "fold-0" / "synth-dmri2fmri").glob("*/*space-fmrigrid_desc-synth_*"))
-    four = sorted((mean_fold / "synth-dmri2fmri").glob("*/*space-fmrigrid_desc-synth_*"))
-    assert one and len(one) == len(four) and list((mean_fold / "synth-dmri2fmri").glob("*/*desc-synthstd*"))
+    synthesis, std = "*/func/*space-fmrigrid_desc-*Synth_*.nii.gz", "*/func/*desc-*SynthStd_*"
+    one = sorted((done["out"] / "runs" / "pds" / "fold-0" / "synth-dmri2fmri").glob(synthesis))
+    four = sorted((mean_fold / "synth-dmri2fmri").glob(synthesis))
+    assert one and len(one) == len(four) and list((mean_fold / "synth-dmri2fmri").glob(std))
     assert not np.allclose(nib.load(one[0]).get_fdata(), nib.load(four[0]).get_fdata())  # a mean, not one draw
 
 

@@ -22,6 +22,7 @@ from pds_mri.cli import main
 from pds_mri.errors import InputError, PdsError
 from pds_mri.evaluation.metrics import PROTOCOL
 from pds_mri.evaluation.regions import METRIC_COLUMNS, REGIONS
+from pds_mri.io import layout
 from pds_mri.workflows.evaluate import run_evaluate
 
 
@@ -112,7 +113,7 @@ def test_metrics_agree_with_an_independent_numpy_recomputation(tiny_evaluated: d
     pred = (np.clip(load(run / "synth-f2d" / synth["synthesis"]), -1, 1) + 1) / 2
     real = (np.clip(load(prepared / real_row["dmri"]), -1, 1) + 1) / 2
     mask = load(prepared / real_row["dmri_mask"]) > 0.5
-    pattern = load(prepared / "atlas/space-dmrigrid_pattern.nii.gz") > 0
+    pattern = load(prepared / layout.pattern_atlas("dmri")) > 0
     tissue = load(prepared / real_row["dmri_tissue"])
     err = pred - real
     assert float(row["psnr"]) == pytest.approx(10 * np.log10(1 / np.mean(err[mask] ** 2)), rel=1e-4)

@@ -200,7 +200,7 @@ def test_synthesis_mode_is_recorded_and_mean_is_the_default(tiny: dict[str, Path
         sidecar = json.loads((out / rows[0]["sidecar"]).read_text())
         assert {r["mode"] for r in rows} == {sidecar["Mode"]}
         assert sidecar["NetworkEvaluations"] == (1 if sidecar["Mode"] == "mean" else sidecar["Steps"])
-        modes[mode] = (sidecar["Mode"], {p.name: p.read_bytes() for p in out.rglob("*grid_desc-synth_*.nii.gz")})
+        modes[mode] = (sidecar["Mode"], {p.name: p.read_bytes() for p in out.rglob("*grid_desc-*Synth_*.nii.gz")})
     assert modes[None] == modes["mean"] and modes["mean"][0] == "mean"
     assert modes["sample"][0] == "sample" and modes["sample"][1] != modes["mean"][1]
     with pytest.raises(PdsError, match="--mode"):

@@ -1,22 +1,24 @@
-"""Where `pds prepare` puts things: one place that names every file of a prepared directory.
+"""Where `pds prepare` puts things: one place that names every file of a prepared (BIDS-Derivatives) directory.
 
 OUT_DIR/
   cohort.tsv                 one row per subject, or per subject-session (COHORT_COLUMNS); paths relative to OUT_DIR
-  dataset_description.json   BIDS derivative description with GeneratedBy (tool, version, options)
+  dataset_description.json   BIDS derivative description with GeneratedBy (tool, version, options), DatasetLinks
+  .bidsignore                what BIDS 1.11 has no place for (BIDSIGNORE)
   config.yaml                the config used (grids, maps)
-  atlas/space-{grid}_pattern.nii.gz   Dosenbach-160 ROI labels (1..160) on each model grid
-  atlas/pattern.tsv                   label, MNI centre, network of each ROI
+  tpl-{grid}/anat/tpl-{grid}_atlas-Dosenbach160_dseg.nii.gz   ROI labels (1..160) on each model grid
+  atlas-Dosenbach160_dseg.tsv                                  index, name, label, MNI centre, network of each ROI
   space-{grid}_mask.json, space-{grid}_probseg.json   SpatialReference of the custom grid space, inherited by
                                       every mask and tissue file (BIDS inheritance)
-  sub-X/sub-X_space-native_desc-{map}_{modality}.nii.gz   map in the input's own grid/affine (input units)
-  sub-X/sub-X_space-{grid}_desc-{map}_{modality}.nii.gz   map on the model grid, normalised to [-1, 1]
-  sub-X/sub-X_space-{grid}_desc-{map}_{modality}.json     normalisation parameters (to invert it)
-  sub-X/sub-X_space-{grid}_mask.nii.gz                    brain mask on the model grid
-  sub-X/sub-X_space-{grid}_probseg.nii.gz                 4D GM, WM, CSF probabilities on the model grid
-  sub-X/sub-X_desc-{modality}_from-native_to-MNI152NLin2009cAsym_mode-image_xfm.json   registration (if any)
+  sub-X/{func|dwi}/sub-X_{ents}_desc-{map}_{suffix}.nii.gz              map in the input's own grid (input units)
+  sub-X/{func|dwi}/sub-X_{ents}_space-{grid}_desc-{map}_{suffix}.nii.gz map on the model grid, in [-1, 1]
+  sub-X/{func|dwi}/sub-X_{ents}_space-{grid}_desc-{map}_{suffix}.json   normalisation (to invert it), BIDS keys
+  sub-X/anat/sub-X_space-{grid}_desc-brain_mask.nii.gz                  brain mask on the model grid
+  sub-X/anat/sub-X_space-{grid}_probseg.nii.gz                          4D GM, WM, CSF probabilities on the grid
+  sub-X/{func|dwi}/sub-X_{ents}_from-native_to-MNI152NLin2009cAsym_mode-image_xfm.json   registration (if any)
 
+{ents}: the input scan's entities a map keeps (KEPT_ENTITIES; func always has task-), {suffix}: MAP_SUFFIX.
 A row of a dataset with sessions lives in sub-X/ses-Y/ and its names start sub-X_ses-Y_ (BIDS); its row id
-(`row_key`) is that prefix. Rows without a session keep sub-X/ and sub-X_, as before sessions were read.
+(`row_key`) is that prefix. Rows without a session keep sub-X/ and sub-X_.
 """
 
 from __future__ import annotations

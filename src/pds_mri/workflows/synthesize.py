@@ -1,14 +1,17 @@
 """`pds synthesize`: the missing modality of each subject, on the model grid and in the subject's own space.
 
-Output per subject (OUT_DIR/sub-X/; a session row's in OUT_DIR/sub-X/ses-Y/, names starting sub-X_ses-Y_):
-  sub-X_space-<target>grid_desc-synth_<target>.nii.gz      synthesis on the model grid, [-1, 1] scale
-  sub-X_space-native_desc-synth_<target>.nii.gz            the same in input units on the source's native grid,
-                                                            so it overlays the subject's real scan in a viewer
-  sub-X_space-<...>_desc-synthstd_<target>.nii.gz          voxel-wise std over --samples N (N > 1)
-  sub-X_space-<target>grid_desc-synthsamples_<target>.nii.gz  the N posterior samples (4D; --save-samples)
-  sub-X_desc-synth_<target>.json                           provenance (checkpoint hash, config, steps, seed, ...)
-and OUT_DIR/synthesized.tsv, one row per subject (or subject-session: then with a session_id column) and
-direction. Under torchrun subjects are sharded by rank.
+Output per subject, a BIDS-Derivatives dataset (OUT_DIR/sub-X/<func|dwi>/; a session row's in
+OUT_DIR/sub-X/ses-Y/<func|dwi>/, names starting sub-X_ses-Y_; names from `layout.synthesis_name`):
+  ..._space-<target>grid_desc-<map>Synth_<suffix>.nii.gz     synthesis on the model grid, [-1, 1] scale
+  ..._space-<target>grid_desc-<map>Synth_<suffix>.json       its sidecar + provenance (checkpoint hash, config,
+                                                             steps, seed, ...)
+  ..._space-native_desc-<map>Synth_<suffix>.nii.gz           the same in input units on the source's native grid,
+                                                             so it overlays the subject's real scan in a viewer
+  ..._space-<...>_desc-<map>SynthStd_<suffix>.nii.gz         voxel-wise std over --samples N (N > 1)
+  ..._space-<target>grid_desc-<map>SynthSamples_<suffix>.nii.gz  the N posterior samples (4D; --save-samples)
+each image with a JSON sidecar (SpatialReference, SkullStripped, Sources), and OUT_DIR/synthesized.tsv, one
+row per subject (or subject-session: then with a session_id column) and direction. Under torchrun subjects are
+sharded by rank.
 """
 
 from __future__ import annotations
