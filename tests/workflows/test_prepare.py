@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -175,3 +176,18 @@ def test_source_uri_picks_the_deepest_linked_dataset(tmp_path: Path) -> None:
     assert source_uri(raw / "sub-1/func/a_bold.nii.gz", links) == "bids:raw:sub-1/func/a_bold.nii.gz"
     assert source_uri(deriv / "sub-1/func/b_bold.nii.gz", links) == "bids:deriv1:sub-1/func/b_bold.nii.gz"
     assert source_uri(tmp_path / "elsewhere.nii.gz", links).startswith("file://")
+
+
+def test_prepared_names_keep_the_input_entities(sim_bids: Path, tmp_path: Path) -> None:
+    """acq- and run- of the input BOLD and DWI stay in every map of theirs (BIDS-Derivatives), and in func/ the
+    task too; masks and tissue maps, made on the model grids for both modalities, go to anat/."""
+    bids = tmp_path / "bids"
+    shutil.copytree(sim_bids, bids)
+    sub = next(p.name for p in sorted(bids.glob("sub-*")) if (p / "func").is_dir() and (p / "dwi").is_dir())
+    for path in [*(bids / sub / "func").iterdir(), *(bids / sub / "dwi").iterdir()]:
+        new = path.name.replace("task-rest_bold", "task-rest_acq-mb4_run-01_bold")
+        path.rename(path.with_name(new.replace(f"{sub}_dwi", f"{sub}_acq-b1000_run-2_dwi")))
+    (row,) = run_prepare(PrepareOptions(bids, tmp_path / "out", participant_labels=(sub,), preset="cpu"))
+    assert row["fmri"] == f"{sub}/func/{sub}_task-rest_acq-mb4_run-01_space-fmrigrid_desc-mean_boldmap.nii.gz"
+    assert row["dmri_native"] == f"{sub}/dwi/{sub}_acq-b1000_run-2_desc-mean_trace.nii.gz"
+    assert row["fmri_mask"] == f"{sub}/anat/{sub}_space-fmrigrid_desc-brain_mask.nii.gz"

@@ -310,6 +310,6 @@ def find_pattern_table(prepared_dir: str | Path) -> Path:
 
 
 #: The folders of the atlas files, shared by every row (moved in with the subjects' files).
-ATLAS_DIRS: tuple[str, ...] = tuple(f"tpl-{grid_space(m)}" for m in ("fmri", "dmri"))  # type: ignore[arg-type]
+ATLAS_DIRS: tuple[str, ...] = tuple(f"tpl-{grid_space(m)}" for m in ("fmri", "dmri"))
 #: The ROI table (label, MNI centre, network): a top-level `_dseg.tsv` both grids' atlases inherit.
 PATTERN_TABLE = f"atlas-{ATLAS_LABEL}_dseg.tsv"
