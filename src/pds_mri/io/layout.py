@@ -32,7 +32,7 @@ from pds_mri.domain import Modality
 from pds_mri.errors import InputError
 
 TISSUES: tuple[str, str, str] = ("GM", "WM", "CSF")
-#: Dosenbach-160 networks, in a fixed order: the index is what the pattern encoder sees (atlas/pattern.tsv).
+#: Dosenbach-160 networks, in a fixed order: the index is what the pattern encoder sees (PATTERN_TABLE).
 NETWORKS: tuple[str, ...] = (
     "default", "fronto-parietal", "cingulo-opercular", "sensorimotor", "occipital", "cerebellum",
 )  # fmt: skip
@@ -162,6 +162,8 @@ DEFAULT_TASK = "rest"
 MAP_SUFFIX: dict[tuple[str, str], str] = {("dmri", "fa"): "FA", ("dmri", "md"): "ADC", ("dmri", "mean"): "trace"}
 DEFAULT_SUFFIX: dict[str, str] = {"fmri": "boldmap", "dmri": "dwimap"}
 ATLAS_LABEL = "Dosenbach160"
+#: The BIDS version the output names follow (the `tpl-` atlas folder and `atlas-` entity are BIDS 1.11).
+DERIVATIVES_BIDS_VERSION = "1.11.1"
 #: What `.bidsignore` of every output dataset lists: the files BIDS 1.11 has no place for.
 BIDSIGNORE: tuple[str, ...] = (
     "cohort.tsv",  # pds index files (one row per subject; paths into the dataset)

@@ -1,4 +1,5 @@
-"""The prepared atlas table (`pattern.tsv`): which functional network each of the 160 ROIs belongs to."""
+"""The prepared atlas table (`atlas-Dosenbach160_dseg.tsv`, `atlas/pattern.tsv` in older directories): which
+functional network each of the 160 ROIs belongs to."""
 
 from __future__ import annotations
 

@@ -559,7 +559,7 @@ def _description(options: PrepareOptions, config: Config, registration: str) -> 
     opts["preset"] = config.preset
     return {
         "Name": "pds-mri prepared maps",
-        "BIDSVersion": "1.9.0",
+        "BIDSVersion": layout.DERIVATIVES_BIDS_VERSION,
         "DatasetType": "derivative",
         "GeneratedBy": [
             {

@@ -38,6 +38,7 @@ from pds_mri.domain import DIRECTION_CHOICES
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import save_nifti, write_json, write_text, write_tsv
 from pds_mri.io.layout import (
+    DERIVATIVES_BIDS_VERSION,
     SESSION_COLUMN,
     bidsignore_text,
     index_columns,
@@ -321,7 +322,7 @@ def dataset_description(options: SynthesizeOptions) -> dict:
     run_uri = Path(options.model_archive or options.run_dir).resolve().as_uri()  # the archive, not its temp copy
     return {
         "Name": "pds-mri synthesized maps",
-        "BIDSVersion": "1.9.0",
+        "BIDSVersion": DERIVATIVES_BIDS_VERSION,
         "DatasetType": "derivative",
         "GeneratedBy": [{"Name": "pds-mri", "Version": __version__, "Description": "pds synthesize"}],
         "SourceDatasets": [
