@@ -197,3 +197,12 @@ def fit_scale(abs_error: np.ndarray, std: np.ndarray, k: float = 2.0) -> float:
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def calibration_payload(voxels: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """metrics.json "calibration": the columns, their protocol, and per direction the pooled numbers."""
+    return {
+        "columns": list(CALIBRATION_COLUMNS),
+        "protocol": CALIBRATION_PROTOCOL,
+        "directions": {d: pooled(v) for d, v in sorted(voxels.items())},
+    }

@@ -159,3 +159,9 @@ PROTOCOL = {
     "cohens_d": "difference of means / pooled standard deviation (n - 1)",
     "minimum": f"a contrast is reported when both groups have >= {MIN_PER_GROUP} subjects",
 }
+
+
+def group_differences_payload(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+    """metrics.json / results.json "group_differences": the protocol and one record per direction × region ×
+    contrast of the rows (`pds evaluate`'s rows, or a benchmark model's rows pooled over its folds)."""
+    return {"protocol": PROTOCOL, "rows": json_safe(group_differences(rows, seed))}

@@ -9,6 +9,8 @@ one owner of the prepared directory's names):
     BENCH_DIR/config.yaml, results.json, results.md,
               runs/<model>/fold-<k>/  a RUN_DIR (trained models) + trained.json, done.json,
                                       synth-<direction>/, eval-<direction>/
+    SYNTH_DIR/synthesized.tsv   (`pds synthesize`)     EVAL_DIR/metrics.json   (`pds evaluate`)
+    OUT_DIR/diagnosis.json, diagnosis.md   (`pds diagnose`)
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STAGES = ("stage1", "stage2")
+SYNTH_TSV = "synthesized.tsv"  # a synthesis directory's index (io/synthesized.py)
+METRICS_JSON = "metrics.json"  # an evaluation directory's result (io/result_files.py EvaluationMetrics)
+DIAGNOSIS_JSON = "diagnosis.json"  # a diagnosis directory's result (io/result_files.py DiagnosisResult)
+DIAGNOSIS_MD = "diagnosis.md"
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pds_mri.io.run_layout import SYNTH_TSV
 from pds_mri.io.tables import read_index
 
-SYNTH_TSV = "synthesized.tsv"
+__all__ = ["NEEDED_SYNTH_COLUMNS", "SYNTH_TSV", "read_synthesized"]
 NEEDED_SYNTH_COLUMNS = ("participant_id", "direction", "synthesis")
 
 

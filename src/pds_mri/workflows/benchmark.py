@@ -29,34 +29,26 @@ plus a flat `table` for the report.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
-import platform
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pds_mri import __version__
 from pds_mri.errors import PdsError
+from pds_mri.evaluation.benchmark_summary import benchmark_results, model_budgets
 from pds_mri.io.atomic import make_dir, write_json, write_text
 from pds_mri.io.layout import key_of
-from pds_mri.io.result_files import FoldRecord, TrainedRecord, read_record, record_json
+from pds_mri.io.result_files import FoldRecord, TrainedRecord, read_record, record_json, result_json
 from pds_mri.io.run_layout import BenchmarkDir, FoldDir
 from pds_mri.progress import console
 from pds_mri.report.markdown.benchmark import results_markdown
-from pds_mri.workflows.models import MODEL_SPECS, Resynthesis, benchmark_defaults
+from pds_mri.workflows.models import MODEL_SPECS, Resynthesis, benchmark_defaults, resolve_models
 
-REFERENCE = "pds"
-METRICS = ("psnr", "ssim", "mae")
 #: the registry's benchmark relations (workflows/models.py), under the names the rest of this module uses
 DEFAULT_MODELS = benchmark_defaults()
 SHARED_TRAINING: dict[str, Resynthesis] = {n: s.resynthesis for n, s in MODEL_SPECS.items() if s.resynthesis}
 SHARED_STAGE1: dict[str, str] = {n: s.stage1_from for n, s in MODEL_SPECS.items() if s.stage1_from}
-RESULTS_JSON = BenchmarkDir.RESULTS_JSON
-RESULTS_MD = BenchmarkDir.RESULTS_MD
-DONE = FoldDir.DONE
-TRAINED = FoldDir.TRAINED
 _REDO = "delete the fold's folder to redo it"
 
 
@@ -70,15 +62,6 @@ class BenchmarkOptions:
     config: Path | None = None
     seed: int = 0
     only_folds: tuple[int, ...] = ()  # run just these folds (e.g. one per GPU); finished others are still collected
-
-
-def resolve_models(models: tuple[str, ...]) -> tuple[str, ...]:
-
-    chosen = tuple(dict.fromkeys(models or DEFAULT_MODELS))
-    unknown = [m for m in chosen if m not in MODEL_SPECS]
-    if unknown:
-        raise PdsError(f"--models {', '.join(unknown)}: choose from {', '.join(MODEL_SPECS)}")
-    return chosen
 
 
 def fold_dir(out_dir: Path, model: str, fold: int) -> FoldDir:
@@ -231,160 +214,40 @@ def training_seconds(run_dir: Path, stages: tuple[str, ...] = ("stage1", "stage2
 # ---------------------------------------------------------------------------------------------- results
 
 
-def summarise(
-    models: tuple[str, ...], records: list[dict[str, Any]], folds: int, seed: int
-) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-    """(per_model, comparisons, table) from the finished (model, fold) records."""
-    from pds_mri.evaluation.statistics import CONFIDENCE, N_RESAMPLES, mean_std, paired_comparison
-    from pds_mri.training.data import DIRECTIONS
-
-    by_model: dict[str, list[dict[str, Any]]] = {m: [r for r in records if r["model"] == m] for m in models}
-
-    def values(model: str, direction: str, metric: str) -> dict[str, float]:
-        return {
-            key_of(row): float(row[metric])  # a row: (participant, session)
-            for rec in by_model[model]
-            for row in rec["rows"]
-            if row["direction"] == direction and row.get(metric) is not None
-        }
-
-    per_model: dict[str, Any] = {}
-    comparisons: dict[str, Any] = {}
-    table: list[dict[str, Any]] = []
-    for model in models:
-        recs = by_model[model]
-        synth = [row["synth_seconds"] for rec in recs for row in rec["rows"] if row.get("synth_seconds") is not None]
-        entry: dict[str, Any] = {
-            "folds_done": sorted(rec["fold"] for rec in recs),
-            "complete": len(recs) == folds,
-            "train_seconds": mean_std([rec["train_seconds"] for rec in recs]),
-            "synth_seconds_per_subject": mean_std(synth),
-            "directions": {},
-        }
-        for direction in DIRECTIONS:
-            entry["directions"][direction] = {m: mean_std(list(values(model, direction, m).values())) for m in METRICS}
-        per_model[model] = entry
-        if model != REFERENCE and REFERENCE in by_model and by_model[REFERENCE]:
-            comparisons[model] = {
-                direction: {
-                    m: paired_comparison(
-                        values(REFERENCE, direction, m), values(model, direction, m), N_RESAMPLES, CONFIDENCE, seed
-                    )
-                    for m in METRICS
-                }
-                for direction in DIRECTIONS
-            }
-        for direction in DIRECTIONS:
-            stats = entry["directions"][direction]
-            row: dict[str, Any] = {"model": model, "direction": direction, "n": stats["psnr"]["n"]}
-            for m in METRICS:
-                row[f"{m}_mean"], row[f"{m}_std"] = stats[m]["mean"], stats[m]["std"]
-            for m in METRICS:
-                comp = comparisons.get(model, {}).get(direction, {}).get(m)
-                row[f"delta_{m}"] = None if comp is None else comp["mean_difference"]
-                row[f"delta_{m}_ci"] = (
-                    None if comp is None or comp["ci_low"] is None else [comp["ci_low"], comp["ci_high"]]
-                )
-                row[f"p_{m}"] = None if comp is None else comp["p_wilcoxon"]
-            row["train_seconds"] = entry["train_seconds"]["mean"]
-            row["synth_seconds_per_subject"] = entry["synth_seconds_per_subject"]["mean"]
-            row["folds_done"] = len(recs)
-            table.append(row)
-    return per_model, comparisons, table
-
-
 def write_results(
     options: BenchmarkOptions, models: tuple[str, ...], records: list[dict[str, Any]], n_subjects: int
 ) -> dict[str, Any]:
-    from pds_mri.evaluation.metrics import PROTOCOL
-    from pds_mri.evaluation.statistics import CONFIDENCE, N_RESAMPLES
-
-    per_model, comparisons, table = summarise(models, records, options.folds, options.seed)
-    budgets = model_budgets(options, records)
-    groups = pooled_group_differences(models, records, options.seed)
-    for model, budget in budgets.items():
-        per_model[model] |= budget
-    for row in table:
-        row |= budgets.get(row["model"], {"parameters": None, "optimiser_steps": None})
-    results = {
-        "GeneratedBy": {"Name": "pds-mri", "Version": __version__, "Command": "pds benchmark"},
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
-        "prepared_dir": str(Path(options.prepared_dir).resolve()),
-        "preset": options.preset,
-        "config": None if options.config is None else str(Path(options.config).resolve()),
-        "protocol": PROTOCOL,
-        "cross_validation": "subject-level stratified K-fold over subjects with both modalities (split_subjects); "
-        "the same split for every model; diagnosis not used at synthesis",
-        "folds": options.folds,
-        "seed": options.seed,
-        "subjects": n_subjects,
-        "models": {m: MODEL_SPECS[m].description for m in models},
-        "reference": REFERENCE,
-        "shared_runs": {
-            **{m: r.describe() for m, r in SHARED_TRAINING.items() if m in models},
-            **{
-                m: f"stage 2 only, on the stage-1 weights of the {t} run of the fold"
-                for m, t in SHARED_STAGE1.items()
-                if m in models
-            },
-        },
-        "statistics": {
-            "difference": f"{REFERENCE} − model per subject and direction (positive PSNR/SSIM and negative MAE "
-            f"favour {REFERENCE})",
-            "ci": f"{CONFIDENCE:.0%} percentile bootstrap of the mean difference, {N_RESAMPLES} resamples, "
-            f"numpy default_rng(seed={options.seed})",
-            "test": "two-sided Wilcoxon signed-rank (scipy.stats.wilcoxon, zero_method='wilcox')",
-            "train_seconds": "optimiser-step time summed over training stages (excludes validation/checkpoints)",
-            "synth_seconds_per_subject": "network time of one synthesis (sidecar SynthesisSeconds)",
-            "parameters": "trained parameters of every part (PDS: denoiser, conditioning, pattern encoder, "
-            "refiners; pix2pix3d: generator + discriminator)",
-            "optimiser_steps": "optimiser steps summed over training stages (batch 1 per direction; a shared "
-            "stage 1 counts for each model that uses it)",
-        },
-        "complete": all(per_model[m]["complete"] for m in models),
-        "per_model": per_model,
-        "comparisons": comparisons,
-        "table": table,
-        "group_differences": groups,
-    }
-    out_dir = Path(options.out_dir)
-    write_json(out_dir / RESULTS_JSON, results)
-    write_text(out_dir / RESULTS_MD, results_markdown(results))
-    return results
-
-
-def pooled_group_differences(models: tuple[str, ...], records: list[dict[str, Any]], seed: int) -> dict[str, Any]:
-    """Per model: real vs synthetic AD − NC / MCI − NC differences over all its out-of-fold test subjects."""
-    from pds_mri.workflows.evaluate import group_differences_payload
-
-    out: dict[str, Any] = {}
-    for model in models:
-        rows = [row for rec in records if rec["model"] == model for row in rec["rows"] if row.get("region_means_real")]
-        if rows:
-            out[model] = group_differences_payload(rows, seed)
-    return out
-
-
-def model_budgets(options: BenchmarkOptions, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Trained parameters and optimiser steps of each model, read off its first finished fold's run."""
+    """results.json and results.md of the finished records (evaluation/benchmark_summary.py)."""
     from pds_mri.workflows.run import optimiser_steps, trained_parameters
 
-    out: dict[str, dict[str, Any]] = {}
-    for rec in sorted(records, key=lambda r: r["fold"]):
-        if rec["model"] in out:
-            continue
-        run_dir = FoldDir(Path(options.out_dir) / rec["run_dir"])
-        try:
-            steps = optimiser_steps(run_dir.path)
-            marker = run_dir.trained
-            source = read_record(marker, TrainedRecord).stage1_from if marker.is_file() else None
-            if source is not None:
-                steps["stage1"] = optimiser_steps(fold_dir(options.out_dir, source, rec["fold"]).path).get("stage1", 0)
-            out[rec["model"]] = {
-                "parameters": trained_parameters(run_dir.path, options.prepared_dir)["total"],
-                "optimiser_steps": sum(steps.values()),
-            }
-        except (OSError, PdsError, KeyError, ValueError):
-            out[rec["model"]] = {"parameters": None, "optimiser_steps": None}
-    return out
+    shared_runs = {
+        **{m: r.describe() for m, r in SHARED_TRAINING.items() if m in models},
+        **{
+            m: f"stage 2 only, on the stage-1 weights of the {t} run of the fold"
+            for m, t in SHARED_STAGE1.items()
+            if m in models
+        },
+    }
+    results = result_json(
+        benchmark_results(
+            prepared_dir=options.prepared_dir,
+            preset=options.preset,
+            config=options.config,
+            folds=options.folds,
+            seed=options.seed,
+            subjects=n_subjects,
+            models={m: MODEL_SPECS[m].description for m in models},
+            shared_runs=shared_runs,
+            records=records,
+            budgets=model_budgets(
+                BenchmarkDir(options.out_dir),
+                records,
+                optimiser_steps,
+                lambda run: trained_parameters(run, options.prepared_dir)["total"],
+            ),
+        )
+    )
+    layout = BenchmarkDir(options.out_dir)
+    write_json(layout.results_json, results)
+    write_text(layout.results_md, results_markdown(results))
+    return results

@@ -70,7 +70,7 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
     from pds_mri.io.output_place import check_output_apart
     from pds_mri.training.data import COHORT_FILE, diagnosis_code, read_cohort
     from pds_mri.training.split import check_grouped
-    from pds_mri.workflows.benchmark import resolve_models
+    from pds_mri.workflows.models import resolve_models
 
     check_output_apart(Path(options.out_dir), {"prepared directory": Path(options.prepared_dir)})
     check_classifier(options.classifier)

@@ -20,37 +20,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
-import numpy as np
-import torch
-
-from pds_mri import __version__
 from pds_mri.errors import InputError, PdsError
+from pds_mri.evaluation.scoring import GROUP_COLUMNS, ROW_COLUMNS, group_tsv_row, json_rows, tsv_value
 from pds_mri.io.atomic import make_dir, write_json, write_tsv
 from pds_mri.io.layout import SESSION_COLUMN, index_columns, key_of, session_of, with_session
 from pds_mri.io.nifti import load_nifti
-from pds_mri.io.synthesized import SYNTH_TSV, read_synthesized
+from pds_mri.io.result_files import EvaluationMetrics, result_json
+from pds_mri.io.run_layout import METRICS_JSON, SYNTH_TSV
+from pds_mri.io.synthesized import read_synthesized
 from pds_mri.progress import console, progress_bar
+from pds_mri.provenance import generated_by
 from pds_mri.report.format import fixed, summary_stat
 
+__all__ = ["GROUP_COLUMNS", "METRICS_JSON", "METRICS_TSV", "ROW_COLUMNS", "run_evaluate"]
+
 METRICS_TSV = "metrics.tsv"
-METRICS_JSON = "metrics.json"
 GROUP_TSV = "group_differences.tsv"
-GROUP_COLUMNS = (
-    "direction",
-    "region",
-    "contrast",
-    "n_case",
-    "n_control",
-    "real_difference",
-    "synthetic_difference",
-    "ratio",
-    "ratio_ci_low",
-    "ratio_ci_high",
-    "real_cohens_d",
-    "synthetic_cohens_d",
-)
-ROW_COLUMNS = ("participant_id", "diagnosis", "direction", "source", "target")
 
 
 def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Path | None = None) -> dict[str, Any]:
@@ -59,9 +44,10 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
     With ``run_dir`` (the run that made the syntheses) the group differences are also scored in the
     data-driven ``disease`` region of the run's TRAINING subjects (`disease.pattern_map.fold_disease_regions`).
     """
-    from pds_mri.evaluation.calibration import CALIBRATION_COLUMNS, CALIBRATION_SCORES
-    from pds_mri.evaluation.group_difference import regional_means
-    from pds_mri.evaluation.regions import METRIC_COLUMNS, VOXEL_COLUMNS, finite, protocol, score, summarise
+    from pds_mri.evaluation.calibration import CALIBRATION_COLUMNS, CALIBRATION_SCORES, calibration_payload
+    from pds_mri.evaluation.group_difference import group_differences_payload
+    from pds_mri.evaluation.regions import METRIC_COLUMNS, VOXEL_COLUMNS, protocol, summarise
+    from pds_mri.evaluation.scoring import load_on_grid, score_synthesis
     from pds_mri.io.output_place import check_output_apart
     from pds_mri.io.pattern_table import roi_networks
     from pds_mri.training.data import AtlasCache, direction_modalities, load_direction_item, read_cohort
@@ -106,30 +92,26 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
             assert real is not None
             item = load_direction_item(prepared_dir, real, direction, atlas=atlas)
             grid = load_nifti(prepared_dir / str(real[f"{target}_mask"]))
-            pred = _load_on_grid(synth_dir / row["synthesis"], grid, f"{target} model grid of {pid}")
+            pred = load_on_grid(synth_dir / row["synthesis"], grid, f"{target} model grid of {pid}")
             std = None
             if row.get("uncertainty"):
-                std = _load_on_grid(synth_dir / row["uncertainty"], grid, f"{target} model grid of {pid}")
-            metrics = score(torch.from_numpy(pred), item, None if std is None else torch.from_numpy(std))
-            calibration, subject = uncertainty_calibration(pred, item, std)
+                std = load_on_grid(synth_dir / row["uncertainty"], grid, f"{target} model grid of {pid}")
+            extra = {"disease": disease_regions[direction]} if disease_regions else None
+            scored_row, subject = score_synthesis(
+                row,
+                item,
+                pred,
+                std,
+                who=who,
+                diagnosis=real.get("diagnosis") or "n/a",
+                source=source,
+                target=target,
+                networks=networks,
+                extra_regions=extra,
+            )
             if subject is not None:
                 voxels.setdefault(direction, []).append(subject)
-            extra = {"disease": disease_regions[direction]} if disease_regions else None
-            scored.append(
-                {
-                    **who,
-                    "diagnosis": real.get("diagnosis") or "n/a",
-                    "direction": direction,
-                    "source": source,
-                    "target": target,
-                    **metrics,
-                    **calibration,
-                    "synthesis": row["synthesis"],
-                    "uncertainty": row.get("uncertainty") or "",
-                    "region_means_real": regional_means(item["target"], item, networks, extra),
-                    "region_means_synth": regional_means(torch.from_numpy(pred), item, networks, extra),
-                }
-            )
+            scored.append(scored_row)
     if not scored:
         reasons = sorted({s["reason"] for s in skipped})
         raise PdsError(
@@ -143,68 +125,35 @@ def run_evaluate(synth_dir: Path, prepared_dir: Path, out_dir: Path, run_dir: Pa
     if SESSION_COLUMN in columns:
         scored = [with_session(r) for r in scored]
     make_dir(out_dir)
-    write_tsv(out_dir / METRICS_TSV, [{c: _tsv_value(r[c]) for c in columns} for r in scored], columns)
-    json_rows: list[dict[str, Any]] = [
-        {k: finite(v) if k in METRIC_COLUMNS or k in CALIBRATION_COLUMNS else v for k, v in r.items()} for r in scored
-    ]
-    for r in json_rows:
-        for key in ("region_means_real", "region_means_synth"):
-            r[key] = {k: finite(v) for k, v in r[key].items()}
-    groups = group_differences_payload(json_rows)
-    write_tsv(out_dir / GROUP_TSV, [_group_tsv_row(g) for g in groups["rows"]], GROUP_COLUMNS)
-    payload = {
-        "GeneratedBy": {"Name": "pds-mri", "Version": __version__, "Command": "pds evaluate"},
-        "protocol": protocol(),
-        "inputs": {
-            "synth_dir": str(synth_dir.resolve()),
-            "prepared_dir": str(prepared_dir.resolve()),
-            "synthesized_tsv_sha256": hashlib.sha256((synth_dir / SYNTH_TSV).read_bytes()).hexdigest(),
-        },
-        "metrics": list(METRIC_COLUMNS),
-        "summary": summarise(scored, (*METRIC_COLUMNS, *CALIBRATION_SCORES)),
-        "rows": json_rows,
-        "skipped": {"count": len(skipped), "rows": skipped},
-        "group_differences": {**groups, "disease_region": region_note},
-        "calibration": calibration_payload(voxels),
-        "seconds": round(time.perf_counter() - start, 3),
-    }
+    write_tsv(out_dir / METRICS_TSV, [{c: tsv_value(r[c]) for c in columns} for r in scored], columns)
+    rows = json_rows(scored)
+    groups = group_differences_payload(rows)
+    write_tsv(out_dir / GROUP_TSV, [group_tsv_row(g) for g in groups["rows"]], GROUP_COLUMNS)
+    metrics = EvaluationMetrics.model_validate(
+        {
+            "GeneratedBy": generated_by("pds evaluate"),
+            "protocol": protocol(),
+            "inputs": {
+                "synth_dir": str(synth_dir.resolve()),
+                "prepared_dir": str(prepared_dir.resolve()),
+                "synthesized_tsv_sha256": hashlib.sha256((synth_dir / SYNTH_TSV).read_bytes()).hexdigest(),
+            },
+            "metrics": list(METRIC_COLUMNS),
+            "summary": summarise(scored, (*METRIC_COLUMNS, *CALIBRATION_SCORES)),
+            "rows": rows,
+            "skipped": {"count": len(skipped), "rows": skipped},
+            "group_differences": {**groups, "disease_region": region_note},
+            "calibration": calibration_payload(voxels),
+            "seconds": round(time.perf_counter() - start, 3),
+        }
+    )
+    payload = result_json(metrics)
     write_json(out_dir / METRICS_JSON, payload)
     _print_summary(payload)
     if skipped:
         console.print(f"skipped {len(skipped)} synthesis(es) without a real target (listed in {METRICS_JSON})")
     console.print(f"metrics of {len(scored)} synthesis(es) -> {out_dir / METRICS_TSV}, {out_dir / METRICS_JSON}")
     return payload
-
-
-def uncertainty_calibration(
-    pred: np.ndarray, item: dict[str, Any], std: np.ndarray | None
-) -> tuple[dict[str, float], dict[str, Any] | None]:
-    """The calibration columns of one synthesis (all n/a without a std map) and its voxels for pooling."""
-    from pds_mri.evaluation.calibration import calibration_metrics, empty_metrics, subject_voxels, unit_error_and_std
-
-    if std is None:
-        return empty_metrics(), None
-    target = item["target"].reshape(pred.shape).numpy()
-    mask = item["mask"].reshape(pred.shape).numpy() > 0
-    error, sd = unit_error_and_std(pred, target, std)
-    return calibration_metrics(error, sd, mask), subject_voxels(error, sd, mask)
-
-
-def calibration_payload(voxels: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """metrics.json "calibration": the columns, their protocol, and per direction the pooled numbers."""
-    from pds_mri.evaluation.calibration import CALIBRATION_COLUMNS, CALIBRATION_PROTOCOL, pooled
-
-    return {
-        "columns": list(CALIBRATION_COLUMNS),
-        "protocol": CALIBRATION_PROTOCOL,
-        "directions": {d: pooled(v) for d, v in sorted(voxels.items())},
-    }
-
-
-def group_differences_payload(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
-    from pds_mri.evaluation.group_difference import PROTOCOL, group_differences, json_safe
-
-    return {"protocol": PROTOCOL, "rows": json_safe(group_differences(rows, seed))}
 
 
 def _disease_regions(prepared_dir: Path, run_dir: Path | None) -> tuple[dict[str, Any] | None, str | None]:
@@ -224,44 +173,6 @@ def _disease_regions(prepared_dir: Path, run_dir: Path | None) -> tuple[dict[str
         f"[0, 1]) of the real target maps of the run's {len(train)} training subjects is >= {REGION_THRESHOLD}"
     )
     return regions, note
-
-
-def _group_tsv_row(g: dict[str, Any]) -> dict[str, Any]:
-    ci = g.get("ratio_ci") or [None, None]
-    row = {c: g.get(c) for c in GROUP_COLUMNS}
-    row["ratio_ci_low"], row["ratio_ci_high"] = ci
-    return {k: "n/a" if v is None else (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
-
-
-def _load_on_grid(path: Path, grid: nib.Nifti1Image, what: str) -> np.ndarray:
-    if not path.is_file():
-        raise InputError(path, "file not found (listed in synthesized.tsv)")
-    try:
-        img = load_nifti(str(path))
-        data = np.asarray(img.dataobj, dtype=np.float32)
-    except Exception as exc:  # nibabel raises many types for corrupt files
-        raise InputError(path, f"cannot read NIfTI ({exc.__class__.__name__}: {exc})") from None
-    if data.shape != tuple(grid.shape[:3]):
-        raise InputError(
-            path,
-            f"shape {data.shape} does not match the {what} {tuple(grid.shape[:3])}; was it synthesised from "
-            "this prepared directory (same grids)?",
-        )
-    if not np.allclose(img.affine, grid.affine, atol=1e-3):
-        raise InputError(path, f"affine differs from the {what}; was it synthesised from this prepared directory?")
-    if not np.isfinite(data).all():
-        raise InputError(path, "contains NaN or Inf values")
-    return data
-
-
-def _tsv_value(value: Any) -> Any:
-    if isinstance(value, float):
-        if np.isnan(value):
-            return "n/a"
-        if np.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return f"{value:.6g}"
-    return value
 
 
 def _print_summary(payload: dict[str, Any]) -> None:

@@ -206,3 +206,12 @@ def model_help() -> str:
         if spec.trainable and name != "pds":
             groups["baselines" if spec.family != "pds" or name == "ddpm" else "PDS variants"].append(name)
     return "pds; " + "; ".join(f"{k}: {', '.join(v)}" for k, v in groups.items() if v) + " (docs: README, Models)."
+
+
+def resolve_models(models: tuple[str, ...]) -> tuple[str, ...]:
+    """The `--models` of the benchmark (or diagnose): distinct registered names, the defaults when none."""
+    chosen = tuple(dict.fromkeys(models or benchmark_defaults()))
+    unknown = [m for m in chosen if m not in MODEL_SPECS]
+    if unknown:
+        raise PdsError(f"--models {', '.join(unknown)}: choose from {', '.join(MODEL_SPECS)}")
+    return chosen

@@ -23,7 +23,6 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from pds_mri import __version__
 from pds_mri.config import Config, dump_config, load_config
 from pds_mri.config import preset as load_preset
 from pds_mri.domain import MODALITIES, REGISTRATIONS, Modality
@@ -33,6 +32,7 @@ from pds_mri.io.atomic import output_lock, save_nifti, write_json, write_text, w
 from pds_mri.io.inputs import SubjectInputs
 from pds_mri.preprocess.registration import MIN_QC, in_mni
 from pds_mri.progress import console, progress_bar
+from pds_mri.provenance import dataset_generated_by
 from pds_mri.threads import limit_threads, threads_per_process
 
 STAGING = ".staging"  # OUT_DIR/.staging: this run's subject files until every subject has succeeded
@@ -561,15 +561,9 @@ def _description(options: PrepareOptions, config: Config, registration: str) -> 
         "Name": "pds-mri prepared maps",
         "BIDSVersion": layout.DERIVATIVES_BIDS_VERSION,
         "DatasetType": "derivative",
-        "GeneratedBy": [
-            {
-                "Name": "pds-mri",
-                "Version": __version__,
-                "Description": "pds prepare",
-                "CommandLine": " ".join(shlex.quote(a) for a in sys.argv),
-                "Options": opts,
-            }
-        ],
+        "GeneratedBy": dataset_generated_by(
+            "pds prepare", CommandLine=" ".join(shlex.quote(a) for a in sys.argv), Options=opts
+        ),
         "SourceDatasets": [{"URL": Path(options.bids_dir).resolve().as_uri()}]
         + [{"URL": Path(d).resolve().as_uri(), "Description": "--derivatives input"} for d in options.derivatives],
         "DatasetLinks": dataset_links(options),  # the names of the BIDS URIs in the native maps' Sources

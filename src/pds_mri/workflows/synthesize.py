@@ -30,7 +30,6 @@ import nibabel as nib
 import numpy as np
 import torch
 
-from pds_mri import __version__
 from pds_mri.config import dump_config
 from pds_mri.disease.run_priors import RunPriors, load_run_priors
 from pds_mri.disease.state import CLASSES
@@ -51,6 +50,7 @@ from pds_mri.io.nifti import load_nifti
 from pds_mri.io.run_layout import RunDir
 from pds_mri.models.pds import SYNTHESIS_MODES
 from pds_mri.progress import console, progress_bar
+from pds_mri.provenance import dataset_generated_by, generated_by
 
 SYNTH_COLUMNS = (
     "participant_id",
@@ -230,7 +230,7 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
                     torch.cuda.synchronize(mean.device)
                 seconds = time.perf_counter() - started
                 provenance = {
-                    "GeneratedBy": {"Name": "pds-mri", "Version": __version__, "Command": "pds synthesize"},
+                    "GeneratedBy": generated_by("pds synthesize"),
                     "Warning": "synthetic image for research; not a diagnostic image",
                     "Direction": direction,
                     "Model": loaded.model,
@@ -324,7 +324,7 @@ def dataset_description(options: SynthesizeOptions) -> dict:
         "Name": "pds-mri synthesized maps",
         "BIDSVersion": DERIVATIVES_BIDS_VERSION,
         "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "pds-mri", "Version": __version__, "Description": "pds synthesize"}],
+        "GeneratedBy": dataset_generated_by("pds synthesize"),
         "SourceDatasets": [
             {"URL": Path(options.input_dir).resolve().as_uri(), "Description": "prepared maps (pds prepare)"},
             {"URL": run_uri, "Description": "trained model (pds train)"},
