@@ -261,7 +261,7 @@ def test_models_option_uses_a_resynthesis_model_checked_against_the_run_it_reuse
 
 
 def test_own_folds_keep_the_sessions_of_a_subject_in_one_fold() -> None:
-    from pds_mri.workflows.diagnose import own_folds
+    from pds_mri.evaluation.diagnosis_sources import own_folds
 
     ids = [f"sub-{i:02d}_ses-0{s}" for i in range(12) for s in (1, 2)]
     groups = [i.split("_")[0] for i in ids]

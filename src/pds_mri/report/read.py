@@ -1,11 +1,16 @@
 """Tolerant reading of what a report shows: a missing or unreadable file is None (the page says so in a note),
-never an exception, so a report of a half-finished or damaged run still renders what is there."""
+never an exception, so a report of a half-finished or damaged run still renders what is there. The tool's
+result files are read through their schemas (io/result_files.py): one that fails is None and the reason, which
+names the field."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any, TypeGuard
+
+from pds_mri.errors import InputError
+from pds_mri.io.result_files import EvaluationMetrics, R, read_record, result_json
 
 
 def read_json(path: Path) -> Any:
@@ -28,14 +33,18 @@ def is_table(value: Any) -> TypeGuard[list[dict[str, Any]]]:
     return isinstance(value, list) and bool(value) and all(isinstance(r, dict) for r in value)
 
 
-def is_evaluation_payload(payload: Any) -> bool:
-    """Whether a parsed metrics.json has what an evaluation section needs (rows and the protocol)."""
-    return isinstance(payload, dict) and isinstance(payload.get("rows"), list) and "protocol" in payload
+def read_result(path: Path, schema: type[R]) -> tuple[dict[str, Any] | None, str]:
+    """The result file checked against `schema`, as its writer wrote it (the fields it has, in schema order),
+    and ''; or None and why not: the file and the problem (missing, not JSON, or the first bad field)."""
+    try:
+        return result_json(read_record(path, schema)), ""
+    except InputError as exc:
+        return None, str(exc)
 
 
 def is_evaluation(path: Path) -> bool:
-    """Whether `path` is a readable `pds evaluate` metrics.json."""
-    return is_evaluation_payload(read_json(path))
+    """Whether `path` is a readable `pds evaluate` metrics.json (it passes `EvaluationMetrics`)."""
+    return read_result(path, EvaluationMetrics)[0] is not None
 
 
 def existing_dir(value: Any, base: Path) -> Path | None:

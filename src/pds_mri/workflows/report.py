@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import write_text
-from pds_mri.io.run_layout import BenchmarkDir, RunDir
+from pds_mri.io.run_layout import METRICS_JSON, SYNTH_TSV, BenchmarkDir, RunDir
 from pds_mri.progress import console
 from pds_mri.report.html import Page
 from pds_mri.report.pages.benchmark import benchmark_page
@@ -58,9 +58,9 @@ def detect_kind(path: Path) -> str:
         return "benchmark"
     if RunDir(path).is_run():
         return "run"
-    if (path / "metrics.json").is_file():
+    if (path / METRICS_JSON).is_file():
         return "evaluation"
-    if (path / "synthesized.tsv").is_file():
+    if (path / SYNTH_TSV).is_file():
         return "synthesis"
     raise PdsError(
         f"{path}: neither a run directory (config.yaml + split.json from `pds train`), a benchmark directory "

@@ -9,11 +9,12 @@ from typing import Any
 
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.layout import key_of
+from pds_mri.io.result_files import BenchmarkResults
 from pds_mri.io.run_layout import BenchmarkDir
 from pds_mri.io.synthesized import read_synthesized
 from pds_mri.report.html import Page, definitions, details, image, markdown, note, pre, table
 from pds_mri.report.mosaic import MOSAIC_SUBJECTS
-from pds_mri.report.read import existing_dir, is_table, read_json, read_text
+from pds_mri.report.read import existing_dir, is_table, read_result, read_text
 from pds_mri.report.sections.diagnosis import add_diagnoses
 
 MAX_FIGURES = 200
@@ -22,10 +23,12 @@ MAX_FIGURES = 200
 def benchmark_page(bench: Path) -> Page:
     page = Page(f"pds-mri report — benchmark {bench.resolve().name}", f"benchmark directory {bench.resolve()}")
     layout = BenchmarkDir(bench)
-    results = read_json(layout.results_json)
+    results, problem = read_result(layout.results_json, BenchmarkResults)
     md = read_text(layout.results_md)
     if results is None and md is None:
-        raise InputError(layout.results_json, "neither results.json nor results.md of `pds benchmark` is readable")
+        raise InputError(
+            layout.results_json, f"neither results.json nor results.md of `pds benchmark` is readable ({problem})"
+        )
     if isinstance(results, dict):
         main_table = results.get("table")
         if is_table(main_table):
@@ -43,7 +46,7 @@ def benchmark_page(bench: Path) -> Page:
             elif isinstance(value, (dict, list)):
                 page.add(key, details(f"{key} (JSON)", pre(json.dumps(value, indent=2, default=str))))
     elif layout.results_json.exists():
-        page.add("Results", note("results.json is not a readable JSON object"))
+        page.add("Results", note(f"results.json is not a readable JSON object of `pds benchmark`: {problem}"))
     if md:
         page.add("results.md", details("results.md", markdown(md)) if isinstance(results, dict) else markdown(md))
     figures = sorted((bench / "figures").rglob("*.png")) if (bench / "figures").is_dir() else []

@@ -8,10 +8,12 @@ from typing import Any
 
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.layout import key_of
+from pds_mri.io.result_files import EvaluationMetrics
+from pds_mri.io.run_layout import METRICS_JSON
 from pds_mri.report.format import sig, summary_stat
 from pds_mri.report.html import Page, definitions, esc, image, note, paragraph, table
 from pds_mri.report.mosaic import MOSAIC_SUBJECTS
-from pds_mri.report.read import existing_dir, is_evaluation, is_evaluation_payload, read_json
+from pds_mri.report.read import existing_dir, read_result
 from pds_mri.report.sections.disease_signal import difference_maps
 from pds_mri.report.sections.uncertainty import calibration_section
 
@@ -45,17 +47,19 @@ SUBJECT_COLUMNS = (
 
 def evaluation_page(path: Path) -> Page:
     page = Page(f"pds-mri report — evaluation {path.resolve().name}", f"evaluation directory {path.resolve()}")
-    if not is_evaluation(path / "metrics.json"):  # the page's one subject: refuse it rather than show a note
-        raise InputError(path / "metrics.json", "not a readable `pds evaluate` metrics.json; run `pds evaluate` again")
-    add_evaluation(page, path / "metrics.json", "Evaluation")
+    metrics_path = path / METRICS_JSON
+    _, problem = read_result(metrics_path, EvaluationMetrics)
+    if problem:  # the page's one subject: refuse it rather than show a note
+        raise InputError(metrics_path, f"not a readable `pds evaluate` metrics.json ({problem}); run it again")
+    add_evaluation(page, metrics_path, "Evaluation")
     return page
 
 
 def add_evaluation(page: Page, metrics_path: Path, heading: str) -> None:
     """Summary table, per-subject table, skipped rows, mosaics and protocol of one `pds evaluate` output."""
-    payload = read_json(metrics_path)
-    if not is_evaluation_payload(payload):
-        page.add(heading, note(f"{metrics_path}: not a readable `pds evaluate` metrics.json"))
+    payload, problem = read_result(metrics_path, EvaluationMetrics)
+    if payload is None:
+        page.add(heading, note(f"not a readable `pds evaluate` metrics.json: {problem}"))
         return
     summary_rows = []
     for direction, stats in payload.get("summary", {}).items():

@@ -7,13 +7,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pds_mri.io.run_layout import RunDir
+from pds_mri.io.result_files import EvaluationMetrics
+from pds_mri.io.run_layout import METRICS_JSON, SYNTH_TSV, RunDir
 from pds_mri.report.format import sig
 from pds_mri.report.html import Page, definitions, image, markdown, note, pre, table
 from pds_mri.report.mosaic import read_log
 from pds_mri.report.pages.evaluation import add_evaluation
 from pds_mri.report.pages.synthesis import add_synthesis
-from pds_mri.report.read import is_evaluation, read_json, read_text
+from pds_mri.report.read import read_json, read_result, read_text
 from pds_mri.report.sections.diagnosis import add_diagnoses
 
 
@@ -36,13 +37,13 @@ def run_page(run: Path) -> Page:
         summary.append((f"{stage}", f"{steps} steps logged; best validation PSNR {sig(best)} dB"))
     page.add("Summary", definitions(summary))
 
-    evaluations = sorted(p for p in run.rglob("metrics.json") if is_evaluation(p))
+    evaluations = sorted(run.rglob(METRICS_JSON))  # a damaged one gets its section, saying what is wrong
     evaluated = set()
     for metrics_path in evaluations:
-        payload = read_json(metrics_path) or {}
-        evaluated.add(os.path.normpath(str(payload.get("inputs", {}).get("synth_dir", ""))))
+        payload = read_result(metrics_path, EvaluationMetrics)[0] or {}
+        evaluated.add(os.path.normpath(str((payload.get("inputs") or {}).get("synth_dir", ""))))
         add_evaluation(page, metrics_path, f"Evaluation ({metrics_path.parent.relative_to(run)})")
-    for synth_tsv in sorted(run.rglob("synthesized.tsv")):
+    for synth_tsv in sorted(run.rglob(SYNTH_TSV)):
         if os.path.normpath(str(synth_tsv.parent.resolve())) not in evaluated:
             add_synthesis(page, synth_tsv.parent, f"Synthesis ({synth_tsv.parent.relative_to(run)})")
     if not evaluations:

@@ -6,16 +6,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pds_mri.io.result_files import DiagnosisResult
+from pds_mri.io.run_layout import DIAGNOSIS_JSON
 from pds_mri.report.format import with_ci
 from pds_mri.report.html import Page, definitions, details, note, paragraph, table
-from pds_mri.report.read import is_table, read_json
+from pds_mri.report.read import is_table, read_result
 
 DIAGNOSIS_COLUMNS = ("accuracy", "balanced_accuracy", "macro_f1", "auc_ovr")
 
 
 def add_diagnoses(page: Page, root: Path) -> None:
     """A Diagnosis section per `pds diagnose` output under `root` (not inside a benchmark's runs/)."""
-    found = sorted(p for p in root.rglob("diagnosis.json") if "runs" not in p.relative_to(root).parts[:-1])
+    found = sorted(p for p in root.rglob(DIAGNOSIS_JSON) if "runs" not in p.relative_to(root).parts[:-1])
     for path in found:
         heading = "Diagnosis" if len(found) == 1 else f"Diagnosis ({path.parent.relative_to(root)})"
         page.add(heading, diagnosis_section(path))
@@ -23,9 +25,9 @@ def add_diagnoses(page: Page, root: Path) -> None:
 
 def diagnosis_section(path: Path) -> str:
     """NC / MCI / AD protocol table with 95 % CIs, what could not run and why, and the protocol text."""
-    result = read_json(path)
-    if not isinstance(result, dict) or not is_table(result.get("table")):
-        return note(f"{path.name} is not a readable `pds diagnose` output")
+    result, problem = read_result(path, DiagnosisResult)
+    if result is None or not is_table(result.get("table")):
+        return note(f"{path.name} is not a readable `pds diagnose` output ({problem or 'no protocol was run'})")
 
     rows = [
         _metrics_row({"protocol": r.get("protocol"), "n": r.get("n")}, r, DIAGNOSIS_COLUMNS) for r in result["table"]
