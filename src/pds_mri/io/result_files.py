@@ -116,7 +116,7 @@ class EvaluationInputs(_Record):
 class DirectionSummary(_Record):
     """metrics.json "summary" of one direction: the subjects, then a `MeanStd` per metric column."""
 
-    __pydantic_extra__: dict[str, MeanStd]  # type: ignore[assignment]
+    __pydantic_extra__: dict[str, MeanStd]
     subjects: int
 
 
