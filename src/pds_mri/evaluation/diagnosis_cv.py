@@ -31,7 +31,7 @@ def run_protocols(
     protocols = main_protocols(models[0])
     missing: frozenset[str] = frozenset()
     if missing_fraction > 0:
-        missing = choose_missing(table.ids, table.y, missing_fraction, seed)
+        missing = choose_missing(table.ids, table.y.tolist(), missing_fraction, seed)
     complete = frozenset(table.ids) - missing
     if missing:
         protocols += missing_protocols(missing, complete, models)
