@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pds_mri.errors import InputError, PdsError
+from pds_mri.errors import PdsError
 from pds_mri.io.layout import key_of
-from pds_mri.io.result_files import EvaluationMetrics
+from pds_mri.io.result_files import EvaluationMetrics, read_record
 from pds_mri.io.run_layout import METRICS_JSON
 from pds_mri.report.format import sig, summary_stat
 from pds_mri.report.html import Page, definitions, esc, image, note, paragraph, table
@@ -48,9 +48,7 @@ SUBJECT_COLUMNS = (
 def evaluation_page(path: Path) -> Page:
     page = Page(f"pds-mri report — evaluation {path.resolve().name}", f"evaluation directory {path.resolve()}")
     metrics_path = path / METRICS_JSON
-    _, problem = read_result(metrics_path, EvaluationMetrics)
-    if problem:  # the page's one subject: refuse it rather than show a note
-        raise InputError(metrics_path, f"not a readable `pds evaluate` metrics.json ({problem}); run it again")
+    read_record(metrics_path, EvaluationMetrics, "run `pds evaluate` again")  # the page's one subject: refuse it
     add_evaluation(page, metrics_path, "Evaluation")
     return page
 
