@@ -16,8 +16,9 @@ from pds_mri.io.atomic import write_json
 from pds_mri.io.layout import key_of
 from pds_mri.io.result_files import FoldRecord, read_record, record_json
 from pds_mri.training.data import DIRECTIONS, read_cohort
-from pds_mri.workflows.benchmark import BenchmarkOptions, fold_dir, resolve_models, write_results
+from pds_mri.workflows.benchmark import BenchmarkOptions, fold_dir, write_results
 from pds_mri.workflows.evaluate import run_evaluate
+from pds_mri.workflows.models import resolve_models
 
 
 def main() -> None:

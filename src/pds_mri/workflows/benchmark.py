@@ -49,6 +49,8 @@ from pds_mri.workflows.models import MODEL_SPECS, Resynthesis, benchmark_default
 DEFAULT_MODELS = benchmark_defaults()
 SHARED_TRAINING: dict[str, Resynthesis] = {n: s.resynthesis for n, s in MODEL_SPECS.items() if s.resynthesis}
 SHARED_STAGE1: dict[str, str] = {n: s.stage1_from for n, s in MODEL_SPECS.items() if s.stage1_from}
+DONE = FoldDir.DONE
+TRAINED = FoldDir.TRAINED
 _REDO = "delete the fold's folder to redo it"
 
 
