@@ -26,22 +26,14 @@ DIAGNOSIS_MD = "diagnosis.md"
 
 
 @dataclass(frozen=True)
-class RunDir:
-    """A training run directory."""
+class _Folder:
+    """A folder the tool owns, path-like: `Path(it)`, `it / name` and messages naming it keep working."""
 
     path: Path
-
-    CONFIG = "config.yaml"
-    MODEL = "model.json"
-    SPLIT = "split.json"
-    NORMALISATION = "normalisation.json"
-    MODEL_CARD = "MODEL_CARD.md"
-    UNCERTAINTY_SCALE = "uncertainty_scale.json"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
 
-    # path-like, so that `Path(run)`, `open(run / name)` and messages naming it keep working
     def __fspath__(self) -> str:
         return str(self.path)
 
@@ -50,6 +42,18 @@ class RunDir:
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
+
+
+@dataclass(frozen=True)
+class RunDir(_Folder):
+    """A training run directory."""
+
+    CONFIG = "config.yaml"
+    MODEL = "model.json"
+    SPLIT = "split.json"
+    NORMALISATION = "normalisation.json"
+    MODEL_CARD = "MODEL_CARD.md"
+    UNCERTAINTY_SCALE = "uncertainty_scale.json"
 
     @property
     def config(self) -> Path:
@@ -117,23 +121,12 @@ class FoldDir(RunDir):
 
 
 @dataclass(frozen=True)
-class BenchmarkDir:
+class BenchmarkDir(_Folder):
     """A `pds benchmark` output directory."""
-
-    path: Path
 
     RESULTS_JSON = "results.json"
     RESULTS_MD = "results.md"
     RUNS = "runs"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", Path(self.path))
-
-    def __fspath__(self) -> str:
-        return str(self.path)
-
-    def __str__(self) -> str:
-        return str(self.path)
 
     @property
     def results_json(self) -> Path:
