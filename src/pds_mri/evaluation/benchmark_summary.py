@@ -13,7 +13,7 @@ from typing import Any
 
 from pds_mri.domain import DIRECTIONS
 from pds_mri.errors import PdsError
-from pds_mri.io.layout import key_of
+from pds_mri.io.layout import key_of, participant_of_key
 from pds_mri.io.result_files import BenchmarkResults, TrainedRecord, read_record
 from pds_mri.io.run_layout import BenchmarkDir, FoldDir
 from pds_mri.provenance import generated_by
@@ -63,7 +63,12 @@ def summarise(
             comparisons[model] = {
                 direction: {
                     m: paired_comparison(
-                        values(REFERENCE, direction, m), values(model, direction, m), N_RESAMPLES, CONFIDENCE, seed
+                        values(REFERENCE, direction, m),
+                        values(model, direction, m),
+                        N_RESAMPLES,
+                        CONFIDENCE,
+                        seed,
+                        cluster_of=participant_of_key,  # a key is a session row: resample participants
                     )
                     for m in METRICS
                 }
@@ -133,8 +138,8 @@ def statistics_text(seed: int) -> dict[str, str]:
     return {
         "difference": f"{REFERENCE} − model per subject and direction (positive PSNR/SSIM and negative MAE "
         f"favour {REFERENCE})",
-        "ci": f"{CONFIDENCE:.0%} percentile bootstrap of the mean difference, {N_RESAMPLES} resamples, "
-        f"numpy default_rng(seed={seed})",
+        "ci": f"{CONFIDENCE:.0%} percentile bootstrap of the mean difference, {N_RESAMPLES} resamples of "
+        f"participants (a drawn participant brings all its sessions), numpy default_rng(seed={seed})",
         "test": "two-sided Wilcoxon signed-rank (scipy.stats.wilcoxon, zero_method='wilcox')",
         "train_seconds": "optimiser-step time summed over training stages (excludes validation/checkpoints)",
         "synth_seconds_per_subject": "network time of one synthesis (sidecar SynthesisSeconds)",

@@ -11,8 +11,9 @@ Metrics (pooled out-of-fold predictions, classes 0 NC, 1 MCI, 2 AD): accuracy; b
 over the classes present in y_true); macro F1 (over the classes present in y_true or the predictions); macro
 one-vs-rest ROC AUC from the predicted probabilities (over the classes with positives and negatives; equal to
 sklearn's roc_auc_score(multi_class="ovr") when all classes are present); confusion matrix (rows true, columns
-predicted). 95 % CIs: percentile bootstrap over subjects (resampling the pooled predictions with replacement,
-numpy default_rng(seed), N_RESAMPLES resamples), the metric recomputed on every resample.
+predicted). 95 % CIs: percentile bootstrap over participants (resampling the pooled predictions with
+replacement, a drawn participant with all its session rows; numpy default_rng(seed), N_RESAMPLES resamples), the
+metric recomputed on every resample.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 
 from pds_mri.errors import PdsError
 from pds_mri.evaluation.classifiers import build_classifier, check_fitted_on
+from pds_mri.evaluation.resampling import Clusters
 from pds_mri.evaluation.statistics import CONFIDENCE, N_RESAMPLES
 from pds_mri.training.data import DIAGNOSIS_CODES
 
@@ -211,8 +213,12 @@ def classification_metrics(
     n_resamples: int = N_RESAMPLES,
     confidence: float = CONFIDENCE,
     seed: int = 0,
+    ids: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Point estimates, percentile-bootstrap CIs (over subjects) and the confusion matrix."""
+    """Point estimates, percentile-bootstrap CIs (over participants) and the confusion matrix.
+
+    `ids`: the row keys of the predictions (``sub-X`` or ``sub-X_ses-Y``); rows of one participant are resampled
+    together. Without them every row is its own participant."""
     y_true, y_pred, proba = np.asarray(y_true, int), np.asarray(y_pred, int), np.asarray(proba, float)
     n = len(y_true)
     out: dict[str, Any] = {"n": n, "confidence": confidence, "n_resamples": n_resamples}
@@ -224,23 +230,25 @@ def classification_metrics(
         out[m] = None if np.isnan(value) else value
     out["confusion"] = point["confusion"][0].astype(int).tolist()
     out["confusion_labels"] = list(CLASSES)
-    draws = _bootstrap(n, n_resamples, seed, lambda idx: _metrics_batch(y_true[idx], y_pred[idx], proba[idx]))
+    clusters = Clusters.of(range(n)) if ids is None else Clusters.of_keys(list(ids))
+    draws = _bootstrap(clusters, n_resamples, seed, lambda idx: _metrics_batch(y_true[idx], y_pred[idx], proba[idx]))
     for m in METRIC_NAMES:
         out[f"{m}_ci"] = None if n < 2 or out[m] is None else _percentile_ci(draws[m], confidence)
     return out
 
 
 def _bootstrap(
-    n: int, n_resamples: int, seed: int, statistic: Callable[[np.ndarray], dict[str, np.ndarray]]
+    clusters: Clusters, n_resamples: int, seed: int, statistic: Callable[[np.ndarray], dict[str, np.ndarray]]
 ) -> dict[str, np.ndarray]:
-    """`statistic` of n_resamples resamples of n subjects (index arrays (B, n)), in memory-bounded chunks."""
+    """`statistic` of n_resamples resamples of the rows (index arrays (B, m)), participants drawn whole, in
+    memory-bounded chunks."""
     rng = np.random.default_rng(seed)
     draws: dict[str, list[np.ndarray]] = {}
-    chunk = max(1, min(n_resamples, 1_000_000 // max(n, 1)))
+    chunk = max(1, min(n_resamples, 1_000_000 // max(clusters.n_rows, 1)))
     for start in range(0, n_resamples, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
-        for m, values in statistic(idx).items():
-            draws.setdefault(m, []).append(values)
+        for result in clusters.resample(rng, min(chunk, n_resamples - start), statistic):
+            for m, values in result.items():
+                draws.setdefault(m, []).append(values)
     return {m: np.concatenate(v) for m, v in draws.items()}
 
 
@@ -297,7 +305,7 @@ def paired_difference(
         draw_a, draw_b = _metrics_batch(y[idx], pa[idx], qa[idx]), _metrics_batch(y[idx], pb[idx], qb[idx])
         return {m: draw_a[m] - draw_b[m] for m in metrics}
 
-    draws = _bootstrap(n, n_resamples, seed, differences)
+    draws = _bootstrap(Clusters.of_keys(common), n_resamples, seed, differences)
     for m in metrics:
         diff = float(point_a[m][0] - point_b[m][0])
         out[m] = None if np.isnan(diff) else diff

@@ -14,7 +14,8 @@ PROTOCOL_TEXT = (
     "subject-level CV; per fold a fresh classifier Pipeline fitted on the training subjects only (leakage guard: "
     "every scaler/PCA checked to have seen exactly n_train samples; train/test disjoint); synthetic maps are "
     "out-of-fold (made by a model whose split had the subject in its test set) and made without the diagnosis; "
-    "metrics on the pooled out-of-fold predictions; 95 % percentile bootstrap CIs over subjects"
+    "metrics on the pooled out-of-fold predictions; 95 % percentile bootstrap CIs over participants (all "
+    "sessions of a drawn participant)"
 )
 
 
@@ -49,7 +50,7 @@ def run_protocols(
             console.print(f"  {protocol.name}: not run ({reason})")
             not_run.append({"protocol": protocol.name, "group": protocol.group, "reason": reason})
             continue
-        metrics = classification_metrics(cv["y_true"], cv["y_pred"], cv["proba"], seed=seed)
+        metrics = classification_metrics(cv["y_true"], cv["y_pred"], cv["proba"], seed=seed, ids=cv["participant_id"])
         row: dict[str, Any] = {
             "protocol": protocol.name,
             "group": protocol.group,
@@ -65,7 +66,9 @@ def run_protocols(
         }
         if protocol.group != "main":  # like-for-like: every strategy scored on the complete test subjects too
             sub = subset(cv, complete)
-            row["on_complete_subjects"] = classification_metrics(sub["y_true"], sub["y_pred"], sub["proba"], seed=seed)
+            row["on_complete_subjects"] = classification_metrics(
+                sub["y_true"], sub["y_pred"], sub["proba"], seed=seed, ids=sub["participant_id"]
+            )
         console.print(f"  {protocol.name}: balanced accuracy {row['balanced_accuracy']:.3f} (n={row['n']})")
         rows.append(row)
         done[protocol.name] = (protocol, cv)

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from pds_mri.evaluation.metrics import to_unit
 from pds_mri.evaluation.regions import region_masks
+from pds_mri.evaluation.resampling import Clusters
 from pds_mri.io.layout import NETWORKS, key_of
 
 CONTRASTS = (("AD", "NC"), ("MCI", "NC"))
@@ -70,6 +71,11 @@ def _ci(values: np.ndarray) -> list[float | None]:
     return [float(np.percentile(values, tail)), float(np.percentile(values, 100.0 - tail))]
 
 
+def _means(values: np.ndarray, resamples: list[np.ndarray]) -> np.ndarray:
+    """The mean of each resample (`Clusters.resample` index arrays, each (B, m))."""
+    return np.concatenate([values[idx].mean(axis=1) for idx in resamples])
+
+
 def contrast(
     real: Mapping[str, float], synth: Mapping[str, float], groups: Mapping[str, str], case: str, control: str, seed: int
 ) -> dict[str, Any] | None:
@@ -82,10 +88,10 @@ def contrast(
     r_case, r_ctrl = np.array([real[i] for i in cases]), np.array([real[i] for i in controls])
     s_case, s_ctrl = np.array([synth[i] for i in cases]), np.array([synth[i] for i in controls])
     rng = np.random.default_rng(seed)
-    ia = rng.integers(0, len(cases), (N_RESAMPLES, len(cases)))
-    ib = rng.integers(0, len(controls), (N_RESAMPLES, len(controls)))
-    boot_real = r_case[ia].mean(1) - r_ctrl[ib].mean(1)
-    boot_synth = s_case[ia].mean(1) - s_ctrl[ib].mean(1)
+    ia = Clusters.of_keys(cases).resample(rng, N_RESAMPLES, lambda idx: idx)  # whole participants
+    ib = Clusters.of_keys(controls).resample(rng, N_RESAMPLES, lambda idx: idx)
+    boot_real = _means(r_case, ia) - _means(r_ctrl, ib)
+    boot_synth = _means(s_case, ia) - _means(s_ctrl, ib)
     with np.errstate(divide="ignore", invalid="ignore"):
         boot_ratio = boot_synth / boot_real
     diff_real, diff_synth = float(r_case.mean() - r_ctrl.mean()), float(s_case.mean() - s_ctrl.mean())
@@ -154,8 +160,8 @@ PROTOCOL = {
     "subjects (disease-pattern map >= 0.5); all inside the brain mask on the target model grid",
     "contrasts": [f"{a}-{b}" for a, b in CONTRASTS],
     "ratio": "synthetic difference / real difference (1 = kept, 0 = erased, > 1 = exaggerated)",
-    "ci": f"{CONFIDENCE:.0%} percentile bootstrap, {N_RESAMPLES} resamples of subjects within each group, the same "
-    "resample for real and synthetic (paired ratio)",
+    "ci": f"{CONFIDENCE:.0%} percentile bootstrap, {N_RESAMPLES} resamples of participants within each group (a drawn "
+    "participant brings all its sessions), the same resample for real and synthetic (paired ratio)",
     "cohens_d": "difference of means / pooled standard deviation (n - 1)",
     "minimum": f"a contrast is reported when both groups have >= {MIN_PER_GROUP} subjects",
 }

@@ -2,7 +2,8 @@
 
 Conventions: a difference is ``a − b`` for each key (subject × direction) present in both, so with ``a`` = PDS
 a positive PSNR/SSIM difference and a negative MAE difference favour PDS. The CI is the percentile bootstrap
-of the mean difference (resampling subjects with replacement, ``numpy.random.default_rng(seed)``); the
+of the mean difference (resampling subjects with replacement, ``numpy.random.default_rng(seed)``; given
+``cluster_of``, whole participants with all their sessions — evaluation/resampling.py); the
 p-value is the two-sided Wilcoxon signed-rank test of scipy (``zero_method='wilcox'``, exact for small n
 without ties, normal approximation otherwise — scipy's ``method='auto'``).
 """
@@ -10,10 +11,12 @@ without ties, normal approximation otherwise — scipy's ``method='auto'``).
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
+
+from pds_mri.evaluation.resampling import Clusters
 
 N_RESAMPLES = 10_000
 CONFIDENCE = 0.95
@@ -48,20 +51,27 @@ def bootstrap_ci(
     n_resamples: int = N_RESAMPLES,
     confidence: float = CONFIDENCE,
     seed: int = 0,
+    clusters: Sequence[Hashable] | None = None,
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of the mean; None for fewer than 2 values."""
-    arr = _finite(values)
-    if arr.size < 2:
+    """Percentile bootstrap CI of the mean; None for fewer than 2 values (or 2 clusters).
+
+    `clusters`: one label per value (a participant); a resample then draws whole clusters."""
+    raw = np.asarray(values, dtype=float).reshape(-1)
+    finite = np.isfinite(raw)
+    arr = raw[finite]
+    labels = range(arr.size) if clusters is None else [c for c, ok in zip(clusters, finite, strict=True) if ok]
+    groups = Clusters.of(labels)
+    if arr.size < 2 or len(groups.members) < 2:
         return None
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     rng = np.random.default_rng(seed)
-    means = np.empty(n_resamples)
+    parts: list[np.ndarray] = []
     chunk = max(1, 2_000_000 // arr.size)  # bounded memory for large n
     for start in range(0, n_resamples, chunk):
         stop = min(n_resamples, start + chunk)
-        idx = rng.integers(0, arr.size, size=(stop - start, arr.size))
-        means[start:stop] = arr[idx].mean(axis=1)
+        parts += groups.resample(rng, stop - start, lambda idx: arr[idx].mean(axis=1))
+    means = np.concatenate(parts)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return float(low), float(high)
@@ -83,10 +93,14 @@ def paired_comparison(
     n_resamples: int = N_RESAMPLES,
     confidence: float = CONFIDENCE,
     seed: int = 0,
+    cluster_of: Callable[[_K], Hashable] | None = None,
 ) -> dict[str, Any]:
-    """Mean paired difference a − b, its percentile bootstrap CI, Wilcoxon p-value and n."""
+    """Mean paired difference a − b, its percentile bootstrap CI, Wilcoxon p-value and n.
+
+    `cluster_of`: a key's participant, for a CI that resamples participants (keys are sessions)."""
     keys, diffs = paired_differences(a, b)
-    ci = bootstrap_ci(diffs, n_resamples, confidence, seed)
+    clusters = None if cluster_of is None else [cluster_of(k) for k in keys]
+    ci = bootstrap_ci(diffs, n_resamples, confidence, seed, clusters)
     return {
         "n": len(keys),
         "mean_difference": float(diffs.mean()) if len(keys) else None,

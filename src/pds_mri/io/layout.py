@@ -113,6 +113,11 @@ def row_key(participant_id: str, session_id: str | None = None) -> str:
     return participant_id if session_id is None else f"{participant_id}_{session_id}"
 
 
+def participant_of_key(key: str) -> str:
+    """The participant of a `row_key`: BIDS labels hold no '_', so it is everything before the first '_'."""
+    return key.split("_", 1)[0]
+
+
 def key_of(row: Mapping[str, Any]) -> str:
     """`row_key` of an index row (cohort.tsv, synthesized.tsv, metrics): the (participant, session) it is."""
     return row_key(str(row["participant_id"]), session_of(row))
