@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pds_mri.evaluation.diagnosis import classification_metrics, paired_difference
 from pds_mri.evaluation.group_difference import contrast
@@ -102,3 +103,15 @@ def test_group_contrast_cis_over_participants_equal_the_participant_level_ones()
     assert once is not None and twice is not None
     for field in ("real_difference_ci", "synthetic_difference_ci", "ratio_ci"):
         np.testing.assert_allclose(twice[field], once[field])
+
+
+def test_wilcoxon_ranks_participants_not_sessions() -> None:
+    rng = np.random.default_rng(8)
+    ids = _participants(9)
+    diffs = rng.normal(0.4, 1.0, size=9)
+    a = {k: 30.0 + diffs[i // 2] for i, k in enumerate(_two_sessions(ids))}
+    b = dict.fromkeys(a, 30.0)
+    grouped = paired_comparison(a, b, n_resamples=200, cluster_of=participant_of_key)
+    once = paired_comparison({s: 30.0 + d for s, d in zip(ids, diffs, strict=True)}, dict.fromkeys(ids, 30.0))
+    assert grouped["p_wilcoxon"] == pytest.approx(once["p_wilcoxon"])
+    assert paired_comparison(a, b, n_resamples=200)["p_wilcoxon"] < grouped["p_wilcoxon"]  # rows: overconfident

@@ -188,3 +188,32 @@ def test_a_label_later_commands_would_refuse_is_refused_at_discovery(tmp_path: P
     _nifti(root / f"sub-{long}/dwi/sub-{long}_dwi.nii.gz", (4, 4, 4, 3))
     with pytest.raises(InputError, match="not a valid label"):
         discover(root)
+
+
+def _two_visits(root: Path) -> Path:
+    """sub-01 scanned twice: sessions.tsv gives each visit its own age and diagnosis (a converter)."""
+    (root / "dataset_description.json").parent.mkdir(parents=True, exist_ok=True)
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "t", "BIDSVersion": "1.9.0"}))
+    (root / "participants.tsv").write_text("participant_id\tdiagnosis\tage\tsex\nsub-01\tCN\t70\tF\n")
+    (root / "task-rest_bold.json").write_text(json.dumps({"RepetitionTime": 2.5, "TaskName": "rest"}))
+    for ses in ("ses-1", "ses-2", "ses-3"):
+        base = f"sub-01/{ses}"
+        _nifti(root / f"{base}/func/sub-01_{ses}_task-rest_bold.nii.gz", (4, 4, 4, 6))
+        _nifti(root / f"{base}/dwi/sub-01_{ses}_dwi.nii.gz", (4, 4, 4, 3))
+        (root / f"{base}/dwi/sub-01_{ses}_dwi.bval").write_text("0 1000 1000\n")
+        (root / f"{base}/dwi/sub-01_{ses}_dwi.bvec").write_text("0 1 0\n0 0 1\n0 0 0\n")
+    (root / "sub-01/sub-01_sessions.tsv").write_text(
+        "session_id\tacq_time\tage\tdiagnosis\n"
+        "ses-1\t2001-03-01T10:00:00\t70.5\tn/a\n"  # no visit diagnosis: the participant's
+        "ses-2\t2004-03-01T10:00:00\t73.5\tMCI\n"
+        "ses-3\tn/a\t\tAD\n"  # no visit age: the participant's
+    )
+    return root
+
+
+def test_sessions_tsv_gives_each_row_its_visits_age_and_diagnosis(tmp_path: Path) -> None:
+    rows = discover(_two_visits(tmp_path / "bids"))
+    assert [r.session_id for r in rows] == ["ses-1", "ses-2", "ses-3"]
+    assert [r.diagnosis for r in rows] == ["NC", "MCI", "AD"]
+    assert [r.age for r in rows] == [70.5, 73.5, 70.0]
+    assert {r.sex for r in rows} == {"F"}

@@ -2,10 +2,11 @@
 
 Conventions: a difference is ``a − b`` for each key (subject × direction) present in both, so with ``a`` = PDS
 a positive PSNR/SSIM difference and a negative MAE difference favour PDS. The CI is the percentile bootstrap
-of the mean difference (resampling subjects with replacement, ``numpy.random.default_rng(seed)``; given
-``cluster_of``, whole participants with all their sessions — evaluation/resampling.py); the
+of the mean difference (resampling subjects with replacement, ``numpy.random.default_rng(seed)``); the
 p-value is the two-sided Wilcoxon signed-rank test of scipy (``zero_method='wilcox'``, exact for small n
-without ties, normal approximation otherwise — scipy's ``method='auto'``).
+without ties, normal approximation otherwise — scipy's ``method='auto'``). Given ``cluster_of`` (keys are
+sessions), the bootstrap draws whole participants (evaluation/resampling.py) and the Wilcoxon test ranks each
+participant's mean difference.
 """
 
 from __future__ import annotations
@@ -97,15 +98,19 @@ def paired_comparison(
 ) -> dict[str, Any]:
     """Mean paired difference a − b, its percentile bootstrap CI, Wilcoxon p-value and n.
 
-    `cluster_of`: a key's participant, for a CI that resamples participants (keys are sessions)."""
+    `cluster_of`: a key's participant (keys are sessions): the CI then resamples participants, and the
+    Wilcoxon test ranks each participant's mean difference — sessions of one subject are not independent."""
     keys, diffs = paired_differences(a, b)
     clusters = None if cluster_of is None else [cluster_of(k) for k in keys]
     ci = bootstrap_ci(diffs, n_resamples, confidence, seed, clusters)
+    per_participant = (
+        diffs if clusters is None else np.asarray([diffs[m].mean() for m in Clusters.of(clusters).members])
+    )
     return {
         "n": len(keys),
         "mean_difference": float(diffs.mean()) if len(keys) else None,
         "ci_low": None if ci is None else ci[0],
         "ci_high": None if ci is None else ci[1],
         "confidence": confidence,
-        "p_wilcoxon": wilcoxon_p(diffs),
+        "p_wilcoxon": wilcoxon_p(per_participant),
     }

@@ -223,11 +223,13 @@ def _discover_bids(
         pid = check_participant_id(f"sub-{label}", root / f"sub-{label}")
         picks = {kind: _picks(layout, label, suffix, datatype, query_for(kind, filters, sessions))
                  for kind, suffix, datatype in _KINDS}  # fmt: skip
-        rows, notes = plan_sessions(pid, picks["bold"], picks["dwi"], picks["t1w"], _acq_times(root, pid))
+        visits = _read_sessions_table(root, pid, diagnosis_column, diagnosis_map)
+        acq_times = {ses: v["acq_time"] for ses, v in visits.items() if v["acq_time"] is not None}
+        rows, notes = plan_sessions(pid, picks["bold"], picks["dwi"], picks["t1w"], acq_times)
         report_session_notes(notes)
-        meta = participants.get(pid, {})
         for row in rows:
             bold, dwi = picks["bold"].get(row.bold), picks["dwi"].get(row.dwi)
+            meta = _row_meta(participants.get(pid, {}), visits.get(row.session or "", {}))
             subjects.append(
                 SubjectInputs(
                     participant_id=pid,
@@ -281,24 +283,43 @@ def _picks(
     return {ses: Path(sorted(group, key=rank)[0].path) for ses, group in by_session.items()}  # type: ignore[attr-defined]
 
 
-def _acq_times(root: Path, pid: str) -> dict[str, float]:
-    """Seconds since the epoch of each session's ``acq_time`` in sub-X/sub-X_sessions.tsv (BIDS), when given."""
+def _read_sessions_table(
+    root: Path, pid: str, diagnosis_column: str, diagnosis_map: Mapping[str, str | None] | None
+) -> dict[str, dict[str, Any]]:
+    """Each session's row of sub-X/sub-X_sessions.tsv (BIDS): ``acq_time`` (seconds since the epoch, or None),
+    and the visit's ``age`` and diagnosis (`diagnosis_column`) when the table has them — cohorts such as
+    OASIS-3 and ADNI record both per visit, and a converter's sessions carry different diagnoses."""
     import datetime as dt
 
     path = root / pid / f"{pid}_sessions.tsv"
     if not path.is_file():
         return {}
-    out: dict[str, float] = {}
-    for row in _read_rows(path, _read_text(path), "\t"):
-        ses, when = (row.get("session_id") or "").strip(), (row.get("acq_time") or "").strip()
+    out: dict[str, dict[str, Any]] = {}
+    for line, row in enumerate(_read_rows(path, _read_text(path), "\t"), start=2):
+        ses = (row.get("session_id") or "").strip()
+        if not ses:
+            continue
+        record: dict[str, Any] = {"acq_time": None}
         try:
-            stamp = dt.datetime.fromisoformat(when)
+            stamp = dt.datetime.fromisoformat((row.get("acq_time") or "").strip())
+            record["acq_time"] = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).timestamp()
         except ValueError:
-            continue  # n/a or unparseable: that session falls back to label order
-        if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=dt.timezone.utc)
-        out[ses if ses.startswith("ses-") else f"ses-{ses}"] = stamp.timestamp()
+            pass  # n/a or unparseable: that session falls back to label order
+        if _given(row.get("age")):
+            record["age"] = row["age"]
+        if _given(row.get(diagnosis_column)):
+            record["diagnosis"] = normalise_diagnosis(row.get(diagnosis_column), f"{path} line {line}", diagnosis_map)
+        out[ses if ses.startswith("ses-") else f"ses-{ses}"] = record
     return out
+
+
+def _row_meta(participant: Mapping[str, Any], visit: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's diagnosis, age and sex: the session's own values (sessions.tsv) over the participant's."""
+    return {**participant, **{k: v for k, v in visit.items() if k in ("diagnosis", "age")}}
+
+
+def _given(value: str | None) -> bool:
+    return value is not None and value.strip() not in ("", "n/a", "NA", "nan")
 
 
 def _sidecar(image: Path | None) -> Path | None:
