@@ -650,16 +650,26 @@ def diagnose(
 
 @app.command(cls=_Command)
 def report(
-    path: Annotated[Path, typer.Argument(help="A run directory or a benchmark directory.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="A run, benchmark, evaluation, synthesis or prepared directory (QC pages per subject)."),
+    ],
     out: Annotated[Path | None, typer.Option("--out", help="HTML file (default: PATH/report.html).")] = None,
+    synthesis: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--synthesis", metavar="DIR", help="A run report also shows this synthesis directory (repeatable)."
+        ),
+    ] = None,
 ) -> None:
     """A self-contained HTML report (images embedded; opens offline).
 
     Example: pds report bench
+    Example: pds report prepared   (index + one QC page per subject in prepared/report_subjects/)
     """
     from pds_mri.workflows.report import run_report
 
-    run_report(path, out)
+    run_report(path, out, syntheses=synthesis or ())
 
 
 @app.command(cls=_Command)

@@ -39,7 +39,19 @@ figure img{max-width:100%;border:1px solid #dde2e6}
 figcaption{font-size:.85em;color:#444}
 .note{color:#666;font-style:italic}
 summary{cursor:pointer;color:#20303f;margin:.4em 0}
+.flag{display:inline-block;background:#f8d7da;border:1px solid #d9534f;color:#7a1f1c;border-radius:3px;
+padding:.05em .45em;margin:.1em .3em .1em 0;font-size:.85em;white-space:nowrap}
+.ok{color:#2d6a2d}
 """
+
+
+class Markup(str):
+    """HTML that a helper built (and escaped) itself: `table` puts it in a cell as it is."""
+
+
+def link(href: str, text: str) -> Markup:
+    """A relative link (the report's own pages: no URL to anything online)."""
+    return Markup(f'<a href="{esc(href)}">{esc(text)}</a>')
 
 
 def esc(value: Any) -> str:
@@ -86,7 +98,7 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = Non
         for c in columns:
             v = row.get(c)
             kind = "" if isinstance(v, (int, float)) and not isinstance(v, bool) else ' class="text"'
-            cells.append(f"<td{kind}>{esc(cell(v))}</td>")
+            cells.append(f"<td{kind}>{v if isinstance(v, Markup) else esc(cell(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
     return f'<div class="scroll"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
@@ -168,6 +180,7 @@ class Page:
     title: str
     subtitle: str = ""
     sections: list[tuple[str, str, str]] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)  # (relative href, text) first in the bar
 
     def add(self, heading: str, body: str) -> None:
         anchor = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-") or f"s{len(self.sections)}"
@@ -176,7 +189,8 @@ class Page:
         self.sections.append((anchor, heading, body))
 
     def render(self) -> str:
-        nav = "".join(f'<a href="#{a}">{esc(h)}</a>' for a, h, _ in self.sections)
+        nav = "".join(f'<a href="{esc(href)}">{esc(text)}</a>' for href, text in self.links)
+        nav += "".join(f'<a href="#{a}">{esc(h)}</a>' for a, h, _ in self.sections)
         body = "\n".join(f'<section id="{a}"><h2>{esc(h)}</h2>\n{b}\n</section>' for a, h, b in self.sections)
         return (
             "<!DOCTYPE html>\n"

@@ -7,14 +7,20 @@ PATH may be
       and every PNG under figures/;
   in a run or benchmark directory, every `pds diagnose` output found inside it (diagnosis.json) becomes a
       Diagnosis section (e.g. `pds diagnose PREPARED BENCH/diagnosis --benchmark BENCH`);
-  an evaluation directory (`pds evaluate`) or a synthesis directory (`pds synthesize`) on its own.
+  an evaluation directory (`pds evaluate`) or a synthesis directory (`pds synthesize`) on its own: per
+      subject, source | synthesis | real (when present) | |error| | uncertainty in three planes;
+  a prepared directory (`pds prepare`, cohort.tsv): QC pages, one per subject (each map on the MNI152 template
+      with brain-mask and field-of-view contours, tissue maps, registration check) in OUT's folder
+      `<stem>_subjects/`, and OUT an index linking them with each subject's QC numbers and flags.
 Readers are tolerant: a missing or unreadable piece becomes a note in the report, not an error.
 This module only finds out which kind PATH is and writes the page; the pages live in `pds_mri.report.pages`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pds_mri.errors import PdsError
@@ -24,36 +30,68 @@ from pds_mri.progress import console
 from pds_mri.report.html import Page
 from pds_mri.report.pages.benchmark import benchmark_page
 from pds_mri.report.pages.evaluation import evaluation_page
+from pds_mri.report.pages.prepared import prepared_pages, subjects_folder
 from pds_mri.report.pages.run import run_page
 from pds_mri.report.pages.synthesis import synthesis_page
 from pds_mri.report.provenance import about
 
 REPORT_NAME = "report.html"
+COHORT_FILE = "cohort.tsv"  # the prepared directory's index (io/layout.py)
 
 
-def run_report(path: Path, out: Path | None = None) -> Path:
-    """Write the report of PATH to `out` (default PATH/report.html), atomically; print and return its path."""
+def run_report(path: Path, out: Path | None = None, syntheses: Sequence[Path] = ()) -> Path:
+    """Write the report of PATH to `out` (default PATH/report.html), atomically; print and return its path.
+
+    syntheses: synthesis directories outside a run directory to show in its report too (e.g. the subjects
+    `pds synthesize` imputed into another folder), each as its own section.
+    """
     path = Path(path)
     if not path.is_dir():
         raise PdsError(f"{path}: not a directory; give a run directory (`pds train`) or a benchmark directory")
     kind = detect_kind(path)
-    builders: dict[str, Callable[[Path], Page]] = {
-        "benchmark": benchmark_page,
-        "run": run_page,
-        "evaluation": evaluation_page,
-        "synthesis": synthesis_page,
-    }
-    page = builders[kind](path)
-    page.add("About", about(path, kind))
     out = Path(out) if out is not None else path / REPORT_NAME
-    write_text(out, page.render())
+    if syntheses and kind != "run":
+        raise PdsError(f"--synthesis adds syntheses to a run report; {path} is a {kind} directory")
+    if kind == "prepared":
+        write_prepared_report(path, out)
+    else:
+        builders: dict[str, Callable[[Path], Page]] = {
+            "benchmark": benchmark_page,
+            "run": functools.partial(run_page, also=tuple(Path(s) for s in syntheses)),
+            "evaluation": evaluation_page,
+            "synthesis": synthesis_page,
+        }
+        page = builders[kind](path)
+        page.add("About", about(path, kind))
+        write_text(out, page.render())
     console.print(f"{kind} report written")
     print(out)
     return out
 
 
+def write_prepared_report(path: Path, out: Path) -> None:
+    """The subject pages into a fresh folder beside OUT (swapped in whole: no stale page of a subject that has
+    left the cohort), then the index OUT."""
+    folder = out.parent / subjects_folder(out.name)
+    staging = out.parent / f".{folder.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    for name, page in prepared_pages(path, out.name):
+        page.add("About", about(path, "prepared"))
+        if name is None:
+            if folder.exists():
+                old = out.parent / f".{folder.name}.old"
+                shutil.rmtree(old, ignore_errors=True)
+                folder.rename(old)
+                shutil.rmtree(old, ignore_errors=True)
+            if staging.exists():
+                staging.rename(folder)
+            write_text(out, page.render())
+        else:
+            write_text(staging / name, page.render())
+
+
 def detect_kind(path: Path) -> str:
-    """benchmark, run, evaluation or synthesis: which `pds` command wrote the directory, from its files."""
+    """benchmark, run, evaluation, synthesis or prepared: which `pds` command wrote the directory, from its files."""
     if BenchmarkDir(path).is_benchmark():
         return "benchmark"
     if RunDir(path).is_run():
@@ -62,8 +100,10 @@ def detect_kind(path: Path) -> str:
         return "evaluation"
     if (path / SYNTH_TSV).is_file():
         return "synthesis"
+    if (path / COHORT_FILE).is_file():
+        return "prepared"
     raise PdsError(
         f"{path}: neither a run directory (config.yaml + split.json from `pds train`), a benchmark directory "
-        "(results.json / results.md from `pds benchmark`), nor an evaluation (metrics.json) or synthesis "
-        "(synthesized.tsv) directory"
+        "(results.json / results.md from `pds benchmark`), an evaluation (metrics.json), a synthesis "
+        "(synthesized.tsv) nor a prepared (cohort.tsv) directory"
     )

@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pds_mri.errors import PdsError
 from pds_mri.io.layout import key_of
 from pds_mri.io.result_files import EvaluationMetrics, read_record
 from pds_mri.io.run_layout import METRICS_JSON
 from pds_mri.report.format import sig, summary_stat
-from pds_mri.report.html import Page, definitions, esc, image, note, paragraph, table
+from pds_mri.report.html import Page, definitions, esc, note, paragraph, table
 from pds_mri.report.mosaic import MOSAIC_SUBJECTS
 from pds_mri.report.read import existing_dir, read_result
 from pds_mri.report.sections.disease_signal import difference_maps
@@ -84,40 +83,23 @@ def add_evaluation(page: Page, metrics_path: Path, heading: str) -> None:
 
 
 def evaluation_mosaics(payload: dict[str, Any], metrics_path: Path) -> str:
-    """Slices of the first subjects per direction: source | real | synthesis | |error| | uncertainty."""
-    from pds_mri.report.mosaic import direction_panels, mosaic_png
-    from pds_mri.training.data import read_cohort
+    """Three-plane figures of the first subjects per direction: source | synthesis | real | |error| | uncertainty."""
+    from pds_mri.report.sections.synthesis_qc import read_cohort_rows, subject_figure
 
     inputs = payload.get("inputs", {})
     synth_dir = existing_dir(inputs.get("synth_dir"), metrics_path.parent)
     prepared_dir = existing_dir(inputs.get("prepared_dir"), metrics_path.parent)
     if synth_dir is None or prepared_dir is None:
         return note("slices unavailable: the synthesis or prepared directory named in metrics.json is not there")
-    try:
-        cohort = {key_of(r): r for r in read_cohort(prepared_dir)}
-    except PdsError as exc:
-        return note(f"slices unavailable: {exc}")
+    cohort = read_cohort_rows(prepared_dir)
+    if not cohort:
+        return note(f"slices unavailable: {prepared_dir / 'cohort.tsv'} is missing or unreadable")
     out = []
     for direction in sorted({r["direction"] for r in payload["rows"]}):
         chosen = sorted((r for r in payload["rows"] if r["direction"] == direction), key=key_of)
         for row in chosen[:MOSAIC_SUBJECTS]:
-            try:
-                panels, mask = direction_panels(
-                    prepared_dir,
-                    cohort[key_of(row)],
-                    direction,
-                    [("synthesis", synth_dir / row["synthesis"])],
-                    synth_dir / row["uncertainty"] if row.get("uncertainty") else None,
-                )
-                png = mosaic_png(panels, mask=mask)
-            except Exception as exc:  # a report shows what it can
-                out.append(note(f"{key_of(row)} {direction}: slices unavailable ({exc})"))
-                continue
-            caption = (
-                f"{key_of(row)} ({row.get('diagnosis', 'n/a')}) {direction}: "
-                f"PSNR {sig(row.get('psnr'))} dB, "
-                f"SSIM {sig(row.get('ssim'))}, MAE {sig(row.get('mae'))}; target model grid, axial slices; "
-                "error on the [0, 1] scale inside the brain mask"
-            )
-            out.append(image(png, f"{key_of(row)} {direction}", caption))
+            scores = f"PSNR {sig(row.get('psnr'))} dB, SSIM {sig(row.get('ssim'))}"
+            out.append(subject_figure(synth_dir, row, prepared_dir, cohort.get(key_of(row)), scores))
+        if len(chosen) > MOSAIC_SUBJECTS:
+            out.append(note(f"{direction}: figures of the first {MOSAIC_SUBJECTS} subjects; the table lists all"))
     return "\n".join(out) or note("no rows to show")

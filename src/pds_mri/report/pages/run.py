@@ -4,6 +4,7 @@ diagnoses, training curves, model card, split and config."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from pds_mri.report.read import read_json, read_result, read_text
 from pds_mri.report.sections.diagnosis import add_diagnoses
 
 
-def run_page(run: Path) -> Page:
+def run_page(run: Path, also: Sequence[Path] = ()) -> Page:
+    """The run's page; `also`: synthesis directories outside the run (e.g. its imputations) shown with it."""
     page = Page(f"pds-mri report — run {run.resolve().name}", f"run directory {run.resolve()}")
     layout = RunDir(run)
     split = read_json(layout.split)
@@ -46,6 +48,8 @@ def run_page(run: Path) -> Page:
     for synth_tsv in sorted(run.rglob(SYNTH_TSV)):
         if os.path.normpath(str(synth_tsv.parent.resolve())) not in evaluated:
             add_synthesis(page, synth_tsv.parent, f"Synthesis ({synth_tsv.parent.relative_to(run)})")
+    for synth_dir in also:
+        add_synthesis(page, Path(synth_dir), f"Synthesis ({Path(synth_dir).name})")
     if not evaluations:
         page.add(
             "Metrics",

@@ -1,17 +1,15 @@
 """The synthesis page (a `pds synthesize` output on its own) and the section a run page shows for a synthesis
-that no evaluation scored: its rows and, per direction, slices of source | synthesis | uncertainty."""
+that no evaluation scored (e.g. the subjects it imputed): its rows and, per subject, three-plane figures of
+source | synthesis | real (when the subject has it) | |error| | uncertainty."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pds_mri.errors import PdsError
-from pds_mri.io.layout import key_of
 from pds_mri.io.synthesized import read_synthesized
-from pds_mri.report.html import Page, image, note, table
-from pds_mri.report.mosaic import MOSAIC_SUBJECTS
-from pds_mri.report.read import read_json
+from pds_mri.report.html import Page, note, table
+from pds_mri.report.sections.synthesis_qc import synthesis_qc_html
 
 #: the synthesis index's columns shown per row (session_id only for a dataset with sessions)
 SYNTHESIS_COLUMNS = (
@@ -32,8 +30,9 @@ def synthesis_page(path: Path) -> Page:
     return page
 
 
-def add_synthesis(page: Page, synth_dir: Path, heading: str) -> None:
-    """Rows of a synthesized.tsv and, per direction, slices of source | synthesis | uncertainty."""
+def add_synthesis(page: Page, synth_dir: Path, heading: str, prepared: Path | None = None) -> None:
+    """Rows of a synthesized.tsv and every subject's QC figure (the prepared directory found from the
+    synthesis dataset's links unless given)."""
     try:
         rows = read_synthesized(synth_dir)
     except PdsError as exc:
@@ -46,33 +45,7 @@ def add_synthesis(page: Page, synth_dir: Path, heading: str) -> None:
             "sample = stochastic posterior samples; one pass = a regression baseline."
         ),
         table(rows, [c for c in SYNTHESIS_COLUMNS if c != "session_id" or any(c in r for r in rows)]),
+        "<h3>Per subject</h3>",
+        synthesis_qc_html(synth_dir, rows, prepared),
     ]
-    for direction in sorted({r["direction"] for r in rows}):
-        for row in [r for r in rows if r["direction"] == direction][:MOSAIC_SUBJECTS]:
-            try:
-                png = _synthesis_mosaic(synth_dir, row)
-            except Exception as exc:  # a report shows what it can
-                parts.append(note(f"{key_of(row)} {direction}: slices unavailable ({exc})"))
-                continue
-            parts.append(image(png, f"{key_of(row)} {direction}", f"{key_of(row)} {direction}"))
     page.add(heading, "\n".join(parts))
-
-
-def _synthesis_mosaic(synth_dir: Path, row: dict[str, str]) -> bytes:
-    """Source (resampled onto the synthesis grid, from the sidecar's Source) | synthesis | uncertainty."""
-    import numpy as np
-
-    from pds_mri.io.nifti import load_nifti
-    from pds_mri.report.mosaic import mosaic_png
-    from pds_mri.training.data import resample_to
-
-    synth_img = load_nifti(str(synth_dir / row["synthesis"]))
-    synthesis = np.asarray(synth_img.dataobj, dtype=np.float32)
-    source = None
-    sidecar = read_json(synth_dir / row["sidecar"]) if row.get("sidecar") else None
-    if isinstance(sidecar, dict) and sidecar.get("Source") and Path(sidecar["Source"]).is_file():
-        source = resample_to(load_nifti(sidecar["Source"]), synth_img)
-    panels: list[tuple[str, Any]] = [("source", source), ("synthesis", synthesis)]
-    if row.get("uncertainty"):
-        panels.append(("uncertainty (std)", np.asarray(load_nifti(str(synth_dir / row["uncertainty"])).dataobj)))
-    return mosaic_png(panels, mask=synthesis > -0.99)
