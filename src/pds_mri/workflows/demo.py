@@ -1,8 +1,11 @@
 """`pds demo`: the whole pipeline on the embedded simulated cohort, small enough for 2 CPU cores.
 
-simulate → prepare → train a tiny PDS → synthesise what each subject lacks → synthesise a held-out
-subject in both directions with PDS and the unet baseline → evaluate both → a short NC/MCI/AD diagnosis
-(real maps, 2 folds) → HTML report.
+simulate → prepare (+ its QC pages) → train a tiny PDS on one fold of a subject split → synthesise what each
+subject lacks → synthesise the fold's test subjects in both directions with PDS and the unet baseline → evaluate
+both → a short NC/MCI/AD diagnosis (real maps, 2 folds) → HTML report (with the imputed subjects).
+
+The held-out subjects are the split's TEST set: never trained on and never used to pick a checkpoint (the
+validation subject picks the best checkpoint, so scoring it would flatter the model).
 """
 
 from __future__ import annotations
@@ -30,6 +33,23 @@ DEMO_TRAINING = {
 }
 
 
+#: Folds of the demo's split: fold 0's test set (about a quarter of the paired subjects) is held out.
+DEMO_FOLDS = 4
+
+
+def held_out_subjects(split: dict[str, list[str]]) -> tuple[str, ...]:
+    """The split's test subjects: what the demo scores (never its validation subject, which chose the checkpoint)."""
+    from pds_mri.errors import PdsError
+
+    test = tuple(split.get("test") or ())
+    if not test:
+        raise PdsError("the demo's split has no test subject; simulate more subjects (--subjects)")
+    seen = set(split.get("train") or ()) | set(split.get("val") or ())
+    if seen & set(test):
+        raise PdsError(f"test subject(s) {sorted(seen & set(test))} also in training or validation")
+    return test
+
+
 def run_demo(out_dir: Path, n_subjects: int = 12, seed: int = 0) -> None:
     from pds_mri.report.figures import maps_by_diagnosis_figure, synthesis_figure
     from pds_mri.training.split import read_split
@@ -50,6 +70,7 @@ def run_demo(out_dir: Path, n_subjects: int = 12, seed: int = 0) -> None:
     console.rule("2/6 prepare maps on the model grids")
     rows = run_prepare(PrepareOptions(bids_dir=bids_dir, out_dir=prepared_dir, preset="cpu"))
     console.print(summary_table(rows))
+    prepared_report = run_report(prepared_dir)
     figures = [maps_by_diagnosis_figure(prepared_dir, rows, out_dir / "figures" / "maps_by_diagnosis.png")]
 
     console.rule("3/6 train a tiny PDS (stage 1 diffusion, stage 2 refiners)")
@@ -58,15 +79,16 @@ def run_demo(out_dir: Path, n_subjects: int = 12, seed: int = 0) -> None:
     for stale in (run_dir, unet_dir):
         if stale.exists():
             shutil.rmtree(stale)  # the demo always starts fresh runs
-    run_train(TrainOptions(prepared_dir, run_dir, preset="cpu", config=config, seed=seed))
+    run_train(TrainOptions(prepared_dir, run_dir, preset="cpu", config=config, seed=seed, fold=0, folds=DEMO_FOLDS))
 
     console.rule("4/6 synthesise the missing modality")
     missing = run_synthesize(SynthesizeOptions(run_dir, prepared_dir, out_dir / "synthesized", samples=2, seed=seed))
     console.print(f"synthesised the missing modality of {len(missing)} subject(s): {out_dir / 'synthesized'}")
 
-    console.rule("5/6 evaluate held-out subjects against the unet baseline")
-    held_out = tuple(read_split(run_dir)["val"])
-    run_train(TrainOptions(prepared_dir, unet_dir, preset="cpu", config=config, seed=seed, model="unet", stage="1"))
+    console.rule("5/6 evaluate the test subjects (never seen in training) against the unet baseline")
+    held_out = held_out_subjects(read_split(run_dir))
+    unet = TrainOptions(prepared_dir, unet_dir, preset="cpu", config=config, seed=seed, model="unet", stage="1")
+    run_train(replace(unet, fold=0, folds=DEMO_FOLDS))  # the same split: the same test subjects
     summaries = {}
     for name, run, samples in (("pds", run_dir, 3), ("unet", unet_dir, 1)):
         synth = out_dir / "held_out" / name
@@ -83,11 +105,12 @@ def run_demo(out_dir: Path, n_subjects: int = 12, seed: int = 0) -> None:
         prepared_dir, run_dir / "diagnosis", classifier="logreg", folds=2, missing=0.0, seed=seed
     )
     run_diagnose(diagnosis)
-    report = run_report(run_dir)
+    report = run_report(run_dir, syntheses=[out_dir / "synthesized"])  # the imputed subjects too
     for figure in figures:
         console.print(f"figure: {figure}")
     console.print(f"model card: {RunDir(run_dir).model_card}")
     console.print(f"HTML report: {report}")
+    console.print(f"QC pages of the prepared subjects: {prepared_report}")
     console.print(f"demo finished in {time.perf_counter() - start:.0f} s; outputs in {out_dir}")
 
 
