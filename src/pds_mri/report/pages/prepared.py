@@ -117,7 +117,7 @@ def _index_row(qc: SubjectQC, href: str) -> dict[str, Any]:
         "subject": link(href, qc.label),
         "diagnosis": qc.row.get("diagnosis") or "unknown",
         "modalities": modalities(qc.row),
-        "registration": qc.row.get("registration") or "n/a",
+        "registration": qc.row.get("registration") or "none",  # read_cohort reads a "none" cell as absent
         "registration QC": qc.registration_qc,
         "tissue source": qc.row.get("tissue_source") or "n/a",
         "fMRI mask Dice": qc.dice.get("fmri"),

@@ -35,7 +35,7 @@ def summary_section(qc: SubjectQC) -> str:
         ("age", row.get("age") or "n/a"),
         ("sex", row.get("sex") or "n/a"),
         ("modalities", modalities(row)),
-        ("registration", row.get("registration") or "n/a"),
+        ("registration", row.get("registration") or "none"),
         ("registration QC (r with the template)", sig(qc.registration_qc, 3)),
         ("tissue source", row.get("tissue_source") or "n/a"),
     ]
