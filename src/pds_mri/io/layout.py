@@ -177,6 +177,8 @@ BIDSIGNORE: tuple[str, ...] = (
     "*_boldmap.*",  # 3D fMRI maps: no BIDS suffix (see MAP_SUFFIX)
     "*_dwimap.*",
     "*_xfm.json",  # affine registrations: BIDS 1.11 defines no transform files (from-/to-/mode- are BEP014)
+    "*.html",  # `pds report` QC pages, as fMRIPrep's sub-X.html
+    "report_subjects/",
 )
 
 
