@@ -178,7 +178,7 @@ BIDSIGNORE: tuple[str, ...] = (
     "*_dwimap.*",
     "*_xfm.json",  # affine registrations: BIDS 1.11 defines no transform files (from-/to-/mode- are BEP014)
     "*.html",  # `pds report` QC pages, as fMRIPrep's sub-X.html
-    "report_subjects",  # its folder of per-subject pages (the schema validator ignores "name/" patterns)
+    "*_subjects",  # their folders of per-subject pages (the schema validator ignores "name/" patterns)
 )
 
 
