@@ -91,3 +91,22 @@ def test_losses_are_fp32_under_bf16_autocast(name: str) -> None:
     assert abs(value.item() - reference.item()) < 1e-3
     cosine = torch.nn.functional.cosine_similarity(grad.flatten(), grad_ref.flatten(), dim=0)
     assert cosine > 0.99
+
+
+def test_losses_are_batch_means_of_per_sample_means(batch: dict[str, torch.Tensor]) -> None:
+    """Data-parallel training averages the ranks' losses: each sample must count once, whatever its mask size,
+    or one process at batch 2B and two at batch B optimise different losses."""
+    b = {k: v.clone() for k, v in batch.items()}
+    b["mask"][1, :, : b["mask"].shape[2] // 2] = 0  # the second sample's brain is half as big
+    pred = b["target"] + 0.3 * torch.sin(3 * b["source"])
+    whole = _losses(pred, b)
+    parts = [_losses(pred[i : i + 1], {k: v[i : i + 1] for k, v in b.items()}) for i in range(2)]
+    for name, value in whole.items():
+        mean = (parts[0][name] + parts[1][name]) / 2
+        torch.testing.assert_close(value, mean, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_float64_losses_stay_float64(batch: dict[str, torch.Tensor]) -> None:
+    b = {k: v.double() if v.is_floating_point() else v for k, v in batch.items()}
+    dtypes = {k: v.dtype for k, v in _losses(b["source"], b).items() if k != "ssim"}  # MONAI's SSIM is float32
+    assert set(dtypes.values()) == {torch.float64}, dtypes

@@ -52,3 +52,30 @@ def test_refiners_learn_to_correct_a_degraded_estimate() -> None:
     with torch.no_grad():
         after = psnr(pds.refine(b, estimate), b["target"], b["mask"])
     assert after > before + 3.0, f"{before:.1f} -> {after:.1f} dB"
+
+
+def test_stage_losses_of_a_batch_are_the_means_of_its_samples_with_per_sample_streams() -> None:
+    """Two processes at batch 1 train like one at batch 2: with a SampleRng keyed on the global position, each
+    sample draws the same timestep, noise, dropout and stage-1 estimate wherever it lands, and the losses are
+    means of per-sample losses (masks of different sizes included)."""
+    from pds_mri.training.sample_rng import SampleRng
+
+    torch.manual_seed(0)
+    cfg = tiny_config(levels=2, base_channels=4, embed_dim=16, pattern_hidden=16)
+    pds = build_pds(cfg, ROI_NETWORK).train()
+    schedule = build_schedule(cfg.diffusion)
+    sampler = build_config_sampler(cfg.diffusion, schedule)
+    b = make_batch(GRIDS[0], 0, batch=2, seed=4)
+    b["mask"][1, :, :6] = 0
+
+    def terms(stage: int, first: int, count: int) -> dict[str, torch.Tensor]:
+        part = {k: v[first : first + count] for k, v in b.items()}
+        rng = SampleRng.for_positions(9, 3, first, count)
+        if stage == 1:
+            return pds.stage1_loss(part, schedule, rng)
+        return pds.stage2_loss(part, sampler=sampler, steps=2, generator=rng, mode="sample")
+
+    for stage in (1, 2):
+        whole, one, two = terms(stage, 0, 2), terms(stage, 0, 1), terms(stage, 1, 1)
+        for name, value in whole.items():
+            torch.testing.assert_close(value, (one[name] + two[name]) / 2, rtol=1e-5, atol=1e-6, msg=f"{stage} {name}")

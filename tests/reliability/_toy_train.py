@@ -15,10 +15,14 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset
+
+if TYPE_CHECKING:
+    from pds_mri.training.sample_rng import SampleRng
 
 STEPS = 12
 
@@ -55,8 +59,8 @@ class ToyData(Dataset):
         return {"x": x, "y": self.y[i]}
 
 
-def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
-    noise = torch.randn(batch["x"].shape, generator=generator)
+def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor], generator: SampleRng) -> dict[str, torch.Tensor]:
+    noise = generator.randn(batch["x"].shape)
     pred = model(batch["x"] + 0.1 * noise)
     return {"loss": (pred - batch["y"]).abs().mean()}
 
@@ -93,7 +97,7 @@ def signalling_loss(step: int, signum: int):  # type: ignore[no-untyped-def]
     """loss_fn that signals this process during its `step`-th call (1-based), before the forward pass."""
     calls = [0]
 
-    def loss(model: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def loss(model: nn.Module, batch: dict[str, torch.Tensor], generator: SampleRng) -> dict[str, torch.Tensor]:
         calls[0] += 1
         if calls[0] == step:
             os.kill(os.getpid(), signum)

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from pds_mri.training.sample_rng import SampleRng, randn
+
 
 class TinyNet(nn.Module):
     """Two 3D convs with dropout (dropout draws from the global RNG, which resume must restore)."""
@@ -37,9 +39,9 @@ class PairDataset(Dataset):
         return {"x": self.x[i], "y": self.y[i], "index": torch.tensor(i)}
 
 
-def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """L1 on a noisy input: the noise comes from `generator`, as the Trainer's contract asks."""
-    noise = torch.randn(batch["x"].shape, generator=generator, device=batch["x"].device)
+def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor], rng: SampleRng) -> dict[str, torch.Tensor]:
+    """L1 on a noisy input: the noise comes from `rng` (one stream per sample), as the Trainer's contract asks."""
+    noise = randn(batch["x"].shape, rng, batch["x"].device)
     pred = model(batch["x"] + 0.1 * noise)
     l1 = (pred - batch["y"]).abs().mean()
     return {"loss": l1, "mse": ((pred - batch["y"]) ** 2).mean().detach()}

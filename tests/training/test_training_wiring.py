@@ -10,6 +10,7 @@ from torch import nn
 from pds_mri.training.checkpoint import checkpoint_hash
 from pds_mri.training.config import TrainerConfig
 from pds_mri.training.data import DIRECTIONS, PreparedCohort, collate
+from pds_mri.training.sample_rng import SampleRng
 from pds_mri.training.split import split_subjects, write_split
 from pds_mri.training.trainer import Trainer
 
@@ -25,7 +26,7 @@ class PerDirection(nn.Module):
         return self.heads[direction](source)
 
 
-def loss_fn(model: nn.Module, batch: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
+def loss_fn(model: nn.Module, batch: dict, rng: SampleRng) -> dict[str, torch.Tensor]:
     terms = {}
     for code, name in enumerate(DIRECTIONS):
         d = batch[name]

@@ -19,6 +19,8 @@ import torch
 from monai.networks.schedulers import NoiseSchedules
 from torch import Tensor
 
+from pds_mri.training.sample_rng import Rng, randint, rng_device
+
 PredictionType = Literal["eps", "v", "x0"]
 ScheduleName = Literal["cosine", "linear", "scaled_linear"]
 
@@ -93,13 +95,11 @@ class NoiseSchedule:
         return ab.sqrt(), (1.0 - ab).sqrt()
 
     # -- training -------------------------------------------------------------------------------------
-    def sample_timesteps(
-        self, batch: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
-    ) -> Tensor:
-        """Uniform integer timesteps, drawn on the generator's device so seeding is device-independent."""
-        gdev = generator.device if generator is not None else torch.device("cpu")
-        t = torch.randint(0, self.timesteps, (batch,), generator=generator, device=gdev)
-        return t.to(device)
+    def sample_timesteps(self, batch: int, generator: Rng = None, device: torch.device | str = "cpu") -> Tensor:
+        """Uniform integer timesteps, drawn on the generator's device so seeding is device-independent
+        (one stream per sample for a `SampleRng`)."""
+        gdev = rng_device(generator, "cpu")
+        return randint(0, self.timesteps, (batch,), generator, gdev).to(device)
 
     def add_noise(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
         alpha, sigma = self.alpha_sigma(t, x0)

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from pds_mri.diffusion.samplers import Spacing, make_timesteps
 from pds_mri.diffusion.schedule import NoiseSchedule
+from pds_mri.training.sample_rng import Rng, rand, randint, rng_device
 
 TimestepKind = Literal["uniform", "sampler"]
 TIMESTEP_KINDS: tuple[str, ...] = ("uniform", "sampler")
@@ -49,26 +50,22 @@ class TrainingTimesteps:
     def __repr__(self) -> str:
         return f"TrainingTimesteps(kind={self.kind!r}, grid={self.grid.tolist()}, terminal={self.terminal_weight})"
 
-    def __call__(
-        self, batch: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
-    ) -> Tensor:
+    def __call__(self, batch: int, generator: Rng = None, device: torch.device | str = "cpu") -> Tensor:
         return self.draw(batch, generator, device)[0]
 
-    def draw(
-        self, batch: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
-    ) -> tuple[Tensor, Tensor]:
+    def draw(self, batch: int, generator: Rng = None, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
         """(t, readout): the timesteps and which of them are ``terminal_weight`` draws (the mean readout)."""
         if self.kind == "uniform" and self.terminal_weight == 0.0:
             t = self.schedule.sample_timesteps(batch, generator, device)
             return t, torch.zeros_like(t, dtype=torch.bool)
-        gdev = generator.device if generator is not None else torch.device("cpu")
+        gdev = rng_device(generator, "cpu")
         if self.kind == "uniform":
-            t = torch.randint(0, self.schedule.timesteps, (batch,), generator=generator, device=gdev)
+            t = randint(0, self.schedule.timesteps, (batch,), generator, gdev)
         else:
-            pick = torch.randint(0, len(self.grid), (batch,), generator=generator, device=gdev)
+            pick = randint(0, len(self.grid), (batch,), generator, gdev)
             t = self.grid.to(gdev)[pick]
         terminal = torch.zeros_like(t, dtype=torch.bool)
         if self.terminal_weight > 0.0:
-            terminal = torch.rand((batch,), generator=generator, device=gdev) < self.terminal_weight
+            terminal = rand((batch,), generator, gdev) < self.terminal_weight
             t = torch.where(terminal, torch.full_like(t, self.schedule.timesteps - 1), t)
         return t.to(device), terminal.to(device)

@@ -21,6 +21,8 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
+from pds_mri.training.sample_rng import Rng, rand
+
 NUM_DIAGNOSES = 3  # NC, MCI, AD
 NUM_DIRECTIONS = 2  # 0 = fmri2dmri, 1 = dmri2fmri
 
@@ -62,17 +64,14 @@ class Conditioning(nn.Module):
     def null_index(self) -> int:
         return NUM_DIAGNOSES
 
-    def diagnosis_index(
-        self, diagnosis: Tensor, drop_prob: float = 0.0, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def diagnosis_index(self, diagnosis: Tensor, drop_prob: float = 0.0, generator: Rng = None) -> Tensor:
         """Map −1 (unknown) and randomly dropped labels to the null token."""
         diagnosis = diagnosis.long()
         if ((diagnosis < -1) | (diagnosis >= NUM_DIAGNOSES)).any():
             raise ValueError(f"diagnosis must be -1 (unknown) or 0..{NUM_DIAGNOSES - 1}")
         idx = torch.where(diagnosis < 0, torch.full_like(diagnosis, self.null_index), diagnosis)
         if drop_prob > 0:
-            gdev = generator.device if generator is not None else idx.device
-            drop = torch.rand(idx.shape, generator=generator, device=gdev).to(idx.device) < drop_prob
+            drop = rand(idx.shape, generator, idx.device) < drop_prob
             idx = torch.where(drop, torch.full_like(idx, self.null_index), idx)
         return idx
 
@@ -83,7 +82,7 @@ class Conditioning(nn.Module):
         diagnosis: Tensor | None = None,
         pattern_emb: Tensor | None = None,
         drop_prob: float = 0.0,
-        generator: torch.Generator | None = None,
+        generator: Rng = None,
         diagnosis_probs: Tensor | None = None,
     ) -> Tensor:
         """``diagnosis_probs`` (B, 3), rows of NC/MCI/AD probabilities, is used where the label is unknown (−1)

@@ -3,6 +3,9 @@
 * stage 1: :func:`masked_l1` (inside the brain, and again inside the pattern ROIs);
 * tissue refinement: :func:`tissue_weighted_l1` + :func:`tissue_contrast_loss`;
 * microstructure refinement: :func:`multiscale_gradient_loss` + :func:`triplanar_ssim_loss`.
+
+Every loss is a mean over the batch of per-sample means (see :func:`_weighted_mean`), so data-parallel
+training at batch B per rank optimises what one process at the global batch does.
 """
 
 from __future__ import annotations
@@ -22,18 +25,23 @@ TISSUE_PAIRS = ((0, 1), (0, 2), (1, 2))  # GM/WM, GM/CSF, WM/CSF
 _LossFn = TypeVar("_LossFn", bound=Callable[..., Tensor])
 
 
+def _at_least_fp32(x: Any) -> Any:
+    return x.float() if isinstance(x, Tensor) and x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def fp32(fn: _LossFn) -> _LossFn:
-    """Run a loss in float32 with autocast off, whatever precision the networks ran in.
+    """Run a loss in float32 (float64 inputs stay float64) with autocast off, whatever precision the networks ran in.
 
     Under bf16 autocast the SSIM's local-mean convolutions and the small differences of the gradient and
     L1 terms lose most of their digits (a tri-planar SSIM loss of a target + 2 % noise pair read 0.035
-    instead of 0.0055); the loss and its gradient must be those of the fp32 objective.
+    instead of 0.0055); the loss and its gradient must be those of the fp32 objective. float64 is kept so a
+    float64 run (the data-parallel equivalence test) is float64 throughout.
     """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Tensor:
-        cast = [a.float() if isinstance(a, Tensor) and a.is_floating_point() else a for a in args]
-        kw = {k: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in kwargs.items()}
+        cast = [_at_least_fp32(a) for a in args]
+        kw = {k: _at_least_fp32(v) for k, v in kwargs.items()}
         device = next((a.device.type for a in args if isinstance(a, Tensor)), "cpu")
         with torch.autocast(device_type=device, enabled=False):
             return fn(*cast, **kw)
@@ -41,16 +49,26 @@ def fp32(fn: _LossFn) -> _LossFn:
     return wrapper  # type: ignore[return-value]
 
 
-def _weighted_mean(values: Tensor, weight: Tensor | None) -> Tensor:
+def _weighted_mean(values: Tensor, weight: Tensor | None, batch: int | None = None) -> Tensor:
+    """Each sample's weighted mean over its own voxels, then the mean over the ``batch`` samples (dimension 0,
+    or its first ``batch`` blocks for a folded (B·S, ...) view); a sample with no weight counts as 0.
+
+    Why per sample: the gradient all-reduce of data-parallel training averages the ranks' losses, which is the
+    batch mean of per-sample means; a mean over the batch's pooled voxels would weight each sample by its mask
+    size, so two processes at batch B and one at batch 2B would optimise different losses.
+    """
+    n = values.shape[0] if batch is None else batch
     if weight is None:
-        return values.mean()
-    weight = weight.to(values.dtype).expand_as(values)
-    return (values * weight).sum() / weight.sum().clamp(min=1e-8)
+        return values.mean()  # equal-sized samples: the pooled mean is the mean of per-sample means
+    v = values.reshape(n, -1)
+    w = weight.to(values.dtype).expand_as(values).reshape(n, -1)
+    return ((v * w).sum(1) / w.sum(1).clamp(min=1e-8)).mean()
 
 
 @fp32
 def masked_l1(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Mean |pred − target| over voxels where ``mask`` > 0 (all voxels when None; 0 if the mask is empty)."""
+    """Mean |pred − target| over each sample's voxels where ``mask`` > 0 (all voxels when None; 0 for an empty
+    mask), averaged over the batch."""
     return _weighted_mean((pred - target).abs(), None if mask is None else (mask > 0))
 
 
@@ -176,7 +194,7 @@ def triplanar_ssim_loss(
             r = k // 2
             m = fold_view(mask, axis) > 0
             w = m[..., r : m.shape[-2] - r, r : m.shape[-1] - r]
-        values.append(_weighted_mean(ssim_map, w))
+        values.append(_weighted_mean(ssim_map, w, batch=pred.shape[0]))
     if not values:
         raise ValueError(f"grid {tuple(pred.shape[2:])} too small for SSIM")
     return 1.0 - torch.stack(values).mean()

@@ -47,6 +47,7 @@ from pds_mri.models.losses import (
 from pds_mri.models.micro_refiner import MicrostructureRefiner
 from pds_mri.models.pattern_encoder import PatternEncoder
 from pds_mri.models.tissue_refiner import TissueRefiner
+from pds_mri.training.sample_rng import Rng, randn
 
 Batch = Mapping[str, Tensor]
 #: synthesis modes: ``mean`` = the posterior-mean estimate (the x0 readout after ``mean_steps`` evaluations from
@@ -56,9 +57,8 @@ Batch = Mapping[str, Tensor]
 READOUT_INPUTS = ("noise", "zero")
 
 
-def _randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    gdev = generator.device if generator is not None else x.device
-    return torch.randn(x.shape, generator=generator, device=gdev, dtype=x.dtype).to(x.device)
+def _randn_like(x: Tensor, generator: Rng) -> Tensor:
+    return randn(x.shape, generator, x.device, x.dtype)
 
 
 class PDS(nn.Module):
@@ -160,7 +160,7 @@ class PDS(nn.Module):
         self,
         batch: Batch,
         schedule: NoiseSchedule | None = None,
-        generator: torch.Generator | None = None,
+        generator: Rng = None,
         stage: int = 1,
         stage1_estimate: Tensor | None = None,
     ) -> dict[str, Tensor]:
@@ -199,7 +199,7 @@ class PDS(nn.Module):
         t: Tensor,
         pattern_emb: Tensor | None = None,
         drop_prob: float = 0.0,
-        generator: torch.Generator | None = None,
+        generator: Rng = None,
         null_diagnosis: bool = False,
     ) -> Tensor:
         """Conditioning vector for timesteps ``t``; ``null_diagnosis`` gives the unconditional branch."""
@@ -213,9 +213,7 @@ class PDS(nn.Module):
         return self.conditioning(t, batch.get("direction"), diagnosis, pattern_emb, drop_prob, generator, probs)
 
     # -- stage 1 --------------------------------------------------------------------------------------
-    def stage1_loss(
-        self, batch: Batch, schedule: NoiseSchedule, generator: torch.Generator | None = None
-    ) -> dict[str, Tensor]:
+    def stage1_loss(self, batch: Batch, schedule: NoiseSchedule, generator: Rng = None) -> dict[str, Tensor]:
         """Masked L1 on the ε/v/x0 prediction + ``pattern_loss_weight`` × the same L1 on ROI voxels.
 
         Draws t from ``training_timesteps`` (U{0..T−1} when None) and ε ~ N(0, I) from ``generator``; drops
@@ -297,7 +295,7 @@ class PDS(nn.Module):
         sampler: Sampler,
         steps: int,
         guidance: float = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Rng = None,
     ) -> Tensor:
         """One stochastic stage-1 estimate (B,1,X,Y,Z) from x_T ~ N(0, I)."""
         source = batch["source"]
@@ -313,7 +311,7 @@ class PDS(nn.Module):
         mode: str = "sample",
         mean_steps: int = 1,
         guidance: float = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Rng = None,
     ) -> Tensor:
         """The stage-1 estimate that synthesis refines: a posterior sample (``steps``) or the mean readout."""
         if mode not in SYNTHESIS_MODES:
@@ -339,7 +337,7 @@ class PDS(nn.Module):
         stage1_estimate: Tensor | None = None,
         sampler: Sampler | None = None,
         steps: int = 4,
-        generator: torch.Generator | None = None,
+        generator: Rng = None,
         mode: str = "sample",
         mean_steps: int = 1,
     ) -> dict[str, Tensor]:
@@ -387,7 +385,7 @@ class PDS(nn.Module):
         steps: int,
         samples: int = 1,
         guidance: float = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Rng = None,
         mode: str = "sample",
         mean_steps: int = 1,
         samples_out: list[Tensor] | None = None,

@@ -13,6 +13,7 @@ from pds_mri.domain import DIRECTIONS
 from pds_mri.models.config import DiffusionConfig
 from pds_mri.models.factory import build_config_sampler
 from pds_mri.models.pds import PDS
+from pds_mri.training.sample_rng import Rng
 
 
 class Stage1Objective(nn.Module):
@@ -27,7 +28,7 @@ class Stage1Objective(nn.Module):
         # the training fold's disease-pattern maps (not parameters: they are fitted, then fixed)
         self.disease_maps = dict(disease_maps or {})
 
-    def forward(self, batch: Mapping, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def forward(self, batch: Mapping, generator: Rng) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         total: torch.Tensor | int = 0
         for direction in DIRECTIONS:
@@ -61,7 +62,7 @@ class Stage2Objective(nn.Module):
         else:
             self.mode, self.steps, self.mean_steps = "sample", d.stage2_steps, d.mean_steps
 
-    def forward(self, batch: Mapping, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def forward(self, batch: Mapping, generator: Rng) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         total: torch.Tensor | int = 0
         for direction in DIRECTIONS:

@@ -1,12 +1,15 @@
-"""A generic, resumable training loop: any nn.Module plus `loss_fn(model, batch, generator) -> dict`.
+"""A generic, resumable training loop: any nn.Module plus `loss_fn(model, batch, rng) -> dict`.
 
 What it guarantees, and how:
 - Resume is exact. The batch of step s is a pure function of (seed, s, rank) (`StepBatchSampler`), the
-  generator handed to `loss_fn` is reseeded from (seed, s, rank) every step, and model, optimiser, EMA,
+  per-sample random streams handed to `loss_fn` are keyed on (seed, s, the sample's position in the global
+  batch) (`SampleRng`), and model, optimiser, EMA,
   LR scheduler, counters and every RNG (torch CPU/CUDA, Python, NumPy, per rank) are checkpointed, so
   k steps + kill + resume k equals 2k uninterrupted steps bit for bit on CPU.
 - torchrun: DDP with sharding by rank; rank 0 writes checkpoints and logs; all ranks agree (one
-  collective) on skipping a step whose loss or gradient is not finite.
+  collective) on skipping a step whose loss or gradient is not finite. W processes at batch B train like one
+  process at batch W·B (to fp rounding): the same samples at the same global positions, the same per-sample
+  draws, and losses that are batch means of per-sample means (so the all-reduce mean is the global mean).
 - SIGTERM / SIGUSR1 (a SLURM time limit): all ranks agree at the next step boundary, save `last` at
   that step and raise StoppedBySignal (`pds_mri.training.signals`); `--resume` continues exactly.
 - AdamW, linear warm-up + cosine LR, gradient clipping, EMA weights for validation/sampling, bf16
@@ -54,11 +57,12 @@ from pds_mri.training.distributed import (
 )
 from pds_mri.training.ema import EMA, unwrap
 from pds_mri.training.lr import warmup_cosine
+from pds_mri.training.sample_rng import SampleRng
 from pds_mri.training.signals import requested, signal_name, stop_on_signals
 
 log = logging.getLogger(__name__)
 
-LossFn = Callable[[nn.Module, Any, torch.Generator], Mapping[str, torch.Tensor]]
+LossFn = Callable[[nn.Module, Any, SampleRng], Mapping[str, torch.Tensor]]
 ValidateFn = Callable[[nn.Module, int], "Mapping[str, float] | float"]
 LOG_DIR = "logs"
 TRAIN_CSV = "train.csv"
@@ -149,11 +153,12 @@ def _to_device(obj: Any, device: torch.device) -> Any:
 
 
 class Trainer:
-    """Train `model` by minimising `loss_fn(model, batch, generator)["loss"]` over `dataset`.
+    """Train `model` by minimising `loss_fn(model, batch, rng)["loss"]` over `dataset`.
 
     `loss_fn` gets the (possibly DDP-wrapped) model, a collated batch already on the device, and a
-    torch.Generator on the device that it must use for all its randomness (noise, timesteps, condition
-    dropout) so that runs are reproducible. Other keys of its result are logged.
+    `SampleRng` on the device, one stream per sample of the batch, that it must use for all its randomness
+    (noise, timesteps, condition dropout; draws stacked along dimension 0) so that runs are reproducible and
+    a sample's draws do not depend on how the global batch is sharded. Other keys of its result are logged.
     `validate_fn(model, step)` gets the unwrapped model holding the EMA weights, in eval mode under
     no_grad, on every rank (a collective point: it may shard its work by rank and reduce the results, as
     `pds train`'s validation does); it returns {metric: value} (or one float for `cfg.best_metric`); rank 0's
@@ -191,7 +196,7 @@ class Trainer:
             raise PdsError("the model has no trainable parameters")
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         self.scheduler = warmup_cosine(self.optimizer, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio)
-        self.generator = torch.Generator(device=self.dist.device)
+        self.rng = SampleRng(self.dist.device)
 
         self.step = 0
         self.best_metric: float | None = None
@@ -300,13 +305,15 @@ class Trainer:
     def _train_step(self, batch: Any) -> dict[str, float] | None:
         """One optimiser step; None when the step was skipped for a non-finite loss or gradient."""
         cfg, device = self.cfg, self.dist.device
-        self.generator.manual_seed(step_seed(cfg.seed, self.step, self.dist.rank))
+        # every batch is full (StepBatchSampler wraps into the next epoch), so rank r holds global positions
+        # r·B .. r·B + B − 1 and the all-reduce mean of the ranks' losses is the global batch mean
+        self.rng.reseed(cfg.seed, self.step, self.dist.rank * cfg.batch_size, cfg.batch_size)
         batch = _to_device(batch, device)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda")
         with autocast:
-            out = self.loss_fn(self.model, batch, self.generator)
+            out = self.loss_fn(self.model, batch, self.rng)
         if not isinstance(out, Mapping) or "loss" not in out:
             raise PdsError("loss_fn must return a dict with a 'loss' tensor")
         loss = out["loss"]
@@ -406,7 +413,6 @@ class Trainer:
     def save(self, name: str = "last", *, step_dir: bool = False) -> None:
         """Checkpoint (a collective: every rank calls it; rank 0 writes). `step_dir` also writes step-N."""
         rng_t, rng_meta = ckpt.capture_rng(device=self.dist.device)
-        rng_t["rng.data_generator"] = self.generator.get_state()
         mine = {"tensors": {k: v.cpu().numpy().tobytes() for k, v in rng_t.items()}, "meta": rng_meta}
         every_rank = gather_objects(mine, self.dist)
         if not self.dist.is_main:
@@ -489,7 +495,6 @@ class Trainer:
         prefix = f"rng.rank{self.dist.rank}"
         if int(t.get("world_size", 1)) == self.dist.world_size and f"{prefix}.torch_cpu" in c.tensors:
             ckpt.restore_rng(c.tensors, c.state["rng"][f"rank{self.dist.rank}"], prefix=prefix, device=self.dist.device)
-            self.generator.set_state(c.tensors[f"{prefix}.data_generator"].to("cpu", torch.uint8))
         else:
             log.warning(
                 "resuming with %d processes instead of %s: RNG streams reseeded",

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from pds_mri.diffusion.schedule import NoiseSchedule
+    from pds_mri.training.sample_rng import Rng
 
 ModelFn = Callable[["Tensor", "Tensor"], "Tensor"]
 
@@ -96,18 +97,19 @@ class Sampler:
     @staticmethod
     def initial_noise(
         shape: tuple[int, ...],
-        generator: torch.Generator | None = None,
+        generator: Rng = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype | None = None,
     ) -> Tensor:
         """x_T ~ N(0, I) (float32 unless `dtype`) drawn on the generator's device, so a seed gives the same
-        noise everywhere."""
+        noise everywhere (one stream per sample for a `SampleRng`: a training step's stage-1 estimates)."""
         import torch
 
-        gdev = generator.device if generator is not None else torch.device(device)
-        return torch.randn(shape, generator=generator, device=gdev, dtype=dtype or torch.float32).to(device)
+        from pds_mri.training.sample_rng import randn
 
-    def sample(self, model_fn: ModelFn, x_T: Tensor, steps: int, generator: torch.Generator | None = None) -> Tensor:
+        return randn(shape, generator, device, dtype or torch.float32)
+
+    def sample(self, model_fn: ModelFn, x_T: Tensor, steps: int, generator: Rng = None) -> Tensor:
         raise NotImplementedError
 
 

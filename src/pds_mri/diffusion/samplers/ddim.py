@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 from pds_mri.diffusion.samplers.base import SAMPLERS, ModelFn, Sampler
 
 if TYPE_CHECKING:
-    import torch
     from torch import Tensor
+
+    from pds_mri.training.sample_rng import Rng
 
 
 @SAMPLERS.register("ddim", help="DDIM; eta 0 deterministic, 1 ~ DDPM ancestral noise")
@@ -31,7 +32,7 @@ class DDIMSampler(Sampler):
         x: Tensor,
         t: int,
         t_prev: int,
-        generator: torch.Generator | None = None,
+        generator: Rng = None,
     ) -> Tensor:
         """One DDIM update from t to t_prev (t_prev < 0: the clean end) given the predicted (x0, ε)."""
         ab_t = float(self.schedule.alphas_cumprod[t])
@@ -43,7 +44,7 @@ class DDIMSampler(Sampler):
             x_prev = x_prev + std * self.initial_noise(tuple(x.shape), generator, x.device, x.dtype)
         return x_prev
 
-    def sample(self, model_fn: ModelFn, x_T: Tensor, steps: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, model_fn: ModelFn, x_T: Tensor, steps: int, generator: Rng = None) -> Tensor:
         ts = self.timesteps(steps)
         x = x_T
         for i, t in enumerate(ts):

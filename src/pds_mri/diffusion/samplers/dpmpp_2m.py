@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 from pds_mri.diffusion.samplers.base import SAMPLERS, ModelFn, Sampler
 
 if TYPE_CHECKING:
-    import torch
     from torch import Tensor
+
+    from pds_mri.training.sample_rng import Rng
 
 
 @SAMPLERS.register("dpmpp_2m", help="DPM-Solver++(2M), second-order multistep, deterministic")
@@ -23,7 +24,7 @@ class DPMSolverPP2M(Sampler):
     evaluations. ``eta`` does not apply (the solver is deterministic given x_T).
     """
 
-    def sample(self, model_fn: ModelFn, x_T: Tensor, steps: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, model_fn: ModelFn, x_T: Tensor, steps: int, generator: Rng = None) -> Tensor:
         ts = self.timesteps(steps)
         ab = self.schedule.alphas_cumprod
 

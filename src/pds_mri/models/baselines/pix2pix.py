@@ -31,6 +31,7 @@ from pds_mri.models.baselines.config import BaselineConfig
 from pds_mri.models.baselines.patchgan import PatchDiscriminator3D
 from pds_mri.models.baselines.unet import BACKGROUND, DIRECTIONS, RegressionUNet3D
 from pds_mri.models.losses import masked_l1
+from pds_mri.training.sample_rng import Rng
 
 
 def _background(x: Tensor, mask: Tensor | None) -> Tensor:
@@ -69,11 +70,12 @@ class Pix2PixObjective(nn.Module):
                 grads = torch.autograd.grad(cast(Tensor, loss), params, allow_unused=True)
         finally:
             self.discriminator.requires_grad_(False)
-        reduced = _all_reduce_mean([g.float() if g is not None else None for g in grads])
+        # in the parameters' dtype: a float64 run stays float64 (the data-parallel equivalence test)
+        reduced = _all_reduce_mean(list(grads))
         self.d_optimizer.step(params, reduced)
         return loss.detach()  # type: ignore[union-attr]
 
-    def forward(self, batch: Mapping[str, Mapping[str, Tensor]], generator: torch.Generator | None = None) -> dict:
+    def forward(self, batch: Mapping[str, Mapping[str, Tensor]], generator: Rng = None) -> dict:
         out: dict[str, Tensor] = {}
         pairs = []
         fakes = {}

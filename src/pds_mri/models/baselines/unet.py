@@ -19,6 +19,7 @@ from pds_mri.domain import BACKGROUND, DIRECTIONS
 from pds_mri.models.conditioning import NUM_DIRECTIONS
 from pds_mri.models.denoiser import ConditionalDenoiser3D, parameter_count
 from pds_mri.models.losses import STAGE1_LOSSES
+from pds_mri.training.sample_rng import Rng
 
 
 class RegressionUNet3D(nn.Module):
@@ -65,7 +66,7 @@ class RegressionObjective(nn.Module):
         self.loss_name = loss
         self.loss_fn = STAGE1_LOSSES[loss]
 
-    def forward(self, batch: Mapping[str, Mapping[str, Tensor]], generator: torch.Generator | None = None) -> dict:
+    def forward(self, batch: Mapping[str, Mapping[str, Tensor]], generator: Rng = None) -> dict:
         out: dict[str, Tensor] = {}
         total: Tensor | float = 0.0
         for direction in DIRECTIONS:
