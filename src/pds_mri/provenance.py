@@ -31,6 +31,8 @@ def generated_by(command: str) -> dict[str, str]:
     return {"Name": TOOL_NAME, "Version": __version__, "Command": command}
 
 
-def dataset_generated_by(command: str, **details: Any) -> list[dict[str, Any]]:
-    """dataset_description.json's BIDS GeneratedBy list: this tool, its version, the command (+ `details`)."""
-    return [{"Name": TOOL_NAME, "Version": __version__, "Description": command, **details}]
+def dataset_generated_by(command: str, *, name: str = TOOL_NAME, **details: Any) -> list[dict[str, Any]]:
+    """dataset_description.json's BIDS GeneratedBy list: this tool, its version, the command (+ `details`).
+
+    `name`: the generator's name (`pds simulate` writes its own, by which it recognises its datasets)."""
+    return [{"Name": name, "Version": __version__, "Description": command, **details}]

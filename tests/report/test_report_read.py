@@ -9,16 +9,16 @@ import pytest
 
 from pds_mri.errors import InputError
 from pds_mri.io.result_files import BenchmarkResults, EvaluationMetrics
-from pds_mri.report.read import existing_dir, is_evaluation, is_table, read_json, read_result, read_text
+from pds_mri.report.read import existing_dir, is_evaluation, is_table, read_json_or_none, read_result, read_text
 
 
 def test_readers_tolerate_missing_broken_and_binary_files(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00")
     (tmp_path / "ok.json").write_text('{"rows": [], "protocol": {}}')
-    assert read_json(tmp_path / "missing.json") is None and read_json(tmp_path / "broken.json") is None
-    assert read_json(tmp_path / "binary.json") is None and read_text(tmp_path / "binary.json") is None
-    assert read_json(tmp_path / "ok.json") == {"rows": [], "protocol": {}}
+    assert read_json_or_none(tmp_path / "missing.json") is None and read_json_or_none(tmp_path / "broken.json") is None
+    assert read_json_or_none(tmp_path / "binary.json") is None and read_text(tmp_path / "binary.json") is None
+    assert read_json_or_none(tmp_path / "ok.json") == {"rows": [], "protocol": {}}
     assert is_evaluation(tmp_path / "ok.json") and not is_evaluation(tmp_path / "broken.json")
     assert read_text(tmp_path) is None  # a directory
 

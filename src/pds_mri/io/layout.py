@@ -30,6 +30,7 @@ from typing import Any
 
 from pds_mri.domain import Modality
 from pds_mri.errors import InputError
+from pds_mri.io.run_layout import SYNTH_TSV
 
 TISSUES: tuple[str, str, str] = ("GM", "WM", "CSF")
 #: Dosenbach-160 networks, in a fixed order: the index is what the pattern encoder sees (PATTERN_TABLE).
@@ -172,7 +173,7 @@ DERIVATIVES_BIDS_VERSION = "1.11.1"
 #: What `.bidsignore` of every output dataset lists: the files BIDS 1.11 has no place for.
 BIDSIGNORE: tuple[str, ...] = (
     "cohort.tsv",  # pds index files (one row per subject; paths into the dataset)
-    "synthesized.tsv",
+    SYNTH_TSV,
     "config.yaml",
     "*_boldmap.*",  # 3D fMRI maps: no BIDS suffix (see MAP_SUFFIX)
     "*_dwimap.*",

@@ -13,7 +13,7 @@ from pds_mri.errors import InputError
 from pds_mri.io.result_files import EvaluationMetrics, R, read_record, result_json
 
 
-def read_json(path: Path) -> Any:
+def read_json_or_none(path: Path) -> Any:
     """The parsed JSON of `path`, or None when it is missing, unreadable or not JSON."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -12,8 +12,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from pds_mri import __version__
 from pds_mri.io.atomic import save_nifti, write_json, write_text, write_tsv
+from pds_mri.provenance import dataset_generated_by
 
 BIDS_VERSION = "1.9.0"
 DATASET_NAME = "pds-mri simulated cohort"
@@ -72,7 +72,7 @@ def write_dataset_files(out_dir: Path, rows: list[dict], description: str, readm
             "SpatialReference": "MNI152NLin2009cAsym",
             "License": "CC0",
             "Authors": ["pds-mri developers"],
-            "GeneratedBy": [{"Name": GENERATOR, "Version": __version__, "Description": description}],
+            "GeneratedBy": dataset_generated_by(description, name=GENERATOR),
         },
     )
     write_tsv(out_dir / "participants.tsv", rows, PARTICIPANT_COLUMNS)

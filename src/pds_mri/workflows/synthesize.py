@@ -47,7 +47,7 @@ from pds_mri.io.layout import (
     with_session,
 )
 from pds_mri.io.nifti import load_nifti
-from pds_mri.io.run_layout import RunDir
+from pds_mri.io.run_layout import SYNTH_TSV, RunDir
 from pds_mri.models.pds import SYNTHESIS_MODES
 from pds_mri.progress import console, progress_bar
 from pds_mri.provenance import dataset_generated_by, generated_by
@@ -278,7 +278,7 @@ def _synthesize(options: SynthesizeOptions) -> list[dict]:
                 bar.advance(task)
         everything = [r for part in gather_objects(written, info) for r in part]
         if info.is_main:
-            index = Path(options.out_dir) / "synthesized.tsv"
+            index = Path(options.out_dir) / SYNTH_TSV
             merged = merge_index(index, everything)
             if any(session_of(r) for r in merged):
                 merged = [with_session(r) for r in merged]

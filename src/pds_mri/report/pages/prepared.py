@@ -23,7 +23,7 @@ from pds_mri.preprocess.registration import MIN_QC
 from pds_mri.report.format import sig
 from pds_mri.report.html import Markup, Page, definitions, details, link, note, paragraph, pre, table
 from pds_mri.report.prepared_qc import LABELS, MIN_MNI_DICE, SubjectQC, modalities, subject_qc
-from pds_mri.report.read import read_json, read_text
+from pds_mri.report.read import read_json_or_none, read_text
 from pds_mri.report.sections.prepared_subject import flags_html, subject_sections
 
 INDEX_COLUMNS = (
@@ -91,7 +91,7 @@ def index_page(path: Path, qcs: list[tuple[SubjectQC, str]], folder: str) -> Pag
     if flagged:
         items = "".join(f"<li>{link(f'{folder}/{n}', qc.label)}: {flags_html(qc.flags)}</li>" for qc, n in flagged)
         page.add("Flagged subjects", f"<ul>{items}</ul>")
-    description = read_json(path / "dataset_description.json")
+    description = read_json_or_none(path / "dataset_description.json")
     if isinstance(description, dict):
         page.add("Provenance", _provenance(description))
     config = read_text(path / "config.yaml")

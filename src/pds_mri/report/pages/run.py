@@ -15,7 +15,7 @@ from pds_mri.report.html import Page, definitions, image, markdown, note, pre, t
 from pds_mri.report.mosaic import read_log
 from pds_mri.report.pages.evaluation import add_evaluation
 from pds_mri.report.pages.synthesis import add_synthesis
-from pds_mri.report.read import read_json, read_result, read_text
+from pds_mri.report.read import read_json_or_none, read_result, read_text
 from pds_mri.report.sections.diagnosis import add_diagnoses
 
 
@@ -23,7 +23,7 @@ def run_page(run: Path, also: Sequence[Path] = ()) -> Page:
     """The run's page; `also`: synthesis directories outside the run (e.g. its imputations) shown with it."""
     page = Page(f"pds-mri report — run {run.resolve().name}", f"run directory {run.resolve()}")
     layout = RunDir(run)
-    split = read_json(layout.split)
+    split = read_json_or_none(layout.split)
     logs = {
         stage.name: (read_log(stage / "logs" / "train.csv"), read_log(stage / "logs" / "val.csv"))
         for stage in sorted(p for p in run.glob("stage*") if p.is_dir())

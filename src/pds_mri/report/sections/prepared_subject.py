@@ -21,7 +21,7 @@ from pds_mri.report.format import sig
 from pds_mri.report.html import definitions, esc, note
 from pds_mri.report.html import image as figure
 from pds_mri.report.prepared_qc import LABELS, SubjectQC, cell_path, load_cell, modalities
-from pds_mri.report.read import read_json
+from pds_mri.report.read import read_json_or_none
 
 MASK_COLOUR, FOV_COLOUR, MNI_COLOUR = "lime", "orange", "red"
 
@@ -170,7 +170,7 @@ def _transform(prepared: Path, qc: SubjectQC, m: str) -> tuple[np.ndarray | None
         return None, str(exc)
     if path is None:
         return None, ""
-    payload = read_json(path)
+    payload = read_json_or_none(path)
     try:
         numeric = np.asarray(payload.get("Matrix") if isinstance(payload, dict) else None, dtype=np.float64)
     except (TypeError, ValueError):

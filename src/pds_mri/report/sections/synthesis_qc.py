@@ -27,7 +27,7 @@ from pds_mri.report.format import sig
 from pds_mri.report.html import esc, note
 from pds_mri.report.html import image as figure
 from pds_mri.report.prepared_qc import LABELS
-from pds_mri.report.read import existing_dir, read_json
+from pds_mri.report.read import existing_dir, read_json_or_none
 
 #: Subjects per direction a synthesis section draws (every one of an ordinary imputation run); the table lists all.
 SYNTHESIS_QC_SUBJECTS = 40
@@ -38,7 +38,7 @@ def find_prepared(synth_dir: Path, given: Path | None = None) -> Path | None:
     """The prepared directory of a synthesis: `given`, else the dataset's DatasetLinks["prepared"]."""
     if given is not None and Path(given).is_dir():
         return Path(given)
-    description = read_json(synth_dir / "dataset_description.json")
+    description = read_json_or_none(synth_dir / "dataset_description.json")
     links = description.get("DatasetLinks") if isinstance(description, dict) else None
     value = links.get("prepared") if isinstance(links, dict) else None
     if isinstance(value, str):
@@ -144,7 +144,7 @@ def qc_rows(
         real = _load(real_path) if real_path is not None and real_path.is_file() else None
         mask = _load(mask_path) if mask_path is not None and mask_path.is_file() else None
     if source is None:
-        sidecar = read_json(synth_dir / str(row["sidecar"])) if row.get("sidecar") else None
+        sidecar = read_json_or_none(synth_dir / str(row["sidecar"])) if row.get("sidecar") else None
         named = sidecar.get("Source") if isinstance(sidecar, dict) else None
         if isinstance(named, str) and Path(named).is_file():
             source = _load(Path(named))
