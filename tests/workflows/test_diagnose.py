@@ -21,9 +21,9 @@ import pytest
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import save_nifti, write_json, write_tsv
 from pds_mri.io.layout import COHORT_COLUMNS, grid_map, grid_mask, pattern_atlas
+from pds_mri.io.synthesis_writer import SYNTH_COLUMNS
 from pds_mri.training.split import split_subjects, write_split
 from pds_mri.workflows.diagnose import DiagnoseOptions, run_diagnose
-from pds_mri.workflows.synthesize import SYNTH_COLUMNS
 
 SHAPES = {"fmri": (6, 6, 4), "dmri": (8, 8, 5)}
 DIAG = ("NC", "MCI", "AD")

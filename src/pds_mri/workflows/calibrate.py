@@ -133,6 +133,20 @@ def read_uncertainty_scale(run_dir: Path) -> dict[str, Any] | None:
     return data
 
 
+def sidecar_scales(data: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Per direction, the sidecar's `UncertaintyScale` ({Value, File, FittedOn}); empty without a calibration."""
+    if data is None:
+        return {}
+    return {
+        direction: {
+            "Value": float(numbers["scale"]),
+            "File": SCALE_FILE,
+            "FittedOn": len(numbers.get("subjects", data["fitted_on"])),
+        }
+        for direction, numbers in data["directions"].items()
+    }
+
+
 def check_scale_fits(run_dir: Path, data: dict[str, Any], sha256: str, samples: int) -> None:
     """The scale (`data`, as `read_uncertainty_scale` returned it) must belong to the run's current weights:
     one fitted on an earlier checkpoint (training went on with --resume, or stage 2 was retrained) is
