@@ -161,12 +161,12 @@ def test_prepare_omp_nthreads_and_nprocs_cap_the_workers(
 ) -> None:
     """`--nprocs 2 --omp-nthreads 1`: each spawned worker runs with single-threaded pools (it records what it
     saw), and `--nprocs` is `--n-jobs` under its BIDS-App name."""
-    from pds_mri.workflows import prepare
+    from pds_mri.preprocess import cohort_jobs
 
     seen = tmp_path / "seen"
     seen.mkdir()
     monkeypatch.setenv("PDS_TEST_THREADS_SEEN", str(seen))  # read by the worker initializer below
-    monkeypatch.setattr(prepare, "limit_threads", _limit_and_record)
+    monkeypatch.setattr(cohort_jobs, "limit_threads", _limit_and_record)
     out = tmp_path / "out"
     argv = ["prepare", str(sim_bids), str(out), "--participant-label", "001", "002", "--nprocs", "2"]
     assert main([*argv, "--omp-nthreads", "1"]) == 0

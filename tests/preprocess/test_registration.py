@@ -16,7 +16,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from pds_mri.preprocess.registration import declared_mni, estimate_to_mni, in_mni, qc, reference_image
-from pds_mri.workflows.prepare import PrepareOptions, resolve_registration, run_prepare
+from pds_mri.preprocess.subject_registration import resolve_registration
+from pds_mri.workflows.prepare import PrepareOptions, run_prepare
 
 
 def _move(seed: int) -> np.ndarray:

@@ -168,16 +168,6 @@ def test_native_maps_name_their_input_scan_with_a_bids_uri(prepared: Path, sim_b
     assert grid["Sources"] == [f"bids::{row['fmri_native']}"] and grid["SkullStripped"] is True
 
 
-def test_source_uri_picks_the_deepest_linked_dataset(tmp_path: Path) -> None:
-    from pds_mri.workflows.prepare import source_uri
-
-    raw, deriv = tmp_path / "my data", tmp_path / "my data" / "derivatives" / "fmriprep"
-    links = {"raw": raw.as_uri(), "deriv1": deriv.as_uri()}
-    assert source_uri(raw / "sub-1/func/a_bold.nii.gz", links) == "bids:raw:sub-1/func/a_bold.nii.gz"
-    assert source_uri(deriv / "sub-1/func/b_bold.nii.gz", links) == "bids:deriv1:sub-1/func/b_bold.nii.gz"
-    assert source_uri(tmp_path / "elsewhere.nii.gz", links).startswith("file://")
-
-
 def test_prepared_names_keep_the_input_entities(sim_bids: Path, tmp_path: Path) -> None:
     """acq- and run- of the input BOLD and DWI stay in every map of theirs (BIDS-Derivatives), and in func/ the
     task too; masks and tissue maps, made on the model grids for both modalities, go to anat/."""

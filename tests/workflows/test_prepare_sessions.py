@@ -14,7 +14,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -158,52 +157,3 @@ def test_train_synthesize_evaluate_keep_sessions_and_split_by_participant(sessio
     run_evaluate(synth, prepared, root / "metrics")
     metrics = _tsv(root / "metrics" / "metrics.tsv")
     assert sorted((r["participant_id"], r["session_id"]) for r in metrics) == sorted(rows)
-
-
-def test_images_of_different_sessions_are_registered_each_on_its_own(sim_bids: Path) -> None:
-    """Two sessions are two scanner frames: the T1w of one cannot place the DWI of another."""
-    from types import SimpleNamespace
-
-    import nibabel as nib
-
-    from pds_mri.io.inputs import SubjectInputs
-    from pds_mri.workflows.prepare import register_subject
-
-    sub = sim_bids / "sub-001"
-    images = {k: nib.load(next(sub.glob(f"{k}/*.nii.gz"))) for k in ("func", "dwi", "anat")}
-    borrowed = SubjectInputs("sub-001", bold=sub, dwi=sub, t1w=sub, session_id="ses-01", dwi_session="ses-02")
-    data = SimpleNamespace(bold_img=images["func"], dwi_img=images["dwi"], t1w_img=images["anat"], inputs=borrowed)
-    row: dict = {}
-    to_mni = register_subject(data, "affine", row)
-    assert set(to_mni) == {"fmri", "dmri", "t1w"}
-    assert "each on its own (the images come from different sessions)" in row["registration"]
-    assert not np.allclose(to_mni["fmri"], to_mni["t1w"])  # not one matrix for all, as within one session
-
-
-def test_a_participant_label_rerun_replaces_the_participants_old_rows(tmp_path: Path) -> None:
-    """An index written before sessions were read has `sub-01`; redoing sub-01 now yields sub-01_ses-1 and
-    _ses-2, and keeping the old row listed the same scan twice (training and the statistics counted it twice)."""
-    from pds_mri.config import dump_config, preset
-    from pds_mri.io.inputs import SubjectInputs
-    from pds_mri.workflows.prepare import PrepareOptions, _kept_rows
-
-    config = preset("cpu")
-    out = tmp_path / "prepared"
-    out.mkdir()
-    (out / "config.yaml").write_text(dump_config(config), encoding="utf-8")
-    (out / "cohort.tsv").write_text(
-        "participant_id\tsession_id\tdiagnosis\n"
-        "sub-01\tn/a\tNC\nsub-02\tn/a\tAD\nsub-03\tses-1\tNC\nsub-03\tses-2\tNC\n"
-    )
-    redo = [SubjectInputs("sub-01", session_id="ses-1"), SubjectInputs("sub-01", session_id="ses-2")]
-    options = PrepareOptions(tmp_path / "bids", out, participant_labels=("01",), preset="cpu")
-    kept = _kept_rows(options, config, redo)
-    assert [(r["participant_id"], r["session_id"]) for r in kept] == [
-        ("sub-02", "n/a"), ("sub-03", "ses-1"), ("sub-03", "ses-2")
-    ]  # fmt: skip
-    # under --session-label only the asked-for sessions are redone: the participant's other sessions stay
-    options = PrepareOptions(tmp_path / "bids", out, participant_labels=("03",), session_labels=("1",), preset="cpu")
-    kept = _kept_rows(options, config, [SubjectInputs("sub-03", session_id="ses-1")])
-    assert [(r["participant_id"], r["session_id"]) for r in kept] == [
-        ("sub-01", "n/a"), ("sub-02", "n/a"), ("sub-03", "ses-2")
-    ]  # fmt: skip

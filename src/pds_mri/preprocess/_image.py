@@ -18,3 +18,12 @@ def float_image(data: np.ndarray, affine: np.ndarray, like: nib.Nifti1Image | No
         img.set_sform(img.affine, int(like.header["sform_code"]) or 2)
         img.set_qform(img.affine, int(like.header["qform_code"]) or 2)
     return img
+
+
+def grid_image(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
+    """An image on a model grid (in MNI152 space: sform/qform code 4), its data kept as given."""
+    img = nib.Nifti1Image(data, affine)
+    img.header.set_xyzt_units("mm", "sec")
+    img.set_sform(affine, code=4)  # MNI152 space
+    img.set_qform(affine, code=4)
+    return img
