@@ -13,7 +13,8 @@ import pds_mri
 
 
 @pytest.mark.parametrize(
-    "module", ["pds_mri.config", "pds_mri.io.validate", "pds_mri.models.config", "pds_mri.training.config"]
+    "module",
+    ["pds_mri.cli", "pds_mri.config", "pds_mri.io.validate", "pds_mri.models.config", "pds_mri.training.config"],
 )
 def test_light_modules_do_not_import_torch(module: str) -> None:
     code = f"import sys, {module}; print('torch' in sys.modules)"

@@ -30,7 +30,6 @@ from pds_mri.evaluation.classifiers import CLASSIFIERS
 from pds_mri.preprocess.maps import DMRI_MAPS, FMRI_MAPS
 from pds_mri.progress import configure_logging
 from pds_mri.registry import Registry
-from pds_mri.workflows.models import MODEL_SPECS, benchmark_defaults, model_help
 
 
 class _Command(typer.core.TyperCommand):
@@ -48,6 +47,8 @@ class _Group(typer.core.TyperGroup):
 
 def _readable(params: list[Any]) -> list[Any]:
     for param in params:
+        if isinstance(param.help, str) and param.help in _LAZY_HELP:  # filled when the command is used
+            param.help = _LAZY_HELP[param.help]()
         if param.metavar is None:
             param.metavar = _metavar(param)
         if param.param_type_name == "argument":  # its help says what it is; Typer would add `<path>`, `<str>`
@@ -79,9 +80,32 @@ def _metavar(param: Any) -> str:
 
 def _model_name(value: str) -> str:
     """`--model` checked at parse time against the registry (its members change; a Literal cannot list them)."""
-    if value not in MODEL_SPECS:
-        raise typer.BadParameter(f"'{value}' is not a model; choose one of {', '.join(MODEL_SPECS)}")
+    from pds_mri.workflows.models import model_specs
+
+    specs = model_specs()
+    if value not in specs:
+        raise typer.BadParameter(f"'{value}' is not a model; choose one of {', '.join(specs)}")
     return value
+
+
+def _model_help() -> str:
+    from pds_mri.workflows.models import model_help
+
+    return model_help()
+
+
+def _benchmark_models_help() -> str:
+    from pds_mri.workflows.models import benchmark_defaults
+
+    return "Models to compare, repeated or comma-separated; default: " + ", ".join(benchmark_defaults()) + "."
+
+
+#: help texts read from the model registry, which imports the families (torch): made only when a command that
+#: shows them runs, so `pds --help` and the light commands stay fast
+_LAZY_HELP: dict[str, Callable[[], str]] = {
+    "@model-help": _model_help,
+    "@benchmark-models-help": _benchmark_models_help,
+}
 
 
 def _member_of(registry: Registry[Any]) -> Callable[[str], str]:
@@ -328,7 +352,7 @@ def train(
     run_dir: Annotated[Path, typer.Argument(help="Run directory: config, split, checkpoints, logs, model card.")],
     preset: Preset = None,
     config: ConfigOption = None,
-    model: Annotated[str, typer.Option("--model", parser=_model_name, metavar="MODEL", help=model_help())] = "pds",
+    model: Annotated[str, typer.Option("--model", parser=_model_name, metavar="MODEL", help="@model-help")] = "pds",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from RUN_DIR's last checkpoint.")] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of weights, noise and split.")] = 0,
     fold: Annotated[int, typer.Option("--fold", min=0, help="Cross-validation fold to train (0-based).")] = 0,
@@ -555,7 +579,7 @@ def benchmark(
             "--models",
             callback=_model_names,
             metavar="MODEL,...",
-            help="Models to compare, repeated or comma-separated; default: " + ", ".join(benchmark_defaults()) + ".",
+            help="@benchmark-models-help",
         ),
     ] = None,
     preset: Preset = None,

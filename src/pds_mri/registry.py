@@ -50,6 +50,11 @@ class Registry(Generic[T]):
         self._members[name] = member
         self._help[name] = help
 
+    def remove(self, name: str) -> None:
+        """Take a member out again (a test that registered one for its own duration)."""
+        self.check(name)
+        del self._members[name], self._help[name]
+
     @property
     def default(self) -> str:
         if self._default is None or self._default not in self._members:

@@ -18,7 +18,7 @@ from pds_mri.families import family, family_names
 from pds_mri.families.base import Sampling
 from pds_mri.training.config import TrainerConfig
 from pds_mri.training.data import DIRECTIONS, PreparedCohort, collate, read_cohort
-from pds_mri.workflows.models import MODEL_SPECS
+from pds_mri.workflows.models import model_specs
 from pds_mri.workflows.run import load_run_config
 from pds_mri.workflows.train import TrainOptions, run_train
 from tiny_setup import tiny_config
@@ -26,7 +26,7 @@ from tiny_setup import tiny_config
 
 def test_the_families_are_found_by_name_and_unknown_names_list_them() -> None:
     assert {"pds", "unet", "pix2pix3d"} <= set(family_names())
-    assert {spec.family for spec in MODEL_SPECS.values()} <= set(family_names())
+    assert {spec.family for spec in model_specs().values()} <= set(family_names())
     with pytest.raises(PdsError, match=r"choose one of .*pix2pix3d"):
         family("gan")
 
@@ -39,7 +39,7 @@ def trained(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     config.write_text(yaml.safe_dump(tiny_config(stage1_steps=1, stage2_steps=1)))
     runs = {}
     for name in family_names():
-        model = next(n for n, s in MODEL_SPECS.items() if s.family == name and s.trainable)
+        model = next(n for n, s in model_specs().items() if s.family == name and s.trainable)
         runs[name] = run_train(TrainOptions(prepared, root / name, config=config, model=model, seed=1))
     return runs
 

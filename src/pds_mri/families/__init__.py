@@ -1,8 +1,9 @@
 """Model families, registered by name in :data:`FAMILIES` (`pds_mri.registry.Registry`).
 
-A new family is one file here that adds its `ModelFamily` (``FAMILIES.add(name, family)``); the package imports
-every module in it, so the registry of named models (`pds_mri.workflows.models`) can refer to it by that name
-and the contract test (`tests/families/`) runs on it. Nothing else lists the families.
+A new family is one file here that adds its `ModelFamily` (``FAMILIES.add(name, family)``) with its named
+models (``specs``); the package imports every module in it, so the registry of named models
+(`pds_mri.workflows.models`) collects them and the contract test (`tests/families/`) runs on it. Nothing else
+lists the families or the models.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What a model family is: the one contract `pds train`, `pds synthesize` and the benchmark talk to.
 
 A family is the code that trains and samples a kind of model (``pds``; the one-pass baselines ``unet`` and
-``pix2pix3d``). The registry of named models (`pds_mri.workflows.models`) says which family each model is;
+``pix2pix3d``). Each family declares its named models (`specs`, collected by `pds_mri.workflows.models`);
 every family-specific decision — its stages, its training objective per stage, its trainer settings, how it
 synthesises and what its sidecars say about that — lives in the family's one file under `pds_mri/families/`,
 so train, synthesize and the benchmark never branch on a family name.
@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from pds_mri.config import Config
 from pds_mri.disease.run_priors import RunPriors
+from pds_mri.families.spec import ModelSpec
 from pds_mri.registry import Registry
 from pds_mri.training.config import TrainerConfig
 
@@ -101,6 +102,9 @@ class ModelFamily(ABC):
     STAGES: ClassVar[tuple[str, ...]]
     #: whether its runs fit disease-informed priors on their training subjects
     uses_priors: ClassVar[bool]
+    #: the named models of this family, its own (named as the family) first; the model registry
+    #: (`pds_mri.workflows.models`) collects them, so `--model`, the benchmark and their errors know them
+    specs: ClassVar[tuple[ModelSpec, ...]]
 
     @abstractmethod
     def start_training(self, config: Config, prepared_dir: Path) -> FamilyTraining:

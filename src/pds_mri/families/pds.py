@@ -17,6 +17,7 @@ from pds_mri.diffusion.schedule import NoiseSchedule
 from pds_mri.disease.run_priors import RunPriors
 from pds_mri.errors import PdsError
 from pds_mri.families.base import FAMILIES, FamilyTraining, ModelFamily, Sampling, Synthesizer, TrainedModel
+from pds_mri.families.spec import ModelSpec, Resynthesis
 from pds_mri.io.pattern_table import roi_networks
 from pds_mri.models.factory import build_config_sampler, build_pds, build_schedule
 from pds_mri.models.pds import PDS
@@ -26,6 +27,24 @@ from pds_mri.training.config import TrainerConfig
 from pds_mri.training.weights import load_ema_weights, trained_checkpoint
 
 STAGES = ("stage1", "stage2")
+#: the plain conditional DDPM baseline: PDS code with every PDS addition off
+_DDPM = {
+    "use_pattern": False,
+    "use_diagnosis": False,
+    "use_tissue": False,
+    "use_micro": False,
+    "diffusion": {
+        "schedule": "linear",
+        "prediction_type": "eps",
+        "sampler": "ddim",
+        "steps": 50,
+        "eta": 0.0,
+        "spacing": "leading",
+        "mode": "sample",
+        "train_timesteps": "uniform",
+        "terminal_weight": 0.0,
+    },
+}
 
 
 def synthesis_evaluations(mode: str, steps: int, mean_steps: int, samples: int) -> int:
@@ -178,6 +197,98 @@ def load_trained_pds(run_dir: Path, config: Config, prepared_dir: Path, device: 
 
 class PdsFamily(ModelFamily):
     name = "pds"
+    specs = (
+        ModelSpec(
+            "pds", "pds", "PDS (pattern-aware diffusion + tissue and microstructure refinement)", benchmark_default=True
+        ),
+        ModelSpec(
+            "ddpm",
+            "pds",
+            "plain conditional DDPM: concat conditioning, eps, linear schedule, DDIM 50",
+            _DDPM,
+            benchmark_default=True,
+        ),
+        ModelSpec(
+            "pds-no-pattern",
+            "pds",
+            "PDS without the pattern embedding and ROI loss",
+            {"use_pattern": False},
+            benchmark_default=True,
+        ),
+        ModelSpec(
+            "pds-no-tissue",
+            "pds",
+            "PDS without tissue refinement",
+            {"use_tissue": False},
+            stage1_from="pds",
+            benchmark_default=True,
+        ),
+        ModelSpec(
+            "pds-no-micro",
+            "pds",
+            "PDS without microstructure refinement",
+            {"use_micro": False},
+            stage1_from="pds",
+            benchmark_default=True,
+        ),
+        ModelSpec(
+            "pds-50steps",
+            "pds",
+            "PDS, one 50-step sample (the pds run; benchmark only)",
+            resynthesis=Resynthesis("pds", steps=50, mode="sample"),
+            benchmark_default=True,
+        ),
+        ModelSpec(
+            "pds-mean4",
+            "pds",
+            "PDS, voxel-wise mean of 4 samples (the pds run; benchmark only)",
+            resynthesis=Resynthesis("pds", samples=4, mode="sample"),
+        ),
+        ModelSpec(
+            "pds-sample",
+            "pds",
+            "PDS, one posterior sample of its 8 steps (the pds run; benchmark only)",
+            resynthesis=Resynthesis("pds", mode="sample"),
+        ),
+        ModelSpec(
+            "pds-disease",
+            "pds",
+            "PDS + disease-informed priors of the training fold: source-only disease-state estimate as a soft "
+            "diagnosis embedding, and a disease-map-weighted stage-1 loss term",
+            {"disease_state": True, "disease_map_weight": 1.0},
+        ),
+        ModelSpec(
+            "pds-state",
+            "pds",
+            "PDS + the source-only disease-state estimate of the training fold as a soft diagnosis embedding (no "
+            "disease-map loss)",
+            {"disease_state": True},
+        ),
+        ModelSpec(
+            "pds-state-g2",
+            "pds",
+            "the pds-state run synthesised with guidance 2 (benchmark only)",
+            resynthesis=Resynthesis("pds-state", guidance=2.0),
+        ),
+        ModelSpec(
+            "pds-disease-map",
+            "pds",
+            "PDS + the disease-map-weighted stage-1 loss term only",
+            {"disease_map_weight": 1.0},
+        ),
+        ModelSpec(
+            "pds-disease-no-state",
+            "pds",
+            "the pds-disease run synthesised without its disease-state estimate (benchmark only)",
+            resynthesis=Resynthesis("pds-disease", disease_state=False),
+        ),
+        ModelSpec(
+            "pds-disease-g2",
+            "pds",
+            "the pds-disease run synthesised with guidance 2 (benchmark only)",
+            resynthesis=Resynthesis("pds-disease", guidance=2.0),
+        ),
+    )
     STAGES: ClassVar[tuple[str, ...]] = STAGES
     uses_priors = True
 

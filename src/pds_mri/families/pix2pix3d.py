@@ -7,14 +7,24 @@ from typing import cast
 from torch import nn
 
 from pds_mri.config import Config
+from pds_mri.families import unet  # noqa: F401  (registered first: the registry lists unet before pix2pix3d)
 from pds_mri.families.base import FAMILIES
 from pds_mri.families.one_pass import OnePassFamily, baseline_config
+from pds_mri.families.spec import ModelSpec
 from pds_mri.models.baselines.factory import build_discriminator, build_generator
 from pds_mri.models.baselines.pix2pix import Pix2PixObjective
 
 
 class Pix2Pix3DFamily(OnePassFamily):
     name = "pix2pix3d"
+    specs = (
+        ModelSpec(
+            "pix2pix3d",
+            "pix2pix3d",
+            "pix2pix-3D: the unet generator + 3D PatchGAN (L1 x100 + LSGAN)",
+            benchmark_default=True,
+        ),
+    )
 
     def build_objective(self, config: Config) -> nn.Module:
         cfg = baseline_config(config)

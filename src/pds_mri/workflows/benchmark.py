@@ -43,12 +43,12 @@ from pds_mri.io.result_files import FoldRecord, TrainedRecord, read_record, reco
 from pds_mri.io.run_layout import BenchmarkDir, FoldDir
 from pds_mri.progress import console
 from pds_mri.report.markdown.benchmark import results_markdown
-from pds_mri.workflows.models import MODEL_SPECS, Resynthesis, benchmark_defaults, resolve_models
+from pds_mri.workflows.models import Resynthesis, benchmark_defaults, model_spec, model_specs, resolve_models
 
 #: the registry's benchmark relations (workflows/models.py), under the names the rest of this module uses
 DEFAULT_MODELS = benchmark_defaults()
-SHARED_TRAINING: dict[str, Resynthesis] = {n: s.resynthesis for n, s in MODEL_SPECS.items() if s.resynthesis}
-SHARED_STAGE1: dict[str, str] = {n: s.stage1_from for n, s in MODEL_SPECS.items() if s.stage1_from}
+SHARED_TRAINING: dict[str, Resynthesis] = {n: s.resynthesis for n, s in model_specs().items() if s.resynthesis}
+SHARED_STAGE1: dict[str, str] = {n: s.stage1_from for n, s in model_specs().items() if s.stage1_from}
 DONE = FoldDir.DONE
 TRAINED = FoldDir.TRAINED
 _REDO = "delete the fold's folder to redo it"
@@ -238,7 +238,7 @@ def write_results(
             folds=options.folds,
             seed=options.seed,
             subjects=n_subjects,
-            models={m: MODEL_SPECS[m].description for m in models},
+            models={m: model_spec(m).description for m in models},
             shared_runs=shared_runs,
             records=records,
             budgets=model_budgets(

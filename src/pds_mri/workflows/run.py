@@ -22,7 +22,7 @@ from pds_mri.families.base import Synthesizer
 from pds_mri.io.json_files import field, read_json
 from pds_mri.io.layout import key_of
 from pds_mri.io.run_layout import STAGES, RunDir
-from pds_mri.workflows.models import MODEL_SPECS, ModelSpec, model_spec
+from pds_mri.workflows.models import ModelSpec, model_spec, model_specs
 
 MODEL_FILE = RunDir.MODEL
 
@@ -105,7 +105,7 @@ def read_model_name(run_dir: Path) -> str:
     if not path.is_file():
         return "pds"
     name = field(read_json(path, "model.json", 'expected {"model": NAME}'), "model", str, path)
-    if name not in MODEL_SPECS:
+    if name not in model_specs():
         raise InputError(path, f"unknown model '{name}'")
     return str(name)
 
