@@ -22,6 +22,7 @@ import numpy as np
 
 from pds_mri.errors import PdsError
 from pds_mri.io.layout import inside, key_of
+from pds_mri.io.run_layout import SYNTH_TSV
 from pds_mri.report.brain import Row, cut_coords, image, ortho_png
 from pds_mri.report.format import sig
 from pds_mri.report.html import esc, note
@@ -129,7 +130,7 @@ def qc_rows(
     direction = str(row.get("direction"))
     source_m, target_m = MODALITIES_OF.get(direction, (str(row.get("source")), str(row.get("target"))))
     source_m, target_m = str(row.get("source") or source_m), str(row.get("target") or target_m)
-    synth_path = _cell(synth_dir, row, "synthesis", "synthesized.tsv")
+    synth_path = _cell(synth_dir, row, "synthesis", SYNTH_TSV)
     if synth_path is None:
         raise PdsError("no synthesis file in its synthesized.tsv row")
     synthesis = _load(synth_path)
@@ -153,7 +154,7 @@ def qc_rows(
         if mask is not None and mask.shape[:3] == values.shape[:3]
         else values > -0.99  # the synthesis is -1 outside the brain
     )
-    std_path = _cell(synth_dir, row, "uncertainty", "synthesized.tsv")
+    std_path = _cell(synth_dir, row, "uncertainty", SYNTH_TSV)
     std = np.asarray(_load(std_path).dataobj) / 2.0 if std_path is not None and std_path.is_file() else None
 
     numbers: dict[str, float] = {}
