@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pds_mri.config import preset
+from pds_mri.threads import THREAD_ENV
+
+# pytest-xdist already runs one test per core: a thread pool per core in every worker, and in every process a
+# test starts (prepare workers, torchrun ranks, the CLI in a subprocess), would only oversubscribe the machine.
+# Set before torch, numpy or ITK is loaded (they read it at start-up); a test that checks thread caps sets its own.
+for _name in THREAD_ENV:
+    os.environ.setdefault(_name, "1")
+
+from pds_mri.config import preset  # noqa: E402
 
 
 @pytest.fixture(scope="session")
