@@ -18,10 +18,11 @@ from pds_mri.config import Config
 from pds_mri.errors import PdsError
 from pds_mri.families import FAMILIES, family_names
 from pds_mri.families.one_pass import OnePassFamily, baseline_config
-from pds_mri.families.spec import ModelSpec
+from pds_mri.families.spec import ModelSpec, Resynthesis
 from pds_mri.models.baselines.factory import build_generator
 from pds_mri.models.baselines.unet import RegressionObjective
 from pds_mri.training.data import DIRECTIONS, PreparedCohort, collate
+from pds_mri.workflows.benchmark import shared_runs_of  # imported before the family exists
 from pds_mri.workflows.models import model_help, model_specs, resolve_models, trainable_models
 from pds_mri.workflows.run import load_run_config, load_trained_model
 from pds_mri.workflows.train import TrainOptions, run_train
@@ -32,7 +33,12 @@ class TinyL2Family(OnePassFamily):
     """What a new baseline's file holds: its objective and its named model."""
 
     name = "tiny-l2"
-    specs = (ModelSpec("tiny-l2", "tiny-l2", "one-pass U-Net regression with an L2 loss (test only)"),)
+    specs = (
+        ModelSpec("tiny-l2", "tiny-l2", "one-pass U-Net regression with an L2 loss (test only)"),
+        ModelSpec(
+            "tiny-l2-mean2", "tiny-l2", "its run, mean of 2 samples", resynthesis=Resynthesis("tiny-l2", samples=2)
+        ),
+    )
 
     def build_objective(self, config: Config) -> nn.Module:
         return RegressionObjective(build_generator(config.model), baseline_config(config).loss)
@@ -55,6 +61,11 @@ def test_a_registered_family_is_a_model_everywhere(tiny_family: str) -> None:
     assert _model_name(tiny_family) == tiny_family  # the CLI's --model parser
     assert resolve_models((tiny_family, "pds")) == (tiny_family, "pds")  # `pds benchmark --models`
     assert list(model_specs())[:4] == ["pds", "unet", "pix2pix3d", tiny_family]  # own models first, then variants
+    assert "tiny-l2-mean2" not in trainable_models()  # a benchmark relation, read from the registry when asked
+    assert shared_runs_of(("tiny-l2-mean2",)) == {
+        "tiny-l2-mean2": "the tiny-l2 run of the fold, synthesised in its configured mode with its configured steps, "
+        "voxel-wise mean of 2 samples"
+    }
 
 
 def test_a_removed_family_is_unknown_again() -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from pds_mri.config import preset
 from pds_mri.errors import PdsError
-from pds_mri.workflows.benchmark import DEFAULT_MODELS, SHARED_STAGE1, SHARED_TRAINING
-from pds_mri.workflows.models import model_help, model_spec, model_specs, trainable_models
+from pds_mri.workflows.benchmark import shared_runs_of
+from pds_mri.workflows.models import benchmark_defaults, model_help, model_spec, model_specs, trainable_models
 from pds_mri.workflows.run import apply_overrides
 
 
@@ -28,10 +28,12 @@ def test_every_registered_model_is_consistent(name: str) -> None:
 
 
 def test_derived_tables_match_the_registry() -> None:
-    assert set(SHARED_TRAINING) == {n for n, s in model_specs().items() if s.resynthesis}
-    assert set(SHARED_STAGE1) == {n for n, s in model_specs().items() if s.stage1_from}
-    assert "pds" in DEFAULT_MODELS and "pds-mean4" not in DEFAULT_MODELS
-    assert set(trainable_models()) == set(model_specs()) - set(SHARED_TRAINING)
+    shared = shared_runs_of(tuple(model_specs()))
+    assert set(shared) == {n for n, s in model_specs().items() if s.resynthesis or s.stage1_from}
+    assert shared["pds-no-tissue"] == "stage 2 only, on the stage-1 weights of the pds run of the fold"
+    assert shared_runs_of(("pds", "unet")) == {}
+    assert "pds" in benchmark_defaults() and "pds-mean4" not in benchmark_defaults()
+    assert set(trainable_models()) == {n for n, s in model_specs().items() if not s.resynthesis}
     help_text = model_help()
     assert all(name in help_text for name in trainable_models())
 

@@ -43,12 +43,8 @@ from pds_mri.io.result_files import FoldRecord, TrainedRecord, read_record, reco
 from pds_mri.io.run_layout import BenchmarkDir, FoldDir
 from pds_mri.progress import console
 from pds_mri.report.markdown.benchmark import results_markdown
-from pds_mri.workflows.models import Resynthesis, benchmark_defaults, model_spec, model_specs, resolve_models
+from pds_mri.workflows.models import Resynthesis, model_spec, model_specs, resolve_models
 
-#: the registry's benchmark relations (workflows/models.py), under the names the rest of this module uses
-DEFAULT_MODELS = benchmark_defaults()
-SHARED_TRAINING: dict[str, Resynthesis] = {n: s.resynthesis for n, s in model_specs().items() if s.resynthesis}
-SHARED_STAGE1: dict[str, str] = {n: s.stage1_from for n, s in model_specs().items() if s.stage1_from}
 DONE = FoldDir.DONE
 TRAINED = FoldDir.TRAINED
 _REDO = "delete the fold's folder to redo it"
@@ -119,7 +115,7 @@ def run_one(options: BenchmarkOptions, model: str, fold: int) -> FoldRecord:
     from pds_mri.workflows.evaluate import run_evaluate
     from pds_mri.workflows.synthesize import SynthesizeOptions, run_synthesize
 
-    resynthesis = SHARED_TRAINING.get(model, Resynthesis(model))
+    resynthesis = model_spec(model).resynthesis or Resynthesis(model)  # the registry, read now: no stale table
     trained_model = resynthesis.trained
     run_dir = fold_dir(options.out_dir, trained_model, fold)
     trained = ensure_trained(options, trained_model, fold, run_dir)
@@ -173,7 +169,7 @@ def ensure_trained(options: BenchmarkOptions, model: str, fold: int, run_dir: Fo
     marker = run_dir.trained
     if marker.is_file():
         return read_record(marker, TrainedRecord, _REDO)
-    source = SHARED_STAGE1.get(model)
+    source = model_spec(model).stage1_from
     shared_seconds = 0.0
     if source is not None:
         source_dir = fold_dir(options.out_dir, source, fold)
@@ -206,6 +202,19 @@ def ensure_trained(options: BenchmarkOptions, model: str, fold: int, run_dir: Fo
     return info
 
 
+def shared_runs_of(models: tuple[str, ...]) -> dict[str, str]:
+    """What each model that trains less than a full run of its own reuses (results.json's `shared_runs`)."""
+    specs = [s for s in model_specs().values() if s.name in models]  # registry order, as results.json has it
+    return {
+        **{s.name: s.resynthesis.describe() for s in specs if s.resynthesis},
+        **{
+            s.name: f"stage 2 only, on the stage-1 weights of the {s.stage1_from} run of the fold"
+            for s in specs
+            if s.stage1_from
+        },
+    }
+
+
 def training_seconds(run_dir: Path, stages: tuple[str, ...] = ("stage1", "stage2")) -> float:
     """Optimiser-step seconds of the stages, from their last checkpoints (kept across resumes)."""
     from pds_mri.workflows.run import last_trainer_states
@@ -222,14 +231,7 @@ def write_results(
     """results.json and results.md of the finished records (evaluation/benchmark_summary.py)."""
     from pds_mri.workflows.run import optimiser_steps, trained_parameters
 
-    shared_runs = {
-        **{m: r.describe() for m, r in SHARED_TRAINING.items() if m in models},
-        **{
-            m: f"stage 2 only, on the stage-1 weights of the {t} run of the fold"
-            for m, t in SHARED_STAGE1.items()
-            if m in models
-        },
-    }
+    shared_runs = shared_runs_of(models)
     results = result_json(
         benchmark_results(
             prepared_dir=options.prepared_dir,
