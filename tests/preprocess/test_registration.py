@@ -7,58 +7,19 @@ translation <= 25 mm, scale +-6 %; voxels untouched), as if the head had lain el
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
 
 from pds_mri.preprocess.registration import declared_mni, estimate_to_mni, in_mni, qc, reference_image
 from pds_mri.preprocess.subject_registration import resolve_registration
 from pds_mri.workflows.prepare import PrepareOptions, run_prepare
-
-
-def _move(seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    move = np.eye(4)
-    angles = rng.uniform(-12, 12, 3)
-    move[:3, :3] = Rotation.from_euler("xyz", angles, degrees=True).as_matrix() * rng.uniform(0.94, 1.06)
-    move[:3, 3] = rng.uniform(-25, 25, 3)
-    return move
-
-
-def _moved_copy(bids: Path, out: Path) -> Path:
-    shutil.copytree(bids, out)
-    description = json.loads((out / "dataset_description.json").read_text())
-    description.pop("SpatialReference", None)  # no longer true once the heads are moved
-    (out / "dataset_description.json").write_text(json.dumps(description))
-    for k, subject in enumerate(sorted(out.glob("sub-*"))):
-        move = _move(k)
-        for path in subject.rglob("*.nii.gz"):
-            img = nib.load(path)
-            nib.save(nib.Nifti1Image(np.asarray(img.dataobj), move @ img.affine, img.header), path)
-    return out
-
-
-def _grid_maps(prepared: Path) -> dict[tuple[str, str], np.ndarray]:
-    import csv
-
-    rows = list(csv.DictReader((prepared / "cohort.tsv").open(), delimiter="\t"))
-    out = {}
-    for r in rows:
-        for m in ("fmri", "dmri"):
-            if r[m]:
-                data = np.asarray(nib.load(prepared / r[m]).dataobj)
-                mask = np.asarray(nib.load(prepared / r[f"{m}_mask"]).dataobj) > 0
-                out[(r["participant_id"], m)] = np.where(mask, data, np.nan)
-    return out
-
-
-def _r(a: np.ndarray, b: np.ndarray) -> float:
-    both = np.isfinite(a) & np.isfinite(b)
-    return float(np.corrcoef(a[both], b[both])[0, 1])
+from ._moved import grid_maps as _grid_maps
+from ._moved import move as _move
+from ._moved import moved_copy as _moved_copy
+from ._moved import r as _r
 
 
 SUBJECTS = ("001", "003")  # two subjects with both modalities and a T1w keep the test short
