@@ -51,5 +51,3 @@ def grid_maps(prepared: Path) -> dict[tuple[str, str], np.ndarray]:
 def r(a: np.ndarray, b: np.ndarray) -> float:
     both = np.isfinite(a) & np.isfinite(b)
     return float(np.corrcoef(a[both], b[both])[0, 1])
-
-

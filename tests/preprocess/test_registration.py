@@ -13,14 +13,22 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from pds_mri.preprocess.registration import declared_mni, estimate_to_mni, in_mni, qc, reference_image
+from pds_mri.preprocess.registration import (
+    MIN_DICE,
+    declared_mni,
+    dice,
+    estimate_to_mni,
+    in_mni,
+    qc,
+    reference_image,
+)
 from pds_mri.preprocess.subject_registration import resolve_registration
 from pds_mri.workflows.prepare import PrepareOptions, run_prepare
+
 from ._moved import grid_maps as _grid_maps
 from ._moved import move as _move
 from ._moved import moved_copy as _moved_copy
 from ._moved import r as _r
-
 
 SUBJECTS = ("001", "003")  # two subjects with both modalities and a T1w keep the test short
 
@@ -60,6 +68,7 @@ def test_registration_is_recorded_per_subject(moved: dict[str, Path]) -> None:
     rows = list(csv.DictReader((moved["registered"] / "cohort.tsv").open(), delimiter="\t"))
     for r in rows:
         assert r["registration"].startswith("affine via") and float(r["registration_qc"]) > 0.5
+        assert float(r["registration_dice"]) > MIN_DICE
         for m in ("fmri", "dmri"):
             if r[m]:
                 xfm = json.loads((moved["registered"] / r[f"{m}_xfm"]).read_text())
@@ -77,6 +86,8 @@ def test_registration_recovers_a_known_move(sim_bids: Path) -> None:
     corners = np.array([[x, y, z, 1.0] for x in (-60, 60) for y in (-90, 60) for z in (-40, 70)]).T
     assert np.abs((recovered @ move - original) @ corners).max() < 3.0  # mm, over the brain's bounding box
     assert qc(moved, recovered) > qc(moved, np.eye(4)) + 0.3
+    # the brain-mask overlap tells the registered head from the unregistered one (MIN_DICE between them)
+    assert dice(moved, recovered) > MIN_DICE > dice(moved, np.eye(4))
     placed = in_mni(moved, recovered)
     assert np.array_equal(np.asarray(placed.dataobj), np.asarray(t1w.dataobj))  # voxels untouched
 
