@@ -96,7 +96,8 @@ def test_auto_registers_unless_mni_is_declared(sim_bids: Path, moved: dict[str, 
     from pds_mri.io.bids import discover
 
     assert resolve_registration("auto", sim_bids, discover(sim_bids)) == "none"  # `pds simulate` declares MNI
-    assert resolve_registration("auto", moved["bids"], discover(moved["bids"])) == "affine"
+    # auto: the derivatives' own transforms where they exist, else affine (preprocess/derivative_transforms.py)
+    assert resolve_registration("auto", moved["bids"], discover(moved["bids"])) == "auto"
     assert resolve_registration("none", moved["bids"], []) == "none"
     assert declared_mni("sub-01_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz")
     assert not declared_mni("sub-01_space-ACPC_desc-preproc_dwi.nii.gz")

@@ -41,10 +41,12 @@ MNI_SPACES = ("MNI152NLin2009cAsym", "MNI152NLin6Asym", "MNI152NLin2009aAsym", "
 TEMPLATE_MM = 4.0  # the registration's template resolution: enough for coarse model grids, fast on a CPU
 MIN_QC = 0.5  # a registered reference that correlates less with the template is flagged
 #: Below this Dice of the registered reference's head mask with the MNI152 brain mask a subject is flagged.
-#: Measured on the simulated cohort moved in the scanner (6 subjects, T1w, mean BOLD and mean DWI each):
-#: registered 0.938-0.962 (affine) and 0.949-0.974 (SyN); left unregistered 0.740-0.815; a correct affine
-#: shifted by 20 mm 0.769-0.786. 0.9 lies between, with room on both sides.
-MIN_DICE = 0.9
+#: Measured on the simulated cohort (6 subjects; T1w, mean BOLD and mean DWI each): placed exactly (the
+#: heads as simulated, in MNI) 0.852-0.959, the coarse 6 x 6 x 8 mm mean BOLD lowest; moved in the scanner
+#: and registered 0.938-0.962 (affine) and 0.949-0.974 (SyN); left unregistered 0.740-0.815; a correct affine
+#: shifted by 20 mm 0.769-0.786. 0.83 lies between the failures and the exact placements (a narrow margin:
+#: a threshold, not a proof).
+MIN_DICE = 0.83
 SEED = 1
 #: ANTsPy's name of each registration (rigid → affine → SyN for syn: antsRegistrationSyNQuick's stages)
 ANTS_TRANSFORM: dict[str, str] = {"affine": "Affine", "syn": "antsRegistrationSyNQuick[s]"}

@@ -21,10 +21,14 @@ SPACE_NOTE = {
     "mean image)",
     "syn": "registering every subject to MNI152 (ANTsPy rigid -> affine -> SyN; via the T1w when present, else "
     "each modality's mean image)",
+    "auto": "placing every subject in MNI152: by the fMRIPrep/QSIPrep transform where the derivatives hold one "
+    "(nitransforms), else by an ANTsPy affine registration (via the T1w when present, else each modality's mean "
+    "image)",
 }
 METHOD = {
     "affine": "ANTsPy antsRegistration Affine, Mattes MI",
     "syn": "ANTsPy antsRegistrationSyNQuick[s]: rigid -> affine -> SyN, Mattes MI",
+    "derivatives": "the derivative's own ITK transform, read with nitransforms",
 }
 _IMAGE = {"fmri": "mean BOLD", "dmri": "mean DWI", "t1w": "T1w"}
 
@@ -32,8 +36,9 @@ _IMAGE = {"fmri": "mean BOLD", "dmri": "mean DWI", "t1w": "T1w"}
 def resolve_registration(requested: str, bids_dir: Path, subjects: list[SubjectInputs]) -> str:
     """``auto``: no registration when every input declares an MNI152 space (a ``space-MNI152…`` file name, as
     fMRIPrep/QSIPrep MNI outputs have) or the dataset's description declares it (``SpatialReference``, as
-    `pds simulate` writes: its heads are built in MNI space); otherwise an affine registration (SyN only when
-    asked for: on the coarse model grids it changes little and costs more)."""
+    `pds simulate` writes: its heads are built in MNI space); otherwise ``auto`` itself: the fMRIPrep/QSIPrep
+    transform of an image where its derivative holds one, else an affine registration (SyN only when asked for:
+    on the coarse model grids it changes little and costs more)."""
     from pds_mri.preprocess.registration import MNI_SPACES, declared_mni
 
     if requested != "auto":
@@ -46,7 +51,7 @@ def resolve_registration(requested: str, bids_dir: Path, subjects: list[SubjectI
     if isinstance(declared, str) and declared in MNI_SPACES:
         return "none"
     images = [p for s in subjects for p in (s.bold, s.dwi) if p is not None]
-    return "none" if images and all(declared_mni(Path(p).name) for p in images) else "affine"
+    return "none" if images and all(declared_mni(Path(p).name) for p in images) else "auto"
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,18 @@ def register_subject(
     if registration == "none":
         return {}
     names = names or {}
+    if registration == "auto":
+        given = _derivative_transforms(data)
+        if given:
+            _fill(
+                row,
+                given,
+                "derivatives transform ("
+                + ", ".join(sorted({str(given[m].record["Via"]) for m in ("fmri", "dmri") if m in given}))
+                + ")",
+            )
+            return given
+        registration = "affine"
     inputs = getattr(data, "inputs", None)
     paths = {k: getattr(inputs, a, None) for k, a in (("fmri", "bold"), ("dmri", "dwi"), ("t1w", "t1w"))}
     images = {m: img for m, img in (("fmri", data.bold_img), ("dmri", data.dwi_img)) if img is not None}
@@ -122,9 +139,44 @@ def register_subject(
         if data.t1w_img is not None:  # sessions differ: the T1w (for the tissue maps) is placed by its own registration
             out["t1w"] = _register(data.t1w_img, paths["t1w"], registration, "T1w", [names.get("t1w", "")], previous)
             row["registration"] += " and T1w, each on its own (the images come from different sessions)"
+    _fill(row, out, row["registration"])
+    return out
+
+
+def _fill(row: dict, out: dict[str, Registered], label: str) -> None:
+    row["registration"] = label
     kept = list(out.values())
-    row["registration_qc"] = min(float(r.record["QC"]) for r in kept)
-    row["registration_dice"] = min(float(r.record["Dice"]) for r in kept)
+    row["registration_qc"] = min(float(r.record["QC"]) for r in kept if "QC" in r.record)
+    row["registration_dice"] = min(float(r.record["Dice"]) for r in kept if "Dice" in r.record)
+
+
+def _derivative_transforms(data: Any) -> dict[str, Registered]:
+    """Every image's fMRIPrep/QSIPrep transform, when each image of the row has one ({} otherwise: a row is
+    placed one way, not half by the derivative and half by ANTs); the T1w shares its frame's transform."""
+    from pds_mri.preprocess import derivative_transforms
+    from pds_mri.preprocess.registration import dice, qc, reference_image
+
+    inputs = getattr(data, "inputs", None)
+    images = {
+        m: (img, getattr(inputs, a, None))
+        for m, img, a in (("fmri", data.bold_img, "bold"), ("dmri", data.dwi_img, "dwi"))
+        if img is not None
+    }
+    out: dict[str, Registered] = {}
+    for m, (img, path) in images.items():
+        found = derivative_transforms.find(path)
+        if found is None:
+            return {}
+        transform, source = found
+        reference = reference_image(img)
+        scores = {"QC": round(qc(reference, transform), 4), "Dice": round(dice(reference, transform), 4)}
+        record = {"Registration": "derivatives", "Reference": {"Path": str(Path(source).resolve())}} | scores
+        out[m] = Registered(transform, record | {"Via": Path(source).name})
+    if data.t1w_img is not None:  # the tissue maps need the T1w placed too: its own frame's transform, or ANTs
+        t1w = derivative_transforms.find(getattr(inputs, "t1w", None), default_space="T1w")
+        if t1w is None:
+            return {}
+        out["t1w"] = Registered(t1w[0], {"Registration": "derivatives", "Via": t1w[1].name})
     return out
 
 
@@ -132,6 +184,7 @@ def xfm_record(registered: Registered, row: dict) -> dict[str, Any]:
     """The fields of a registration JSON besides the transform itself (io/transform_files.transform_json)."""
     kind = registered.record["Registration"]
     return {
-        "Method": f"{row['registration']} ({METHOD[kind]}, to nilearn's MNI152 T1 template at 4 mm)",
+        "Method": f"{row['registration']} ({METHOD[kind]}"
+        + (")" if kind == "derivatives" else ", to nilearn's MNI152 T1 template at 4 mm)"),
         **registered.record,
     }
