@@ -1,7 +1,8 @@
 """Seconds and peak memory to prepare one `paper`-preset subject (BOLD ~64×64×36×200, DWI ~96×96×60×65).
 
-Each map choice runs in a fresh subprocess so its peak RSS is its own; the last row adds the affine
-registration to MNI152 (ANTsPy, via the T1w) that raw scanner-space data gets (`--registration affine`).
+Each map choice runs in a fresh subprocess so its peak RSS is its own; the last two rows add the
+registration to MNI152 (ANTsPy, via the T1w) that raw scanner-space data gets (`--registration affine`, and
+`syn`: rigid -> affine -> SyN).
 Target: ≤ 20 s per subject on 2 cores with mean maps. Usage: python benchmarks/prepare_speed.py --out benchmarks/results
 """
 
@@ -19,7 +20,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, write_results
 
-CHOICES = [("mean", "mean", "none"), ("alff", "fa", "none"), ("falff", "md", "none"), ("mean", "mean", "affine")]
+CHOICES = [
+    ("mean", "mean", "none"),
+    ("alff", "fa", "none"),
+    ("falff", "md", "none"),
+    ("mean", "mean", "affine"),
+    ("mean", "mean", "syn"),
+]
 
 
 def worker(bids_dir: Path, out_dir: Path, fmri_map: str, dmri_map: str, registration: str) -> None:

@@ -309,9 +309,12 @@ def prepare(
         Registration,
         typer.Option(
             "--registration",
-            help="auto | none | affine. auto: none when the inputs declare MNI152 space (space-MNI152... file names, "
-            "or SpatialReference in dataset_description.json, as `pds simulate` writes), else affine: each subject "
-            "registered to MNI152 with ANTsPy (via its T1w, else each modality's mean image).",
+            help="auto | none | affine | syn. auto: none when the inputs declare MNI152 space (space-MNI152... "
+            "file names, or SpatialReference in dataset_description.json, as `pds simulate` writes), else affine: "
+            "each subject registered to MNI152 with ANTsPy (via its T1w, else each modality's mean image). syn "
+            "(opt-in): rigid -> affine -> SyN, the warp applied to every map; auto stays affine because the model "
+            "grids are coarse (>= 2 mm), where SyN's local corrections are mostly below a voxel. Transforms are "
+            "stored beside each map and re-used by a re-run on the same images.",
         ),
     ] = "auto",
 ) -> None:

@@ -35,7 +35,7 @@ BAD_CHOICES = [
     ("prepare", "--fmri-map", "reho", FMRI_MAPS.names()),
     ("prepare", "--dmri-map", "ad", DMRI_MAPS.names()),
     ("prepare", "--preset", "gpu", domain.PRESETS),
-    ("prepare", "--registration", "syn", domain.REGISTRATIONS),
+    ("prepare", "--registration", "bspline", domain.REGISTRATIONS),
     ("train", "--stage", "3", domain.TRAIN_STAGES),
     ("train", "--model", "vae", ("pds", "unet")),
     ("train", "--device", "tpu", domain.DEVICES),

@@ -7,59 +7,28 @@ translation <= 25 mm, scale +-6 %; voxels untouched), as if the head had lain el
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
 
-from pds_mri.preprocess.registration import declared_mni, estimate_to_mni, in_mni, qc, reference_image
+from pds_mri.preprocess.registration import (
+    MIN_DICE,
+    declared_mni,
+    dice,
+    estimate_to_mni,
+    in_mni,
+    qc,
+    reference_image,
+)
 from pds_mri.preprocess.subject_registration import resolve_registration
 from pds_mri.workflows.prepare import PrepareOptions, run_prepare
 
-
-def _move(seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    move = np.eye(4)
-    angles = rng.uniform(-12, 12, 3)
-    move[:3, :3] = Rotation.from_euler("xyz", angles, degrees=True).as_matrix() * rng.uniform(0.94, 1.06)
-    move[:3, 3] = rng.uniform(-25, 25, 3)
-    return move
-
-
-def _moved_copy(bids: Path, out: Path) -> Path:
-    shutil.copytree(bids, out)
-    description = json.loads((out / "dataset_description.json").read_text())
-    description.pop("SpatialReference", None)  # no longer true once the heads are moved
-    (out / "dataset_description.json").write_text(json.dumps(description))
-    for k, subject in enumerate(sorted(out.glob("sub-*"))):
-        move = _move(k)
-        for path in subject.rglob("*.nii.gz"):
-            img = nib.load(path)
-            nib.save(nib.Nifti1Image(np.asarray(img.dataobj), move @ img.affine, img.header), path)
-    return out
-
-
-def _grid_maps(prepared: Path) -> dict[tuple[str, str], np.ndarray]:
-    import csv
-
-    rows = list(csv.DictReader((prepared / "cohort.tsv").open(), delimiter="\t"))
-    out = {}
-    for r in rows:
-        for m in ("fmri", "dmri"):
-            if r[m]:
-                data = np.asarray(nib.load(prepared / r[m]).dataobj)
-                mask = np.asarray(nib.load(prepared / r[f"{m}_mask"]).dataobj) > 0
-                out[(r["participant_id"], m)] = np.where(mask, data, np.nan)
-    return out
-
-
-def _r(a: np.ndarray, b: np.ndarray) -> float:
-    both = np.isfinite(a) & np.isfinite(b)
-    return float(np.corrcoef(a[both], b[both])[0, 1])
-
+from ._moved import grid_maps as _grid_maps
+from ._moved import move as _move
+from ._moved import moved_copy as _moved_copy
+from ._moved import r as _r
 
 SUBJECTS = ("001", "003")  # two subjects with both modalities and a T1w keep the test short
 
@@ -99,6 +68,7 @@ def test_registration_is_recorded_per_subject(moved: dict[str, Path]) -> None:
     rows = list(csv.DictReader((moved["registered"] / "cohort.tsv").open(), delimiter="\t"))
     for r in rows:
         assert r["registration"].startswith("affine via") and float(r["registration_qc"]) > 0.5
+        assert float(r["registration_dice"]) > MIN_DICE
         for m in ("fmri", "dmri"):
             if r[m]:
                 xfm = json.loads((moved["registered"] / r[f"{m}_xfm"]).read_text())
@@ -116,6 +86,8 @@ def test_registration_recovers_a_known_move(sim_bids: Path) -> None:
     corners = np.array([[x, y, z, 1.0] for x in (-60, 60) for y in (-90, 60) for z in (-40, 70)]).T
     assert np.abs((recovered @ move - original) @ corners).max() < 3.0  # mm, over the brain's bounding box
     assert qc(moved, recovered) > qc(moved, np.eye(4)) + 0.3
+    # the brain-mask overlap tells the registered head from the unregistered one (MIN_DICE between them)
+    assert dice(moved, recovered) > MIN_DICE > dice(moved, np.eye(4))
     placed = in_mni(moved, recovered)
     assert np.array_equal(np.asarray(placed.dataobj), np.asarray(t1w.dataobj))  # voxels untouched
 
@@ -124,7 +96,8 @@ def test_auto_registers_unless_mni_is_declared(sim_bids: Path, moved: dict[str, 
     from pds_mri.io.bids import discover
 
     assert resolve_registration("auto", sim_bids, discover(sim_bids)) == "none"  # `pds simulate` declares MNI
-    assert resolve_registration("auto", moved["bids"], discover(moved["bids"])) == "affine"
+    # auto: the derivatives' own transforms where they exist, else affine (preprocess/derivative_transforms.py)
+    assert resolve_registration("auto", moved["bids"], discover(moved["bids"])) == "auto"
     assert resolve_registration("none", moved["bids"], []) == "none"
     assert declared_mni("sub-01_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz")
     assert not declared_mni("sub-01_space-ACPC_desc-preproc_dwi.nii.gz")

@@ -24,4 +24,4 @@ def test_images_of_different_sessions_are_registered_each_on_its_own(sim_bids: P
     to_mni = register_subject(data, "affine", row)
     assert set(to_mni) == {"fmri", "dmri", "t1w"}
     assert "each on its own (the images come from different sessions)" in row["registration"]
-    assert not np.allclose(to_mni["fmri"], to_mni["t1w"])  # not one matrix for all, as within one session
+    assert not np.allclose(to_mni["fmri"].transform.matrix, to_mni["t1w"].transform.matrix)  # not one for all

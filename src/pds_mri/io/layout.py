@@ -15,6 +15,10 @@ OUT_DIR/
   sub-X/anat/sub-X_space-{grid}_desc-brain_mask.nii.gz                  brain mask on the model grid
   sub-X/anat/sub-X_space-{grid}_probseg.nii.gz                          4D GM, WM, CSF probabilities on the grid
   sub-X/{func|dwi}/sub-X_{ents}_from-native_to-MNI152NLin2009cAsym_mode-image_xfm.json   registration (if any)
+  sub-X/{func|dwi}/sub-X_{ents}_from-native_to-MNI152NLin2009cAsym_mode-image_xfm.nii.gz SyN warp (if syn)
+  sub-X/{func|dwi}/sub-X_{ents}_from-MNI152NLin2009cAsym_to-native_mode-image_xfm.nii.gz its inverse
+  sub-X/anat/sub-X_from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm.json   the T1w's own registration, when the row's
+                                      images come from other sessions than its T1w (the tissue maps use it)
 
 {ents}: the input scan's entities a map keeps (KEPT_ENTITIES; func always has task-), {suffix}: MAP_SUFFIX.
 A row of a dataset with sessions lives in sub-X/ses-Y/ and its names start sub-X_ses-Y_ (BIDS); its row id
@@ -54,6 +58,7 @@ COHORT_COLUMNS: tuple[str, ...] = (
     "tissue_source",
     "registration",
     "registration_qc",
+    "registration_dice",
     "fmri_xfm",
     "dmri_xfm",
 )
@@ -177,7 +182,8 @@ BIDSIGNORE: tuple[str, ...] = (
     "config.yaml",
     "*_boldmap.*",  # 3D fMRI maps: no BIDS suffix (see MAP_SUFFIX)
     "*_dwimap.*",
-    "*_xfm.json",  # affine registrations: BIDS 1.11 defines no transform files (from-/to-/mode- are BEP014)
+    "*_xfm.json",  # registrations: BIDS 1.11 defines no transform files (from-/to-/mode- are BEP014)
+    "*_xfm.nii.gz",  # their SyN displacement fields
     "*.html",  # `pds report` QC pages, as fMRIPrep's sub-X.html
     "*_subjects",  # their folders of per-subject pages (the schema validator ignores "name/" patterns)
 )
@@ -272,6 +278,27 @@ def native_to_mni(
     folder, stem = _modality_base(sub, ses, modality)
     ents = dict(entities or source_entities(None, modality))
     return _name(folder, stem, ents, "_from-native_to-MNI152NLin2009cAsym_mode-image_xfm.json")
+
+
+MNI_SPACE = "MNI152NLin2009cAsym"
+
+
+def t1w_to_mni(sub: str, ses: str | None = None) -> str:
+    """The T1w's own registration (JSON), written when it cannot share the row's images' transform."""
+    return f"{row_folder(sub, ses)}/anat/{row_key(sub, ses)}_from-T1w_to-{MNI_SPACE}_mode-image_xfm.json"
+
+
+def warp_of(xfm_json: str, inverse: bool = False) -> str:
+    """The SyN displacement field beside a registration JSON: the forward one shares its name (the JSON is its
+    sidecar); the inverse swaps from- and to-."""
+    forward = xfm_json.removesuffix(".json") + ".nii.gz"
+    if not inverse:
+        return forward
+    match = re.search(r"_from-([a-zA-Z0-9]+)_to-([a-zA-Z0-9]+)_", forward)
+    if match is None:
+        raise ValueError(f"not a registration name: {xfm_json}")
+    swapped = f"_from-{match.group(2)}_to-{match.group(1)}_"
+    return forward[: match.start()] + swapped + forward[match.end() :]
 
 
 def synthesis_name(

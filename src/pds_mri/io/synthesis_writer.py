@@ -28,6 +28,7 @@ from pds_mri.io.layout import (
 )
 from pds_mri.io.nifti import load_nifti
 from pds_mri.io.run_layout import SYNTH_TSV
+from pds_mri.preprocess.transform import ToMNI
 from pds_mri.provenance import dataset_generated_by, generated_by
 
 SYNTH_COLUMNS = (
@@ -159,8 +160,8 @@ def write_subject(
     """One synthesis's images (model grid; native grid in input units; std maps when `with_uncertainty`: more
     than one sample; the drawn `samples` as one 4D image) and sidecars; returns its synthesized.tsv row."""
     from pds_mri.preprocess.normalise import Normalisation, read_sidecar_normalisation
-    from pds_mri.preprocess.registration import in_mni
     from pds_mri.preprocess.resample import to_native
+    from pds_mri.preprocess.transform import to_native_via
     from pds_mri.training.data import direction_modalities, resolve_cell
 
     source, target = direction_modalities(direction)
@@ -187,14 +188,14 @@ def write_subject(
         "uncertainty_native": named("native", "synthStd", target),
     }
     names["sidecar"] = names["synthesis"].replace(".nii.gz", ".json")  # the provenance: the synthesis's sidecar
-    to_mni = native_to_mni_matrix(in_dir, row, source)
+    to_mni = native_to_mni_transform(in_dir, row, source)
 
     def native(img: nib.Nifti1Image) -> nib.Nifti1Image:
-        """Onto the source scan's own grid and affine; through the registration when prepare registered it."""
+        """Onto the source scan's own grid and affine; through the registration (inverted: its affine, and after
+        SyN its inverse warp) when prepare registered it."""
         if to_mni is None:
             return to_native(img, native_ref)
-        out = to_native(img, in_mni(native_ref, to_mni))
-        return nib.Nifti1Image(np.asarray(out.dataobj, np.float32), native_ref.affine, out.header)
+        return to_native_via(img, to_mni, native_ref)
 
     save_nifti(_like(mean, grid_ref), out_dir / names["synthesis"])
     save_nifti(native(_like(units, grid_ref)), out_dir / names["synthesis_native"])
@@ -251,24 +252,18 @@ def write_image_sidecars(out_dir: Path, names: dict, row: dict, source: str, tar
         write_json(out_dir / names[key].replace(".nii.gz", ".json"), {**keys, **extra})
 
 
-def native_to_mni_matrix(in_dir: Path, row: dict, modality: str) -> np.ndarray | None:
+def native_to_mni_transform(in_dir: Path, row: dict, modality: str) -> ToMNI | None:
     """The registration prepare recorded for a modality (None: its native images were already in MNI)."""
-    from pds_mri.errors import InputError
+    from pds_mri.io.transform_files import read_transform
 
     relative = row.get(f"{modality}_xfm")
-    if not relative:
-        return None
-    from pds_mri.io.json_files import field, read_json
+    return None if not relative else read_transform(Path(in_dir), relative)
 
-    path = in_dir / relative
-    hint = "run `pds prepare` again"
-    try:
-        matrix = np.asarray(field(read_json(path, "registration", hint), "Matrix", list, path), dtype=np.float64)
-    except (ValueError, TypeError):
-        raise InputError(path, f"Matrix is not a 4x4 array of numbers; {hint}") from None
-    if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
-        raise InputError(path, "Matrix must be a finite 4x4 affine")
-    return matrix
+
+def native_to_mni_matrix(in_dir: Path, row: dict, modality: str) -> np.ndarray | None:
+    """The affine part of that registration."""
+    transform = native_to_mni_transform(in_dir, row, modality)
+    return None if transform is None else transform.matrix
 
 
 def _like(data: np.ndarray, reference: nib.Nifti1Image) -> nib.Nifti1Image:

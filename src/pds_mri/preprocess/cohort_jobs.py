@@ -26,12 +26,14 @@ def prepare_all(
     registration: str = "none",
     omp_nthreads: int | None = None,
     links: dict[str, str] | None = None,
+    previous: Path | None = None,
 ) -> tuple[list[dict], dict[str, list[InputError]]]:
     """Rows of the subjects that were prepared, and the problems of those that failed (collected, not fatal).
 
     Workers are spawned, not forked: a forked worker would inherit the output lock's descriptor and hold the
     lock after its parent was killed, refusing every later prepare. Each worker's thread pools are capped
-    (`threads.threads_per_process`): n_jobs workers that each took every core would oversubscribe the machine."""
+    (`threads.threads_per_process`): n_jobs workers that each took every core would oversubscribe the machine.
+    `previous`: the prepared dir of an earlier run, whose registrations of unchanged images are re-used."""
     rows: list[dict] = []
     failed: dict[str, list[InputError]] = {}
     with progress_bar() as bar:
@@ -40,7 +42,7 @@ def prepare_all(
             if omp_nthreads is not None:
                 limit_threads(omp_nthreads)
             for subject in subjects:
-                job = functools.partial(prepare_subject_safely, subject, config, out_dir, registration, links)
+                job = functools.partial(prepare_subject_safely, subject, config, out_dir, registration, links, previous)
                 _collect(subject, job, rows, failed)
                 bar.advance(task)
         else:
@@ -48,7 +50,8 @@ def prepare_all(
             threads = threads_per_process(n_jobs, omp_nthreads)
             with ProcessPoolExecutor(n_jobs, context, initializer=limit_threads, initargs=(threads,)) as pool:
                 futures = {
-                    pool.submit(prepare_subject_safely, s, config, out_dir, registration, links): s for s in subjects
+                    pool.submit(prepare_subject_safely, s, config, out_dir, registration, links, previous): s
+                    for s in subjects
                 }
                 for future in as_completed(futures):
                     _collect(futures[future], future.result, rows, failed)

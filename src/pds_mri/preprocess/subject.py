@@ -20,8 +20,8 @@ from pds_mri.io.atomic import save_nifti, write_json
 from pds_mri.io.inputs import SubjectInputs
 from pds_mri.io.prepared_sidecars import native_sidecar
 from pds_mri.preprocess._image import grid_image
-from pds_mri.preprocess.registration import in_mni
-from pds_mri.preprocess.subject_registration import register_subject, xfm_json
+from pds_mri.preprocess.subject_registration import register_subject, xfm_record
+from pds_mri.preprocess.transform import ToMNI, fov_mask_via, to_grid_via, to_mni_space
 
 
 def prepare_subject_safely(
@@ -30,11 +30,12 @@ def prepare_subject_safely(
     out_dir: Path,
     registration: str = "none",
     links: dict[str, str] | None = None,
+    previous: Path | None = None,
 ) -> dict:
     """`prepare_subject`, with a failure that validation could not foresee (a map that normalises to nothing,
     a registration that diverges) turned into that subject's one-line problem, collected like the others."""
     try:
-        return prepare_subject(subject, config, out_dir, registration, links)
+        return prepare_subject(subject, config, out_dir, registration, links, previous)
     except InputError:
         raise
     except (PdsError, ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError) as exc:
@@ -48,15 +49,18 @@ def prepare_subject(
     out_dir: Path,
     registration: str = "none",
     links: dict[str, str] | None = None,
+    previous: Path | None = None,
 ) -> dict:
     """Compute, (register,) resample, mask and normalise one row's maps (a subject, or a subject-session: its
     files then go to sub-X/ses-Y/<datatype>/ and their names start sub-X_ses-Y_); return its cohort.tsv row.
-    `links` (`dataset_links`) name the input datasets, for the BIDS URIs of the native maps' Sources."""
+    `links` (`dataset_links`) name the input datasets, for the BIDS URIs of the native maps' Sources;
+    `previous`: the prepared dir of an earlier run, whose transforms made from the same images are re-used."""
+    from pds_mri.io.transform_files import write_transform
     from pds_mri.io.validate import validate_subject
     from pds_mri.preprocess.dmri_maps import dmri_map
     from pds_mri.preprocess.fmri_maps import fmri_map
     from pds_mri.preprocess.masks import brain_mask
-    from pds_mri.preprocess.resample import fov_mask, to_grid
+    from pds_mri.preprocess.resample import to_grid
 
     errors, data = validate_subject(subject, config.maps)
     if errors or data is None:  # the inputs changed since the cohort was validated
@@ -81,8 +85,10 @@ def prepare_subject(
         "age": "" if subject.age is None else subject.age,
         "sex": subject.sex or "",
     }
-    to_mni = register_subject(data, registration, row)
     ents = {m: layout.source_entities(subject.bold if m == "fmri" else subject.dwi, m) for m in MODALITIES}
+    names = {m: layout.native_to_mni(sub, m, ses, ents[m]) for m in MODALITIES} | {"t1w": layout.t1w_to_mni(sub, ses)}
+    registered = register_subject(data, registration, row, names, previous)
+    to_mni = {k: r.transform for k, r in registered.items()}
     on_grid: dict[str, np.ndarray] = {}
     masks: dict[str, np.ndarray] = {}
     for m, img in native.items():
@@ -91,13 +97,15 @@ def prepare_subject(
         write_json(
             out_dir / row[f"{m}_native"].replace(".nii.gz", ".json"), native_sidecar(subject, m, kinds[m], links or {})
         )
-        placed = img if m not in to_mni else in_mni(img, to_mni[m])
-        if m in to_mni:
-            row[f"{m}_xfm"] = layout.native_to_mni(sub, m, ses, ents[m])
-            write_json(out_dir / row[f"{m}_xfm"], xfm_json(to_mni[m], row))
-        resampled = to_grid(placed, grids[m], "continuous")
+        transform = to_mni.get(m, ToMNI(np.eye(4)))
+        if m in registered:
+            row[f"{m}_xfm"] = names[m]
+            write_transform(out_dir, names[m], transform, xfm_record(registered[m], row))
+        resampled = to_grid_via(img, transform, grids[m], "continuous")
         on_grid[m] = np.asarray(resampled.dataobj, dtype=np.float32)
-        masks[m] = brain_mask(resampled, grids[m]) & fov_mask(placed, grids[m])
+        masks[m] = brain_mask(resampled, grids[m]) & fov_mask_via(img, transform, grids[m])
+    if "t1w" in registered and not any(registered["t1w"] is registered.get(m) for m in native):
+        write_transform(out_dir, names["t1w"], to_mni["t1w"], xfm_record(registered["t1w"], row))
     for m in MODALITIES:  # a missing modality borrows the present one's mask, for synthesis later
         if m not in masks:
             other = "dmri" if m == "fmri" else "fmri"
@@ -106,7 +114,7 @@ def prepare_subject(
 
     t1w = data.t1w_img
     if t1w is not None and "t1w" in to_mni:
-        t1w = in_mni(t1w, to_mni["t1w"])
+        t1w = _t1w_in_mni(t1w, to_mni["t1w"])
     tissue, row["tissue_source"] = _tissue(t1w, grids)
     for m in MODALITIES:
         affine = grids[m].affine
@@ -150,6 +158,19 @@ def _write_normalised(
             "outside the mask -1. Invert with x = (y + 1) / 2 * (high - low) + low.",
         },
     )
+
+
+def _t1w_in_mni(t1w: nib.Nifti1Image, transform: ToMNI) -> nib.Nifti1Image:
+    """The T1w placed in MNI for its segmentation: its affine moved (voxels untouched) after an affine
+    registration; after SyN, resampled through affine + warp onto an MNI box at its own voxel size (at least
+    1 mm), which the segmentation's MNI priors then match."""
+    from pds_mri.preprocess.registration import mni_box
+    from pds_mri.preprocess.transform import in_mni
+
+    if not transform.nonlinear:
+        return in_mni(t1w, transform.matrix)
+    affine, shape = mni_box(max(1.0, float(np.mean(t1w.header.get_zooms()[:3]))))
+    return to_mni_space(t1w, transform, affine, shape, "continuous")
 
 
 def _tissue(t1w: nib.Nifti1Image | None, grids: dict) -> tuple[dict[str, np.ndarray], str]:

@@ -1,30 +1,44 @@
 """Placing one subject in MNI152 for `pds prepare`: which registration a cohort gets (``auto``), the per-image
-subject → MNI matrices of one row, and the JSON that records them (``sub-X_desc-*_xfm.json``).
+subject → MNI transforms of one row (re-used from an earlier run into the same directory when they were made
+from the same image), and what its files and cohort.tsv cells record.
 
-`preprocess/registration.py` estimates a matrix; this module decides what is registered on what.
+`preprocess/registration.py` estimates a transform; this module decides what is registered on what.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pds_mri.io.inputs import SubjectInputs
+from pds_mri.preprocess.transform import ToMNI
 
 SPACE_NOTE = {
     "none": "--registration none: inputs are taken to lie in MNI152 world space as they are",
     "affine": "registering every subject to MNI152 (ANTsPy affine; via the T1w when present, else each modality's "
     "mean image)",
+    "syn": "registering every subject to MNI152 (ANTsPy rigid -> affine -> SyN; via the T1w when present, else "
+    "each modality's mean image)",
+    "auto": "placing every subject in MNI152: by the fMRIPrep/QSIPrep transform where the derivatives hold one "
+    "(nitransforms), else by an ANTsPy affine registration (via the T1w when present, else each modality's mean "
+    "image)",
 }
+METHOD = {
+    "affine": "ANTsPy antsRegistration Affine, Mattes MI",
+    "syn": "ANTsPy antsRegistrationSyNQuick[s]: rigid -> affine -> SyN, Mattes MI",
+    "derivatives": "the derivative's own ITK transform, read with nitransforms",
+}
+_IMAGE = {"fmri": "mean BOLD", "dmri": "mean DWI", "t1w": "T1w"}
 
 
 def resolve_registration(requested: str, bids_dir: Path, subjects: list[SubjectInputs]) -> str:
     """``auto``: no registration when every input declares an MNI152 space (a ``space-MNI152…`` file name, as
     fMRIPrep/QSIPrep MNI outputs have) or the dataset's description declares it (``SpatialReference``, as
-    `pds simulate` writes: its heads are built in MNI space); otherwise an affine registration."""
+    `pds simulate` writes: its heads are built in MNI space); otherwise ``auto`` itself: the fMRIPrep/QSIPrep
+    transform of an image where its derivative holds one, else an affine registration (SyN only when asked for:
+    on the coarse model grids it changes little and costs more)."""
     from pds_mri.preprocess.registration import MNI_SPACES, declared_mni
 
     if requested != "auto":
@@ -37,49 +51,140 @@ def resolve_registration(requested: str, bids_dir: Path, subjects: list[SubjectI
     if isinstance(declared, str) and declared in MNI_SPACES:
         return "none"
     images = [p for s in subjects for p in (s.bold, s.dwi) if p is not None]
-    return "none" if images and all(declared_mni(Path(p).name) for p in images) else "affine"
+    return "none" if images and all(declared_mni(Path(p).name) for p in images) else "auto"
 
 
-def register_subject(data: Any, registration: str, row: dict) -> dict[str, np.ndarray]:
-    """Per image kind (fmri, dmri, t1w), the subject RAS → MNI RAS matrix; empty without registration.
+@dataclass(frozen=True)
+class Registered:
+    """One image's transform, what it was made from, and its QC (`record`: what its JSON stores)."""
+
+    transform: ToMNI
+    record: dict[str, Any]
+    reused: bool = False
+
+
+def _key(kind: str, reference_path: Any) -> dict[str, Any]:
+    from pds_mri.io.transform_files import reference_record
+    from pds_mri.preprocess.registration import SEED, TEMPLATE_MM
+
+    return {
+        "Registration": kind,
+        "Reference": reference_record(reference_path),
+        "Template": f"nilearn MNI152 T1 at {TEMPLATE_MM:g} mm",
+        "Seed": SEED,
+    }
+
+
+def _register(img: Any, path: Any, kind: str, what: str, names: list[str], previous: Path | None) -> Registered:
+    """The transform of one reference image: the earlier run's (any of `names` in `previous` with an equal cache
+    key), else a new registration with its QC."""
+    from pds_mri.io.transform_files import cached
+    from pds_mri.preprocess.registration import dice, estimate, qc, reference_image
+
+    key = _key(kind, path)
+    for name in names:
+        found = cached(previous, name, key)
+        if found is not None:
+            transform, payload = found
+            kept = {k: payload.get(k) for k in ("QC", "Dice", "Via")}
+            return Registered(transform, key | kept, reused=True)
+    reference = reference_image(img)
+    transform = estimate(reference, kind)
+    scores = {"QC": round(qc(reference, transform), 4), "Dice": round(dice(reference, transform), 4)}
+    return Registered(transform, key | scores | {"Via": what})
+
+
+def register_subject(
+    data: Any, registration: str, row: dict, names: dict[str, str] | None = None, previous: Path | None = None
+) -> dict[str, Registered]:
+    """Per image kind (fmri, dmri, t1w), its registration; empty without one. `names`: where each kind's JSON
+    is stored (relative to the prepared dir); `previous`: the prepared dir of an earlier run, whose transforms
+    made from the same image are re-used.
 
     With a T1w, its registration places every image of the subject (one session shares the scanner frame);
     without one, or when the row's images come from different sessions (io/sessions.py), each image is
     registered on its own (the T1w on itself). Fills row's registration columns."""
-    from pds_mri.preprocess.registration import estimate_to_mni, qc, reference_image
-
-    row.update({"registration": "none", "registration_qc": "", "fmri_xfm": "", "dmri_xfm": ""})
+    row.update({"registration": "none", "registration_qc": "", "registration_dice": "", "fmri_xfm": "", "dmri_xfm": ""})
     if registration == "none":
         return {}
-    images = {"fmri": data.bold_img, "dmri": data.dwi_img}
-    one_frame = getattr(getattr(data, "inputs", None), "one_session", True)
+    names = names or {}
+    if registration == "auto":
+        given = _derivative_transforms(data)
+        if given:
+            _fill(
+                row,
+                given,
+                "derivatives transform ("
+                + ", ".join(sorted({str(given[m].record["Via"]) for m in ("fmri", "dmri") if m in given}))
+                + ")",
+            )
+            return given
+        registration = "affine"
+    inputs = getattr(data, "inputs", None)
+    paths = {k: getattr(inputs, a, None) for k, a in (("fmri", "bold"), ("dmri", "dwi"), ("t1w", "t1w"))}
+    images = {m: img for m, img in (("fmri", data.bold_img), ("dmri", data.dwi_img)) if img is not None}
+    one_frame = getattr(inputs, "one_session", True)
+    label = "SyN" if registration == "syn" else "affine"
     if data.t1w_img is not None and one_frame:
-        reference = reference_image(data.t1w_img)
-        matrix = estimate_to_mni(reference)
-        row["registration"], row["registration_qc"] = "affine via T1w", round(qc(reference, matrix), 4)
-        return {"t1w": matrix, **{m: matrix for m, img in images.items() if img is not None}}
-    out, scores = {}, []
-    for m, img in images.items():
-        if img is not None:
-            reference = reference_image(img)
-            out[m] = estimate_to_mni(reference)
-            scores.append(qc(reference, out[m]))
-    row["registration"] = "affine via " + " and ".join(f"mean {'BOLD' if m == 'fmri' else 'DWI'}" for m in out)
-    if data.t1w_img is not None:  # sessions differ: the T1w (for the tissue maps) is placed by its own registration
-        reference = reference_image(data.t1w_img)
-        out["t1w"] = estimate_to_mni(reference)
-        scores.append(qc(reference, out["t1w"]))
-        row["registration"] += " and T1w, each on its own (the images come from different sessions)"
-    row["registration_qc"] = round(min(scores), 4)
+        shared = [names[k] for k in (*images, "t1w") if k in names]
+        done = _register(data.t1w_img, paths["t1w"], registration, "T1w", shared, previous)
+        out = {"t1w": done, **dict.fromkeys(images, done)}
+        row["registration"] = f"{label} via T1w"
+    else:
+        out = {
+            m: _register(img, paths[m], registration, _IMAGE[m], [names.get(m, "")], previous)
+            for m, img in images.items()
+        }
+        row["registration"] = f"{label} via " + " and ".join(_IMAGE[m] for m in out)
+        if data.t1w_img is not None:  # sessions differ: the T1w (for the tissue maps) is placed by its own registration
+            out["t1w"] = _register(data.t1w_img, paths["t1w"], registration, "T1w", [names.get("t1w", "")], previous)
+            row["registration"] += " and T1w, each on its own (the images come from different sessions)"
+    _fill(row, out, row["registration"])
     return out
 
 
-def xfm_json(matrix: np.ndarray, row: dict) -> dict:
+def _fill(row: dict, out: dict[str, Registered], label: str) -> None:
+    row["registration"] = label
+    kept = list(out.values())
+    row["registration_qc"] = min(float(r.record["QC"]) for r in kept if "QC" in r.record)
+    row["registration_dice"] = min(float(r.record["Dice"]) for r in kept if "Dice" in r.record)
+
+
+def _derivative_transforms(data: Any) -> dict[str, Registered]:
+    """Every image's fMRIPrep/QSIPrep transform, when each image of the row has one ({} otherwise: a row is
+    placed one way, not half by the derivative and half by ANTs); the T1w shares its frame's transform."""
+    from pds_mri.preprocess import derivative_transforms
+    from pds_mri.preprocess.registration import dice, qc, reference_image
+
+    inputs = getattr(data, "inputs", None)
+    images = {
+        m: (img, getattr(inputs, a, None))
+        for m, img, a in (("fmri", data.bold_img, "bold"), ("dmri", data.dwi_img, "dwi"))
+        if img is not None
+    }
+    out: dict[str, Registered] = {}
+    for m, (img, path) in images.items():
+        found = derivative_transforms.find(path)
+        if found is None:
+            return {}
+        transform, source = found
+        reference = reference_image(img)
+        scores = {"QC": round(qc(reference, transform), 4), "Dice": round(dice(reference, transform), 4)}
+        record = {"Registration": "derivatives", "Reference": {"Path": str(Path(source).resolve())}} | scores
+        out[m] = Registered(transform, record | {"Via": Path(source).name})
+    if data.t1w_img is not None:  # the tissue maps need the T1w placed too: its own frame's transform, or ANTs
+        t1w = derivative_transforms.find(getattr(inputs, "t1w", None), default_space="T1w")
+        if t1w is None:
+            return {}
+        out["t1w"] = Registered(t1w[0], {"Registration": "derivatives", "Via": t1w[1].name})
+    return out
+
+
+def xfm_record(registered: Registered, row: dict) -> dict[str, Any]:
+    """The fields of a registration JSON besides the transform itself (io/transform_files.transform_json)."""
+    kind = registered.record["Registration"]
     return {
-        "Description": "affine mapping this subject's native world coordinates (RAS mm) to MNI152NLin2009cAsym "
-        "(RAS mm): x_mni = M @ [x, y, z, 1]; the native maps keep their own affine",
-        "Matrix": np.asarray(matrix).round(8).tolist(),
-        "Method": row["registration"] + " (ANTsPy antsRegistration Affine, Mattes MI, to nilearn's MNI152 T1 "
-        "template at 4 mm)",
-        "QC": row["registration_qc"],
+        "Method": f"{row['registration']} ({METHOD[kind]}"
+        + (")" if kind == "derivatives" else ", to nilearn's MNI152 T1 template at 4 mm)"),
+        **registered.record,
     }

@@ -5,7 +5,8 @@ entity in the file names (sessions, spaces) changes nothing. A file the row list
 unreadable becomes a flag and a problem note, never an exception.
 
 Numbers: the registration QC that `pds prepare` recorded (Pearson r of the registered reference with the
-template, when it registered) and, per modality, the Dice overlap of the model-grid brain mask with nilearn's
+template, and the Dice overlap of the reference's brain mask carried into MNI with the template's brain mask,
+when it registered) and, per modality, the Dice overlap of the model-grid brain mask with nilearn's
 MNI152 brain mask resampled onto that grid: a map placed in the wrong position (an unregistered scanner-space
 input), cropped or badly masked overlaps the template brain poorly whatever its registration column says.
 """
@@ -25,7 +26,7 @@ import numpy as np
 from pds_mri.domain import MODALITIES
 from pds_mri.errors import PdsError
 from pds_mri.io.layout import inside, key_of
-from pds_mri.preprocess.registration import MIN_QC
+from pds_mri.preprocess.registration import MIN_DICE, MIN_QC
 
 #: Below this Dice of the grid brain mask with the MNI152 brain mask a subject is flagged (a heuristic: the
 #: simulated cohort's subjects lie at 0.86-0.98 on the tiny test grids; a head shifted by ~2 cm falls below).
@@ -40,6 +41,7 @@ class SubjectQC:
     label: str
     row: Mapping[str, Any]
     registration_qc: float | None = None
+    registration_dice: float | None = None  # prepare's overlap of the registered brain mask with MNI152's
     dice: dict[str, float | None] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)  # flags from the numbers and the row
     problems: dict[str, str] = field(default_factory=dict)  # cohort column -> why its file cannot be used
@@ -97,7 +99,12 @@ def as_float(value: Any) -> float | None:
 
 def subject_qc(prepared: Path, row: Mapping[str, Any]) -> SubjectQC:
     """Numbers and flags of one cohort.tsv row (reads its masks; every other file is only checked to exist)."""
-    qc = SubjectQC(subject_label(row), row, registration_qc=as_float(row.get("registration_qc")))
+    qc = SubjectQC(
+        subject_label(row),
+        row,
+        registration_qc=as_float(row.get("registration_qc")),
+        registration_dice=as_float(row.get("registration_dice")),
+    )
     for m in MODALITIES:
         if not row.get(m):
             qc.findings.append(f"no {LABELS[m]}")
@@ -113,6 +120,8 @@ def subject_qc(prepared: Path, row: Mapping[str, Any]) -> SubjectQC:
                 qc.problems[column] = f"{row.get(column)}: listed in cohort.tsv but missing"
     if qc.registration_qc is not None and qc.registration_qc < MIN_QC:
         qc.findings.append(f"poor registration (QC r {qc.registration_qc:.2f} < {MIN_QC})")
+    if qc.registration_dice is not None and qc.registration_dice < MIN_DICE:
+        qc.findings.append(f"poor registration (brain-mask Dice {qc.registration_dice:.2f} < {MIN_DICE})")
     for name, dice in qc.dice.items():
         if row.get(name) and dice is not None and dice < MIN_MNI_DICE:
             qc.findings.append(f"{LABELS[name]} mask overlaps the MNI brain poorly (Dice {dice:.2f} < {MIN_MNI_DICE})")

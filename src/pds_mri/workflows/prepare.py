@@ -24,7 +24,7 @@ from pds_mri.io.prepared_index import kept_rows
 from pds_mri.io.prepared_sidecars import dataset_links, grid_mask_sidecar, grid_tissue_sidecar
 from pds_mri.preprocess.atlas import write_atlas
 from pds_mri.preprocess.cohort_jobs import prepare_all
-from pds_mri.preprocess.registration import MIN_QC
+from pds_mri.preprocess.registration import MIN_DICE, MIN_QC
 from pds_mri.preprocess.subject_registration import SPACE_NOTE, resolve_registration
 from pds_mri.progress import console
 from pds_mri.provenance import dataset_generated_by
@@ -50,7 +50,7 @@ class PrepareOptions:
     omp_nthreads: int | None = None  # threads per worker; default: the available cores / n_jobs
     skip_invalid: bool = False
     extra: dict = field(default_factory=dict)
-    registration: str = "auto"  # auto | none | affine (preprocess/registration.py)
+    registration: str = "auto"  # auto | none | affine | syn (preprocess/registration.py)
 
 
 def resolve_config(options: PrepareOptions) -> Config:
@@ -159,6 +159,7 @@ def _prepare_staged(
             registration,
             options.omp_nthreads,
             dataset_links(options.bids_dir, options.derivatives),
+            out_dir if (out_dir / "cohort.tsv").is_file() else None,  # its transforms of unchanged images are re-used
         )
         _drop_invalid(subjects, failed, options.skip_invalid)
         write_atlas(stage, config)
@@ -178,12 +179,17 @@ def _finish(
     out_dir: Path, rows: list[dict], kept: list[dict], config: Config, options: PrepareOptions, registration: str
 ) -> None:
     """The index and the directory's provenance, written last: a directory with cohort.tsv is complete."""
-    flagged = [r for r in rows if r.get("registration_qc") not in ("", None) and r["registration_qc"] < MIN_QC]
-    for r in flagged:
-        console.print(
-            f"[yellow]{layout.key_of(r)}: registration to MNI152 looks poor (QC r = {r['registration_qc']:.2f}"
-            f" < {MIN_QC}); check sub-X_desc-*_xfm.json and the maps before training on it"
-        )
+    for r in rows:
+        if r.get("registration_qc") not in ("", None) and r["registration_qc"] < MIN_QC:
+            console.print(
+                f"[yellow]{layout.key_of(r)}: registration to MNI152 looks poor (QC r = {r['registration_qc']:.2f}"
+                f" < {MIN_QC}); check sub-X_desc-*_xfm.json and the maps before training on it"
+            )
+        if r.get("registration_dice") not in ("", None) and r["registration_dice"] < MIN_DICE:
+            console.print(
+                f"[yellow]{layout.key_of(r)}: registered brain mask overlaps the MNI152 brain mask poorly (Dice = "
+                f"{r['registration_dice']:.2f} < {MIN_DICE}); check the registration before training on it"
+            )
     index = sorted(rows + kept, key=lambda r: (r["participant_id"], layout.session_of(r) or ""))
     columns = layout.index_columns(layout.COHORT_COLUMNS, index, extra=(layout.PAIRING_COLUMN,))
     if layout.SESSION_COLUMN in columns:  # BIDS spelling: ses-Y, or n/a for a row without a session

@@ -32,7 +32,7 @@ from pds_mri.io.layout import key_of
 from pds_mri.io.run_layout import RunDir
 from pds_mri.io.synthesis_writer import (
     dataset_description,
-    native_to_mni_matrix,
+    native_to_mni_transform,
     synthesis_provenance,
     write_index,
     write_subject,
@@ -245,7 +245,7 @@ def preflight(in_dir: Path, row: dict, direction: str) -> None:
     from pds_mri.training.data import check_item_files, direction_modalities
 
     check_item_files(in_dir, row, direction, native=True)
-    native_to_mni_matrix(in_dir, row, direction_modalities(direction)[0])
+    native_to_mni_transform(in_dir, row, direction_modalities(direction)[0])  # with its warps, after SyN
 
 
 def _remove_if_failed(out_dir: Path, created: bool, outcome: dict) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pds_mri.domain import MODALITIES
 from pds_mri.errors import InputError, PdsError
-from pds_mri.preprocess.registration import MIN_QC
+from pds_mri.preprocess.registration import MIN_DICE, MIN_QC
 from pds_mri.report.format import sig
 from pds_mri.report.html import Markup, Page, definitions, details, link, note, paragraph, pre, table
 from pds_mri.report.prepared_qc import LABELS, MIN_MNI_DICE, SubjectQC, modalities, subject_qc
@@ -32,6 +32,7 @@ INDEX_COLUMNS = (
     "modalities",
     "registration",
     "registration QC",
+    "registration Dice",
     "tissue source",
     "fMRI mask Dice",
     "dMRI mask Dice",
@@ -119,6 +120,7 @@ def _index_row(qc: SubjectQC, href: str) -> dict[str, Any]:
         "modalities": modalities(qc.row),
         "registration": qc.row.get("registration") or "none",  # read_cohort reads a "none" cell as absent
         "registration QC": qc.registration_qc,
+        "registration Dice": qc.registration_dice,
         "tissue source": qc.row.get("tissue_source") or "n/a",
         "fMRI mask Dice": qc.dice.get("fmri"),
         "dMRI mask Dice": qc.dice.get("dmri"),
@@ -129,7 +131,9 @@ def _index_row(qc: SubjectQC, href: str) -> dict[str, Any]:
 def _how_to_read() -> str:
     return paragraph(
         f"Registration QC: the Pearson r of the registered reference with the MNI152 template that `pds prepare` "
-        f"recorded (only when it registered); flagged below {sig(MIN_QC)}. Mask Dice: the overlap of each "
+        f"recorded (only when it registered); flagged below {sig(MIN_QC)}. Registration Dice: the overlap of the "
+        f"registered reference's brain mask with the MNI152 brain mask; flagged below {sig(MIN_DICE)}. "
+        f"Mask Dice: the overlap of each "
         f"model-grid brain mask with nilearn's MNI152 brain mask on the same grid; flagged below "
         f"{sig(MIN_MNI_DICE)} (a misplaced, cropped or badly masked map). Open a subject for its maps on the "
         "template, its tissue maps and the registration check."

@@ -15,13 +15,13 @@ import numpy as np
 
 from pds_mri.domain import MODALITIES
 from pds_mri.io.layout import TISSUES, session_of
-from pds_mri.preprocess.registration import MIN_QC
+from pds_mri.preprocess.registration import MIN_DICE, MIN_QC
+from pds_mri.preprocess.transform import ToMNI
 from pds_mri.report.brain import Contour, Row, cut_coords, field_of_view, image, ortho_png, overlay_values, voxel_mm
 from pds_mri.report.format import sig
 from pds_mri.report.html import definitions, esc, note
 from pds_mri.report.html import image as figure
 from pds_mri.report.prepared_qc import LABELS, SubjectQC, cell_path, load_cell, modalities
-from pds_mri.report.read import read_json_or_none
 
 MASK_COLOUR, FOV_COLOUR, MNI_COLOUR = "lime", "orange", "red"
 
@@ -37,6 +37,7 @@ def summary_section(qc: SubjectQC) -> str:
         ("modalities", modalities(row)),
         ("registration", row.get("registration") or "none"),
         ("registration QC (r with the template)", sig(qc.registration_qc, 3)),
+        ("registration Dice (registered brain mask / MNI152 brain mask)", sig(qc.registration_dice, 3)),
         ("tissue source", row.get("tissue_source") or "n/a"),
     ]
     items += [(f"{LABELS[m]} brain mask / MNI152 brain Dice", sig(qc.dice.get(m), 3)) for m in MODALITIES]
@@ -120,7 +121,6 @@ def tissue_section(prepared: Path, qc: SubjectQC) -> str:
 
 def registration_section(prepared: Path, qc: SubjectQC) -> str:
     """The native maps placed in MNI152 (by the recorded transform, or as they are) under the MNI brain outline."""
-    from pds_mri.preprocess.registration import in_mni
     from pds_mri.report.brain import template_mask
 
     method = qc.row.get("registration") or "none"
@@ -132,15 +132,15 @@ def registration_section(prepared: Path, qc: SubjectQC) -> str:
             reason = qc.problems.get(f"{m}_native", "no native map")
             rows.append(Row(f"{label} native map", None, note=reason))
             continue
-        matrix, how = _transform(prepared, qc, m)
-        if matrix is None and how:
+        transform, how = _transform(prepared, qc, m)
+        if transform is None and how:
             rows.append(Row(f"{label} native map", None, note=how))
             continue
-        placed = in_mni(native, matrix) if matrix is not None else native
+        placed = _placed(native, transform)
         data = np.asarray(placed.dataobj, dtype=np.float32)
         data = data.mean(axis=3) if data.ndim == 4 else data
         low, high = _robust_range(data)
-        placement = "through the recorded transform" if matrix is not None else "as is"
+        placement = "through the recorded transform" if transform is not None else "as is"
         title = f"{label} native map placed in MNI152 {placement}"
         rows.append(
             Row(title, image(data, placed.affine), vmin=low, vmax=high,
@@ -153,33 +153,44 @@ def registration_section(prepared: Path, qc: SubjectQC) -> str:
         )
     else:
         intro = (
-            f"Registration: {method}, QC r {sig(qc.registration_qc, 3)} (flagged below {sig(MIN_QC)}). "
-            "Each native map placed in MNI152 by the recorded transform (the T1w's when the registration went "
-            "through it); the red outline (nilearn's MNI152 brain mask) should hug each brain."
+            f"Registration: {method}, QC r {sig(qc.registration_qc, 3)} (flagged below {sig(MIN_QC)}), brain-mask "
+            f"Dice with MNI152 {sig(qc.registration_dice, 3)} (flagged below {sig(MIN_DICE)}). Each native map "
+            "placed in MNI152 by the recorded transform (the T1w's when the registration went through it; "
+            "after SyN resampled through affine and warp); the red outline (nilearn's MNI152 brain mask) should "
+            "hug each brain."
         )
     cut = cut_coords(template_mask())
     return "<p>" + esc(intro) + "</p>" + _figure(rows, cut, f"{qc.label}: registration check", intro)
 
 
-def _transform(prepared: Path, qc: SubjectQC, m: str) -> tuple[np.ndarray | None, str]:
-    """(native → MNI matrix, '') from the row's xfm JSON; (None, '') when none is listed; (None, why) if unusable."""
+def _transform(prepared: Path, qc: SubjectQC, m: str) -> tuple[ToMNI | None, str]:
+    """(native → MNI transform, '') from the row's xfm JSON; (None, '') when none is listed; (None, why) if unusable."""
+    from pds_mri.io.transform_files import read_transform
+
     column = f"{m}_xfm"
     try:
         path = cell_path(prepared, qc.row, column)
-    except Exception as exc:
-        return None, str(exc)
-    if path is None:
-        return None, ""
-    payload = read_json_or_none(path)
-    try:
-        numeric = np.asarray(payload.get("Matrix") if isinstance(payload, dict) else None, dtype=np.float64)
-    except (TypeError, ValueError):
-        numeric = np.zeros(0)
-    if numeric.shape != (4, 4) or not np.all(np.isfinite(numeric)):
-        why = f"{qc.row.get(column)}: missing, unreadable or not a 4x4 Matrix"
+        if path is None:
+            return None, ""
+        return read_transform(prepared, str(path.relative_to(prepared))), ""
+    except Exception as exc:  # a damaged transform is a note on the page
+        why = f"{qc.row.get(column)}: missing, unreadable or not a 4x4 Matrix ({exc})"
         qc.problems.setdefault(column, why)
         return None, why
-    return numeric, ""
+
+
+def _placed(native: Any, transform: ToMNI | None) -> Any:
+    """The native map in MNI: as it is, its affine moved (affine registration), or resampled through the
+    affine and the warp (SyN) onto an MNI grid at its own voxel size."""
+    from pds_mri.preprocess.registration import mni_box
+    from pds_mri.preprocess.transform import in_mni, to_mni_space
+
+    if transform is None:
+        return native
+    if not transform.nonlinear:
+        return in_mni(native, transform.matrix)
+    affine, shape = mni_box(max(1.0, float(np.mean(native.header.get_zooms()[:3]))))
+    return to_mni_space(native, transform, affine, shape, "linear")
 
 
 def _robust_range(data: np.ndarray) -> tuple[float, float]:
