@@ -31,7 +31,9 @@ CHOICES = [
 
 def worker(bids_dir: Path, out_dir: Path, fmri_map: str, dmri_map: str, registration: str) -> None:
     from pds_mri.io.bids import discover
-    from pds_mri.workflows.prepare import PrepareOptions, prepare_subject, resolve_config, write_atlas
+    from pds_mri.preprocess.atlas import write_atlas
+    from pds_mri.preprocess.subject import prepare_subject
+    from pds_mri.workflows.prepare import PrepareOptions, resolve_config
 
     config = resolve_config(PrepareOptions(bids_dir, out_dir, fmri_map=fmri_map, dmri_map=dmri_map, preset="paper"))
     subject = discover(bids_dir)[0]
