@@ -64,6 +64,9 @@ COHORT_COLUMNS: tuple[str, ...] = (
 )
 #: The index column of a row's session (``ses-Y``; ``n/a`` for a row without one), right after participant_id.
 #: Indexes carry it only when some row has a session, so a dataset without sessions keeps its files unchanged.
+#: The prepared directory's index (one row per subject or subject-session) and its config.
+COHORT_TSV = "cohort.tsv"
+PREPARED_CONFIG = "config.yaml"
 SESSION_COLUMN = "session_id"
 #: cohort.tsv's last column when a row has a session: which session each image came from, when not its own.
 PAIRING_COLUMN = "pairing"
@@ -177,9 +180,9 @@ ATLAS_LABEL = "Dosenbach160"
 DERIVATIVES_BIDS_VERSION = "1.11.1"
 #: What `.bidsignore` of every output dataset lists: the files BIDS 1.11 has no place for.
 BIDSIGNORE: tuple[str, ...] = (
-    "cohort.tsv",  # pds index files (one row per subject; paths into the dataset)
+    COHORT_TSV,  # pds index files (one row per subject; paths into the dataset)
     SYNTH_TSV,
-    "config.yaml",
+    PREPARED_CONFIG,
     "*_boldmap.*",  # 3D fMRI maps: no BIDS suffix (see MAP_SUFFIX)
     "*_dwimap.*",
     "*_xfm.json",  # registrations: BIDS 1.11 defines no transform files (from-/to-/mode- are BEP014)

@@ -27,10 +27,10 @@ def kept_rows(
     under ``--session-label``, the rows of the sessions that were not asked for."""
     from pds_mri.io.tables import read_index
 
-    index = Path(out_dir) / "cohort.tsv"
+    index = Path(out_dir) / layout.COHORT_TSV
     if not participant_labels or not index.is_file():
         return []
-    old_config = Path(out_dir) / "config.yaml"
+    old_config = Path(out_dir) / layout.PREPARED_CONFIG
     if not old_config.is_file() or old_config.read_text(encoding="utf-8") != dump_config(config):
         raise InputError(
             old_config,

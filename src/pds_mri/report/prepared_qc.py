@@ -25,7 +25,7 @@ import numpy as np
 
 from pds_mri.domain import MODALITIES
 from pds_mri.errors import PdsError
-from pds_mri.io.layout import inside, key_of
+from pds_mri.io.layout import COHORT_TSV, inside, key_of
 from pds_mri.preprocess.registration import MIN_DICE, MIN_QC
 
 #: Below this Dice of the grid brain mask with the MNI152 brain mask a subject is flagged (a heuristic: the
@@ -63,7 +63,7 @@ def cell_path(prepared: Path, row: Mapping[str, Any], column: str) -> Path | Non
     value = row.get(column)
     if not value:
         return None
-    return inside(prepared, str(value), prepared / "cohort.tsv")
+    return inside(prepared, str(value), prepared / COHORT_TSV)
 
 
 def load_cell(prepared: Path, row: Mapping[str, Any], column: str, qc: SubjectQC) -> nib.Nifti1Image | None:

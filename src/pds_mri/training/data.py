@@ -27,6 +27,7 @@ from pds_mri.domain import DIRECTIONS, Modality
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.layout import (
     COHORT_COLUMNS,
+    COHORT_TSV,
     SESSION_COLUMN,
     check_participant_id,
     check_session_id,
@@ -41,7 +42,6 @@ from pds_mri.io.tables import read_index
 DIRECTION_CODES: dict[str, int] = {"fmri2dmri": 0, "dmri2fmri": 1}
 DIAGNOSIS_CODES: dict[str, int] = {"NC": 0, "MCI": 1, "AD": 2}
 UNKNOWN_DIAGNOSIS = -1
-COHORT_FILE = "cohort.tsv"
 # Columns the loaders need; the remaining COHORT_COLUMNS are descriptive.
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "participant_id",
@@ -80,7 +80,7 @@ def read_cohort(prepared_dir: str | os.PathLike[str]) -> list[Row]:
 
     A row is a (participant, session): `session_id` may be absent (a dataset without sessions, or an index
     written before sessions were read); each (participant, session) is listed once."""
-    path = Path(prepared_dir) / COHORT_FILE
+    path = Path(prepared_dir) / COHORT_TSV
     if not path.is_file():
         raise InputError(path, "cohort.tsv not found; is this a directory written by `pds prepare`?")
     raw_rows = read_index(path, REQUIRED_COLUMNS, f"expected the columns {list(COHORT_COLUMNS)} of `pds prepare`")
@@ -120,8 +120,8 @@ def resolve_cell(prepared_dir: Path, row: Mapping[str, Any], column: str) -> Pat
     rel = row.get(column)
     if not rel:
         state = "is empty" if column in row else "is missing"
-        raise InputError(prepared_dir / COHORT_FILE, f"{_name(row)}: column '{column}' {state}")
-    return inside(prepared_dir, str(rel), prepared_dir / COHORT_FILE)
+        raise InputError(prepared_dir / COHORT_TSV, f"{_name(row)}: column '{column}' {state}")
+    return inside(prepared_dir, str(rel), prepared_dir / COHORT_TSV)
 
 
 def _name(row: Mapping[str, Any]) -> str:
@@ -230,7 +230,7 @@ def load_direction_item(
     atlas = atlas or AtlasCache(prepared_dir)
     pid = _name(row)
     if not has_modality(row, src_mod):
-        raise InputError(prepared_dir / COHORT_FILE, f"{pid}: no {src_mod} map, cannot run {direction}")
+        raise InputError(prepared_dir / COHORT_TSV, f"{pid}: no {src_mod} map, cannot run {direction}")
 
     mask_path = resolve_cell(prepared_dir, row, f"{tgt_mod}_mask")
     reference, mask = _load_image(mask_path)
@@ -290,12 +290,10 @@ class PreparedCohort(Dataset):
             by_id = {key_of(r): r for r in rows}
             unknown = [p for p in row_ids if p not in by_id]
             if unknown:
-                raise PdsError(
-                    f"subject(s) {unknown} are not in {self.prepared_dir / COHORT_FILE} with both modalities"
-                )
+                raise PdsError(f"subject(s) {unknown} are not in {self.prepared_dir / COHORT_TSV} with both modalities")
             rows = [by_id[p] for p in row_ids]
         if not rows:
-            raise PdsError(f"no subject in {self.prepared_dir / COHORT_FILE} has both fMRI and dMRI maps")
+            raise PdsError(f"no subject in {self.prepared_dir / COHORT_TSV} has both fMRI and dMRI maps")
         self.rows = rows
         self.cache = cache  # per process: with DataLoader workers each worker holds its own cache
         self._atlas = AtlasCache(self.prepared_dir)

@@ -23,7 +23,7 @@ from pds_mri.domain import DIRECTIONS
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.atomic import output_lock, write_json
 from pds_mri.io.json_files import field, read_json
-from pds_mri.io.layout import key_of
+from pds_mri.io.layout import COHORT_TSV, key_of
 from pds_mri.io.nifti import load_nifti
 from pds_mri.io.run_layout import RunDir
 from pds_mri.progress import console
@@ -45,7 +45,7 @@ def run_calibrate(run_dir: Path, prepared_dir: Path, samples: int = 8, seed: int
     val = read_split(run_dir)["val"]
     if not val:
         raise PdsError(f"{run_dir}: the split has no validation subjects to fit the scale on")
-    index = read_index(prepared_dir / "cohort.tsv", ("participant_id",), "cohort")
+    index = read_index(prepared_dir / COHORT_TSV, ("participant_id",), "cohort")
     cohort = {key_of(r): r for r in index if r.get("participant_id")}  # split.json lists rows (sub-X[_ses-Y])
     started = time.perf_counter()
     directions: dict[str, Any] = {}

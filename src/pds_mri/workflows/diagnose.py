@@ -68,9 +68,9 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
     from pds_mri.evaluation.diagnosis import FeatureTable, check_folds
     from pds_mri.evaluation.diagnosis_cv import PROTOCOL_TEXT, run_protocols
     from pds_mri.evaluation.features import FeatureSpace, build_feature_space
-    from pds_mri.io.layout import inside, key_of
+    from pds_mri.io.layout import COHORT_TSV, inside, key_of
     from pds_mri.io.output_place import check_output_apart
-    from pds_mri.training.data import COHORT_FILE, diagnosis_code, read_cohort
+    from pds_mri.training.data import diagnosis_code, read_cohort
     from pds_mri.training.split import check_grouped
     from pds_mri.workflows.models import resolve_models
 
@@ -121,16 +121,14 @@ def run_diagnose(options: DiagnoseOptions) -> dict[str, Any]:
     kind = CLASSIFIERS.get(options.classifier).features
     spaces: dict[str, FeatureSpace] = {  # str keys: syntheses name their target modality as a str
         m: build_feature_space(
-            prepared, [inside(prepared, str(r[f"{m}_mask"]), prepared / COHORT_FILE) for r in rows], m, kind
+            prepared, [inside(prepared, str(r[f"{m}_mask"]), prepared / COHORT_TSV) for r in rows], m, kind
         )
         for m in MODALITIES
     }
     table = FeatureTable(ids, y)
     for m in MODALITIES:
         space = spaces[m]
-        table.blocks[m] = {
-            "real": _features(space, [inside(prepared, str(r[m]), prepared / COHORT_FILE) for r in rows])
-        }
+        table.blocks[m] = {"real": _features(space, [inside(prepared, str(r[m]), prepared / COHORT_TSV) for r in rows])}
     for (model, target), paths in sorted(syntheses.items()):
         block = np.full((len(ids), spaces[target].width), np.nan, dtype=np.float32)
         for s, path in paths.items():

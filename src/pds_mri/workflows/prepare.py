@@ -159,7 +159,7 @@ def _prepare_staged(
             registration,
             options.omp_nthreads,
             dataset_links(options.bids_dir, options.derivatives),
-            out_dir if (out_dir / "cohort.tsv").is_file() else None,  # its transforms of unchanged images are re-used
+            out_dir if (out_dir / layout.COHORT_TSV).is_file() else None,  # re-uses its transforms
         )
         _drop_invalid(subjects, failed, options.skip_invalid)
         write_atlas(stage, config)
@@ -194,8 +194,8 @@ def _finish(
     columns = layout.index_columns(layout.COHORT_COLUMNS, index, extra=(layout.PAIRING_COLUMN,))
     if layout.SESSION_COLUMN in columns:  # BIDS spelling: ses-Y, or n/a for a row without a session
         index = [{layout.PAIRING_COLUMN: "n/a", **layout.with_session(r)} for r in index]
-    write_tsv(out_dir / "cohort.tsv", index, columns)
-    write_text(out_dir / "config.yaml", dump_config(config))
+    write_tsv(out_dir / layout.COHORT_TSV, index, columns)
+    write_text(out_dir / layout.PREPARED_CONFIG, dump_config(config))
     write_json(out_dir / "dataset_description.json", _description(options, config, registration))
     write_text(out_dir / ".bidsignore", layout.bidsignore_text())
     for m in MODALITIES:  # BIDS-Derivatives: a custom space needs a SpatialReference (here, inherited)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pds_mri.errors import InputError, PdsError
 from pds_mri.io.json_files import read_json
+from pds_mri.io.layout import PREPARED_CONFIG
 from pds_mri.simulate.bids import GENERATOR as SIMULATOR
 
 
@@ -35,9 +36,9 @@ def prepared_preset(requested: str | None, prepared_dir: Path) -> str:
         return requested
     from pds_mri.config import load_own_config
 
-    path = Path(prepared_dir) / "config.yaml"
+    path = Path(prepared_dir) / PREPARED_CONFIG
     if not path.is_file():
-        raise PdsError(f"{prepared_dir}: not a prepared directory (config.yaml missing); run `pds prepare`")
+        raise PdsError(f"{prepared_dir}: not a prepared directory ({PREPARED_CONFIG} missing); run `pds prepare`")
     return load_own_config(path, "pds prepare").preset
 
 

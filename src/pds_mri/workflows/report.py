@@ -25,6 +25,7 @@ from pathlib import Path
 
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import write_text
+from pds_mri.io.layout import COHORT_TSV
 from pds_mri.io.run_layout import METRICS_JSON, SYNTH_TSV, BenchmarkDir, RunDir
 from pds_mri.progress import console
 from pds_mri.report.html import Page
@@ -36,7 +37,6 @@ from pds_mri.report.pages.synthesis import synthesis_page
 from pds_mri.report.provenance import about
 
 REPORT_NAME = "report.html"
-COHORT_FILE = "cohort.tsv"  # the prepared directory's index (io/layout.py)
 
 
 def run_report(path: Path, out: Path | None = None, syntheses: Sequence[Path] = ()) -> Path:
@@ -100,7 +100,7 @@ def detect_kind(path: Path) -> str:
         return "evaluation"
     if (path / SYNTH_TSV).is_file():
         return "synthesis"
-    if (path / COHORT_FILE).is_file():
+    if (path / COHORT_TSV).is_file():
         return "prepared"
     raise PdsError(
         f"{path}: neither a run directory (config.yaml + split.json from `pds train`), a benchmark directory "

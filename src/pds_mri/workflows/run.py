@@ -20,7 +20,7 @@ from pds_mri.config import Config, load_own_config
 from pds_mri.errors import InputError, PdsError
 from pds_mri.families.base import Synthesizer
 from pds_mri.io.json_files import field, read_json
-from pds_mri.io.layout import key_of
+from pds_mri.io.layout import PREPARED_CONFIG, key_of
 from pds_mri.io.run_layout import STAGES, RunDir
 from pds_mri.workflows.models import ModelSpec, model_spec, model_specs
 
@@ -140,7 +140,7 @@ def check_run_fits_input(run_dir: Path, run_config: Config, prepared_dir: Path) 
     kinds and the settings that change their values. Anything else would run, and be wrong."""
     from pds_mri.preprocess.maps import DMRI_MAPS, FMRI_MAPS
 
-    path = Path(prepared_dir) / "config.yaml"
+    path = Path(prepared_dir) / PREPARED_CONFIG
     if not path.is_file():
         raise InputError(prepared_dir, "not a prepared directory (config.yaml missing); run `pds prepare`")
     prepared = load_own_config(path, "pds prepare")

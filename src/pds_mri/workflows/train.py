@@ -19,7 +19,7 @@ from pds_mri.config import preset as load_preset
 from pds_mri.disease.run_priors import RunPriors
 from pds_mri.errors import PdsError
 from pds_mri.io.atomic import make_dir, write_json, write_text
-from pds_mri.io.layout import key_of
+from pds_mri.io.layout import PREPARED_CONFIG, key_of
 from pds_mri.io.run_layout import RunDir
 from pds_mri.progress import console
 from pds_mri.report.markdown.model_card import model_card
@@ -58,7 +58,7 @@ def resolve_train_config(options: TrainOptions) -> Config:
 
     name = prepared_preset(options.preset, options.prepared_dir)
     base = load_config(options.config, name) if options.config else load_preset(name)
-    prepared_cfg = Path(options.prepared_dir) / "config.yaml"
+    prepared_cfg = Path(options.prepared_dir) / PREPARED_CONFIG
     if not prepared_cfg.is_file():
         raise PdsError(f"{options.prepared_dir}: not a prepared directory (config.yaml missing); run `pds prepare`")
     prepared = load_own_config(prepared_cfg, "pds prepare")

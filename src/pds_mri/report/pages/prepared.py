@@ -19,6 +19,7 @@ from typing import Any
 
 from pds_mri.domain import MODALITIES
 from pds_mri.errors import InputError, PdsError
+from pds_mri.io.layout import COHORT_TSV, PREPARED_CONFIG
 from pds_mri.preprocess.registration import MIN_DICE, MIN_QC
 from pds_mri.report.format import sig
 from pds_mri.report.html import Markup, Page, definitions, details, link, note, paragraph, pre, table
@@ -52,7 +53,7 @@ def prepared_pages(path: Path, index_name: str) -> Iterator[tuple[str | None, Pa
     try:
         rows = read_cohort(path)
     except PdsError as exc:  # the report's one subject: refuse it rather than show a note
-        raise InputError(path / "cohort.tsv", f"not a readable `pds prepare` index ({exc})") from None
+        raise InputError(path / COHORT_TSV, f"not a readable `pds prepare` index ({exc})") from None
     folder = subjects_folder(index_name)
     qcs: list[tuple[SubjectQC, str]] = []
     for row in rows:
@@ -95,7 +96,7 @@ def index_page(path: Path, qcs: list[tuple[SubjectQC, str]], folder: str) -> Pag
     description = read_json_or_none(path / "dataset_description.json")
     if isinstance(description, dict):
         page.add("Provenance", _provenance(description))
-    config = read_text(path / "config.yaml")
+    config = read_text(path / PREPARED_CONFIG)
     if config:
         page.add("Config", pre(config))
     return page

@@ -21,7 +21,7 @@ import nibabel as nib
 import numpy as np
 
 from pds_mri.errors import PdsError
-from pds_mri.io.layout import inside, key_of
+from pds_mri.io.layout import COHORT_TSV, inside, key_of
 from pds_mri.io.run_layout import SYNTH_TSV
 from pds_mri.report.brain import Row, cut_coords, image, ortho_png
 from pds_mri.report.format import sig
@@ -138,9 +138,9 @@ def qc_rows(
 
     source, real, mask = None, None, None
     if cohort_row is not None and prepared is not None:
-        source_path = _cell(prepared, cohort_row, source_m, "cohort.tsv")
-        real_path = _cell(prepared, cohort_row, target_m, "cohort.tsv")
-        mask_path = _cell(prepared, cohort_row, f"{target_m}_mask", "cohort.tsv")
+        source_path = _cell(prepared, cohort_row, source_m, COHORT_TSV)
+        real_path = _cell(prepared, cohort_row, target_m, COHORT_TSV)
+        mask_path = _cell(prepared, cohort_row, f"{target_m}_mask", COHORT_TSV)
         source = _load(source_path) if source_path is not None and source_path.is_file() else None
         real = _load(real_path) if real_path is not None and real_path.is_file() else None
         mask = _load(mask_path) if mask_path is not None and mask_path.is_file() else None
