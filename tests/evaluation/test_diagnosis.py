@@ -66,6 +66,23 @@ def test_metrics_with_an_absent_class_and_empty_input() -> None:
     assert classification_metrics([], [], np.zeros((0, 3)))["accuracy"] is None
 
 
+def test_the_sessions_of_one_participant_get_no_confidence_interval() -> None:
+    """Four sessions of one participant: every participant resample is those same rows, so a CI would have no
+    width; with a second participant there is one again."""
+    y = np.array([0, 1, 1, 2])
+    proba = np.array([[0.7, 0.2, 0.1], [0.2, 0.6, 0.2], [0.5, 0.3, 0.2], [0.1, 0.2, 0.7]])
+    pred = proba.argmax(axis=1)
+    ids = [f"sub-01_ses-{i}" for i in range(4)]
+    one = classification_metrics(y, pred, proba, n_resamples=200, ids=ids)
+    assert one["accuracy"] == pytest.approx(0.75) and one["accuracy_ci"] is None
+    two = classification_metrics(y, pred, proba, n_resamples=200, ids=[*ids[:2], "sub-02_ses-1", "sub-02_ses-2"])
+    assert two["accuracy_ci"] is not None
+    result = {"participant_id": ids, "y_true": y, "y_pred": pred, "proba": proba}
+    other = {**result, "y_pred": np.array([0, 0, 1, 2]), "proba": proba[[0, 0, 1, 3]]}
+    paired = dx.paired_difference(result, other, n_resamples=200)
+    assert paired["balanced_accuracy"] is not None and paired["balanced_accuracy_ci"] is None
+
+
 @pytest.mark.parametrize("classifier", ["pca-svm", "logreg"])
 def test_real_to_real_learns_separable_classes(classifier: str) -> None:
     table = make_table()

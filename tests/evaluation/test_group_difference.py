@@ -47,6 +47,19 @@ def test_groups_too_small_are_left_out_and_nan_is_json_safe() -> None:
     assert json_safe({"x": float("nan"), "y": [float("inf"), 1.0]}) == {"x": None, "y": [None, 1.0]}
 
 
+def test_a_group_of_one_participant_is_left_out_however_many_sessions_it_has() -> None:
+    """Two sessions of one AD participant are one participant: the participant bootstrap would draw the same
+    AD mean every time and give a CI without the AD group's variation."""
+    real = {"sub-01_ses-1": 0.40, "sub-01_ses-2": 0.42, "sub-02": 0.5, "sub-03": 0.52, "sub-04": 0.49}
+    groups = {k: "AD" if k.startswith("sub-01") else "NC" for k in real}
+    assert contrast(real, real, groups, "AD", "NC", seed=0) is None
+    real |= {"sub-05_ses-1": 0.38, "sub-05_ses-2": 0.39}
+    groups |= {"sub-05_ses-1": "AD", "sub-05_ses-2": "AD"}
+    out = contrast(real, real, groups, "AD", "NC", seed=0)
+    assert out is not None
+    assert (out["n_case"], out["n_case_participants"], out["n_control"], out["n_control_participants"]) == (4, 2, 3, 3)
+
+
 def test_regional_means_use_the_mask_tissue_and_networks() -> None:
     shape = (6, 6, 4)
     mask = torch.zeros(1, *shape)

@@ -140,7 +140,8 @@ def statistics_text(seed: int) -> dict[str, str]:
         f"favour {REFERENCE})",
         "ci": f"{CONFIDENCE:.0%} percentile bootstrap of the mean difference, {N_RESAMPLES} resamples of "
         f"participants (a drawn participant brings all its sessions), numpy default_rng(seed={seed})",
-        "test": "two-sided Wilcoxon signed-rank (scipy.stats.wilcoxon, zero_method='wilcox')",
+        "test": "two-sided Wilcoxon signed-rank (scipy.stats.wilcoxon, zero_method='wilcox') of each participant's "
+        "mean difference (n in the comparisons counts subject-sessions)",
         "train_seconds": "optimiser-step time summed over training stages (excludes validation/checkpoints)",
         "synth_seconds_per_subject": "network time of one synthesis (sidecar SynthesisSeconds)",
         "parameters": "trained parameters of every part (PDS: denoiser, conditioning, pattern encoder, "

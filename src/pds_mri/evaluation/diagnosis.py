@@ -233,7 +233,8 @@ def classification_metrics(
     clusters = Clusters.of(range(n)) if ids is None else Clusters.of_keys(list(ids))
     draws = _bootstrap(clusters, n_resamples, seed, lambda idx: _metrics_batch(y_true[idx], y_pred[idx], proba[idx]))
     for m in METRIC_NAMES:
-        out[f"{m}_ci"] = None if n < 2 or out[m] is None else _percentile_ci(draws[m], confidence)
+        # fewer than 2 participants: every resample is the same rows, a CI would have no width
+        out[f"{m}_ci"] = None if len(clusters.members) < 2 or out[m] is None else _percentile_ci(draws[m], confidence)
     return out
 
 
@@ -305,9 +306,11 @@ def paired_difference(
         draw_a, draw_b = _metrics_batch(y[idx], pa[idx], qa[idx]), _metrics_batch(y[idx], pb[idx], qb[idx])
         return {m: draw_a[m] - draw_b[m] for m in metrics}
 
-    draws = _bootstrap(Clusters.of_keys(common), n_resamples, seed, differences)
+    clusters = Clusters.of_keys(common)
+    draws = _bootstrap(clusters, n_resamples, seed, differences)
     for m in metrics:
         diff = float(point_a[m][0] - point_b[m][0])
         out[m] = None if np.isnan(diff) else diff
-        out[f"{m}_ci"] = None if out[m] is None else _percentile_ci(draws[m], confidence)
+        too_few = len(clusters.members) < 2  # one participant's sessions: a CI without width
+        out[f"{m}_ci"] = None if out[m] is None or too_few else _percentile_ci(draws[m], confidence)
     return out

@@ -76,7 +76,7 @@ def run_protocols(
 
 
 def paired_comparisons(done: dict[str, tuple[Any, dict]], imputer: str, seed: int) -> list[dict[str, Any]]:
-    """The differences the targets are about, each with a paired bootstrap CI over subjects.
+    """The differences the targets are about, each with a paired bootstrap CI over participants.
 
     Every main protocol against real->real (all subjects); in each missing-modality group, imputation with
     `imputer` against dropping the incomplete subjects on the complete ones (the only subjects `drop` predicts),

@@ -79,17 +79,19 @@ def _means(values: np.ndarray, resamples: list[np.ndarray]) -> np.ndarray:
 def contrast(
     real: Mapping[str, float], synth: Mapping[str, float], groups: Mapping[str, str], case: str, control: str, seed: int
 ) -> dict[str, Any] | None:
-    """One region's case − control comparison over subjects (ids → value); None if a group has < 2 subjects."""
+    """One region's case − control comparison over rows (keys → value); None if a group has < 2 participants
+    (the bootstrap draws participants: one participant's sessions alone would give a zero-width CI)."""
     ids = [i for i in real if i in synth and np.isfinite(real[i]) and np.isfinite(synth[i])]
     cases = [i for i in ids if groups.get(i) == case]
     controls = [i for i in ids if groups.get(i) == control]
-    if len(cases) < MIN_PER_GROUP or len(controls) < MIN_PER_GROUP:
+    case_clusters, control_clusters = Clusters.of_keys(cases), Clusters.of_keys(controls)
+    if len(case_clusters.members) < MIN_PER_GROUP or len(control_clusters.members) < MIN_PER_GROUP:
         return None
     r_case, r_ctrl = np.array([real[i] for i in cases]), np.array([real[i] for i in controls])
     s_case, s_ctrl = np.array([synth[i] for i in cases]), np.array([synth[i] for i in controls])
     rng = np.random.default_rng(seed)
-    ia = Clusters.of_keys(cases).resample(rng, N_RESAMPLES, lambda idx: idx)  # whole participants
-    ib = Clusters.of_keys(controls).resample(rng, N_RESAMPLES, lambda idx: idx)
+    ia = case_clusters.resample(rng, N_RESAMPLES, lambda idx: idx)  # whole participants
+    ib = control_clusters.resample(rng, N_RESAMPLES, lambda idx: idx)
     boot_real = _means(r_case, ia) - _means(r_ctrl, ib)
     boot_synth = _means(s_case, ia) - _means(s_ctrl, ib)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -98,6 +100,8 @@ def contrast(
     return {
         "n_case": len(cases),
         "n_control": len(controls),
+        "n_case_participants": len(case_clusters.members),
+        "n_control_participants": len(control_clusters.members),
         "real_difference": diff_real,
         "real_difference_ci": _ci(boot_real),
         "synthetic_difference": diff_synth,
@@ -163,7 +167,8 @@ PROTOCOL = {
     "ci": f"{CONFIDENCE:.0%} percentile bootstrap, {N_RESAMPLES} resamples of participants within each group (a drawn "
     "participant brings all its sessions), the same resample for real and synthetic (paired ratio)",
     "cohens_d": "difference of means / pooled standard deviation (n - 1)",
-    "minimum": f"a contrast is reported when both groups have >= {MIN_PER_GROUP} subjects",
+    "minimum": f"a contrast is reported when both groups have >= {MIN_PER_GROUP} participants; n_case and "
+    "n_control count rows (subject-sessions), n_case_participants and n_control_participants participants",
 }
 
 

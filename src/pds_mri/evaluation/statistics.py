@@ -2,7 +2,7 @@
 
 Conventions: a difference is ``a − b`` for each key (subject × direction) present in both, so with ``a`` = PDS
 a positive PSNR/SSIM difference and a negative MAE difference favour PDS. The CI is the percentile bootstrap
-of the mean difference (resampling subjects with replacement, ``numpy.random.default_rng(seed)``); the
+of the mean difference (resampling keys with replacement, ``numpy.random.default_rng(seed)``); the
 p-value is the two-sided Wilcoxon signed-rank test of scipy (``zero_method='wilcox'``, exact for small n
 without ties, normal approximation otherwise — scipy's ``method='auto'``). Given ``cluster_of`` (keys are
 sessions), the bootstrap draws whole participants (evaluation/resampling.py) and the Wilcoxon test ranks each

@@ -83,13 +83,14 @@ STAGE1_LOSSES = {"l1": masked_l1, "l2": masked_mse}
 
 @fp32
 def weighted_l1(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
-    """Σ w·|pred − target| / Σ w for voxel weights ``w`` ≥ 0 (e.g. the disease-pattern map inside the brain)."""
+    """Each sample's Σ w·|pred − target| / Σ w, averaged over the batch, for voxel weights ``w`` ≥ 0 (e.g. the
+    disease-pattern map inside the brain); a sample without weight counts as 0 (`_weighted_mean`)."""
     return _weighted_mean((pred - target).abs(), weight)
 
 
 @fp32
 def weighted_mse(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
-    """Σ w·(pred − target)² / Σ w: :func:`weighted_l1`'s L2 form."""
+    """Each sample's Σ w·(pred − target)² / Σ w, averaged over the batch: :func:`weighted_l1`'s L2 form."""
     return _weighted_mean((pred - target) ** 2, weight)
 
 

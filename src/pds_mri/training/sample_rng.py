@@ -60,10 +60,6 @@ class SampleRng:
     def generators(self) -> list[torch.Generator]:
         return self._pool[: self._count]
 
-    def _check(self, shape: Sequence[int]) -> None:
-        if not shape or shape[0] != self._count:
-            raise ValueError(f"a per-sample draw needs shape (B={self._count}, ...), got {tuple(shape)}")
-
     def _empty(self, shape: Sequence[int], dtype: torch.dtype | None) -> Tensor:
         if not shape or shape[0] != self._count:
             raise ValueError(f"a per-sample draw needs shape (B={self._count}, ...), got {tuple(shape)}")

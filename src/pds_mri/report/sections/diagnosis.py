@@ -38,7 +38,7 @@ def diagnosis_section(path: Path) -> str:
             f"({class_counts(result.get('class_counts'))}); "
             f"folds: {(result.get('folds') or {}).get('source', 'n/a')}."
         ),
-        table(rows, caption="Out-of-fold NC / MCI / AD classification, 95 % bootstrap CIs over subjects"),
+        table(rows, caption="Out-of-fold NC / MCI / AD classification, 95 % bootstrap CIs over participants"),
     ]
     complete = [r for r in result["table"] if isinstance(r.get("on_complete_subjects"), dict)]
     if complete:
