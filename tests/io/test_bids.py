@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -217,3 +218,24 @@ def test_sessions_tsv_gives_each_row_its_visits_age_and_diagnosis(tmp_path: Path
     assert [r.diagnosis for r in rows] == ["NC", "MCI", "AD"]
     assert [r.age for r in rows] == [70.5, 73.5, 70.0]
     assert {r.sex for r in rows} == {"F"}
+
+
+def test_a_row_pairing_two_visits_with_different_diagnoses_has_no_diagnosis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ses-1 has only the BOLD (MCI), ses-2 only the DWI (AD): their one row mixes two visits, so neither
+    visit's label describes it."""
+    root = _two_visits(tmp_path / "bids")
+    shutil.rmtree(root / "sub-01/ses-3")
+    for image in (root / "sub-01/ses-1/dwi").iterdir():
+        image.unlink()
+    for image in (root / "sub-01/ses-2/func").iterdir():
+        image.unlink()
+    (root / "sub-01/sub-01_sessions.tsv").write_text(
+        "session_id\tacq_time\tage\tdiagnosis\nses-1\t2001-03-01T10:00:00\t70.5\tMCI\nses-2\t2004-03-01T10:00:00\t73.5\tAD\n"
+    )
+    rows = discover(root)
+    assert len(rows) == 1 and rows[0].bold_session == "ses-1" and rows[0].dwi_session == "ses-2"
+    assert rows[0].diagnosis is None
+    said = capsys.readouterr()
+    assert "visits diagnosed MCI (ses-1) and AD (ses-2)" in " ".join((said.out + said.err).split())

@@ -226,10 +226,14 @@ def _discover_bids(
         visits = _read_sessions_table(root, pid, diagnosis_column, diagnosis_map)
         acq_times = {ses: v["acq_time"] for ses, v in visits.items() if v["acq_time"] is not None}
         rows, notes = plan_sessions(pid, picks["bold"], picks["dwi"], picks["t1w"], acq_times)
-        report_session_notes(notes)
         for row in rows:
             bold, dwi = picks["bold"].get(row.bold), picks["dwi"].get(row.dwi)
             meta = _row_meta(participants.get(pid, {}), visits.get(row.session or "", {}))
+            mixed = _mixed_visit_diagnoses(visits, row.bold, row.dwi)
+            if mixed:  # the two maps of the row were made at visits with different diagnoses: no single label
+                meta["diagnosis"] = None
+                notes.append(f"{pid}: the row's fMRI and dMRI come from visits diagnosed {mixed}; its diagnosis is "
+                             "left unknown")  # fmt: skip
             subjects.append(
                 SubjectInputs(
                     participant_id=pid,
@@ -249,6 +253,7 @@ def _discover_bids(
                     t1w_session=session_of_image(row.t1w),
                 )
             )
+        report_session_notes(notes)
     return subjects
 
 
@@ -311,6 +316,18 @@ def _read_sessions_table(
             record["diagnosis"] = normalise_diagnosis(row.get(diagnosis_column), f"{path} line {line}", diagnosis_map)
         out[ses if ses.startswith("ses-") else f"ses-{ses}"] = record
     return out
+
+
+def _mixed_visit_diagnoses(visits: Mapping[str, Mapping[str, Any]], bold: str | None, dwi: str | None) -> str:
+    """'MCI (ses-1) and AD (ses-2)' when the BOLD and the DWI of a row come from sessions whose sessions.tsv
+    diagnoses differ; '' otherwise (one session, or a diagnosis missing at either visit)."""
+    sessions = [session_of_image(bold), session_of_image(dwi)]
+    if None in sessions or sessions[0] == sessions[1]:
+        return ""
+    labels = [visits.get(str(ses), {}).get("diagnosis") for ses in sessions]
+    if None in labels or labels[0] == labels[1]:
+        return ""
+    return " and ".join(f"{label} ({ses})" for label, ses in zip(labels, sessions, strict=True))
 
 
 def _row_meta(participant: Mapping[str, Any], visit: Mapping[str, Any]) -> dict[str, Any]:
