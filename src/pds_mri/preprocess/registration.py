@@ -53,6 +53,20 @@ ANTS_TRANSFORM: dict[str, str] = {"affine": "Affine", "syn": "antsRegistrationSy
 _LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
+def registration_findings(qc: float | None, dice: float | None, method: str) -> list[str]:
+    """What looks wrong with a row's registration (cohort.tsv's registration, _qc and _dice).
+
+    The correlation judges a T1w reference only: a mean BOLD or DWI has another contrast than the T1 template,
+    and its r stays near 0 even when it is placed right (−0.04 to 0.29 on the simulated cohort), so flagging it
+    would flag every subject without a T1w. The brain-mask Dice judges every reference."""
+    found = []
+    if qc is not None and qc < MIN_QC and method in ("affine via T1w", "SyN via T1w"):
+        found.append(f"poor registration (QC r {qc:.2f} < {MIN_QC})")
+    if dice is not None and dice < MIN_DICE:
+        found.append(f"poor registration (brain-mask Dice {dice:.2f} < {MIN_DICE})")
+    return found
+
+
 def declared_mni(path_name: str) -> bool:
     """Whether a file name declares an MNI152 space (BIDS ``space-`` entity), as fMRIPrep's outputs do."""
     return any(f"space-{s}" in path_name for s in MNI_SPACES)

@@ -26,7 +26,7 @@ import numpy as np
 from pds_mri.domain import MODALITIES
 from pds_mri.errors import PdsError
 from pds_mri.io.layout import COHORT_TSV, inside, key_of
-from pds_mri.preprocess.registration import MIN_DICE, MIN_QC
+from pds_mri.preprocess.registration import registration_findings
 
 #: Below this Dice of the grid brain mask with the MNI152 brain mask a subject is flagged (a heuristic: the
 #: simulated cohort's subjects lie at 0.86-0.98 on the tiny test grids; a head shifted by ~2 cm falls below).
@@ -118,10 +118,7 @@ def subject_qc(prepared: Path, row: Mapping[str, Any]) -> SubjectQC:
                 continue
             if path is not None and not path.is_file():
                 qc.problems[column] = f"{row.get(column)}: listed in cohort.tsv but missing"
-    if qc.registration_qc is not None and qc.registration_qc < MIN_QC:
-        qc.findings.append(f"poor registration (QC r {qc.registration_qc:.2f} < {MIN_QC})")
-    if qc.registration_dice is not None and qc.registration_dice < MIN_DICE:
-        qc.findings.append(f"poor registration (brain-mask Dice {qc.registration_dice:.2f} < {MIN_DICE})")
+    qc.findings += registration_findings(qc.registration_qc, qc.registration_dice, str(row.get("registration") or ""))
     for name, dice in qc.dice.items():
         if row.get(name) and dice is not None and dice < MIN_MNI_DICE:
             qc.findings.append(f"{LABELS[name]} mask overlaps the MNI brain poorly (Dice {dice:.2f} < {MIN_MNI_DICE})")

@@ -24,7 +24,7 @@ from pds_mri.io.prepared_index import kept_rows
 from pds_mri.io.prepared_sidecars import dataset_links, grid_mask_sidecar, grid_tissue_sidecar
 from pds_mri.preprocess.atlas import write_atlas
 from pds_mri.preprocess.cohort_jobs import prepare_all
-from pds_mri.preprocess.registration import MIN_DICE, MIN_QC
+from pds_mri.preprocess.registration import registration_findings
 from pds_mri.preprocess.subject_registration import SPACE_NOTE, resolve_registration
 from pds_mri.progress import console
 from pds_mri.provenance import dataset_generated_by
@@ -180,15 +180,11 @@ def _finish(
 ) -> None:
     """The index and the directory's provenance, written last: a directory with cohort.tsv is complete."""
     for r in rows:
-        if r.get("registration_qc") not in ("", None) and r["registration_qc"] < MIN_QC:
+        qc, dice = (None if r.get(c) in ("", None) else float(r[c]) for c in ("registration_qc", "registration_dice"))
+        for finding in registration_findings(qc, dice, str(r.get("registration", ""))):
             console.print(
-                f"[yellow]{layout.key_of(r)}: registration to MNI152 looks poor (QC r = {r['registration_qc']:.2f}"
-                f" < {MIN_QC}); check sub-X_desc-*_xfm.json and the maps before training on it"
-            )
-        if r.get("registration_dice") not in ("", None) and r["registration_dice"] < MIN_DICE:
-            console.print(
-                f"[yellow]{layout.key_of(r)}: registered brain mask overlaps the MNI152 brain mask poorly (Dice = "
-                f"{r['registration_dice']:.2f} < {MIN_DICE}); check the registration before training on it"
+                f"[yellow]{layout.key_of(r)}: {finding}; check its *_xfm.json and its QC page (`pds report`) "
+                "before training on it"
             )
     index = sorted(rows + kept, key=lambda r: (r["participant_id"], layout.session_of(r) or ""))
     columns = layout.index_columns(layout.COHORT_COLUMNS, index, extra=(layout.PAIRING_COLUMN,))

@@ -132,7 +132,8 @@ def _index_row(qc: SubjectQC, href: str) -> dict[str, Any]:
 def _how_to_read() -> str:
     return paragraph(
         f"Registration QC: the Pearson r of the registered reference with the MNI152 template that `pds prepare` "
-        f"recorded (only when it registered); flagged below {sig(MIN_QC)}. Registration Dice: the overlap of the "
+        f"recorded (only when it registered); flagged below {sig(MIN_QC)} for a T1w reference (a mean BOLD or DWI has "
+        f"another contrast: its r is low however it is placed). Registration Dice: the overlap of the "
         f"registered reference's brain mask with the MNI152 brain mask; flagged below {sig(MIN_DICE)}. "
         f"Mask Dice: the overlap of each "
         f"model-grid brain mask with nilearn's MNI152 brain mask on the same grid; flagged below "

@@ -153,7 +153,8 @@ def registration_section(prepared: Path, qc: SubjectQC) -> str:
         )
     else:
         intro = (
-            f"Registration: {method}, QC r {sig(qc.registration_qc, 3)} (flagged below {sig(MIN_QC)}), brain-mask "
+            f"Registration: {method}, QC r {sig(qc.registration_qc, 3)} (flagged below {sig(MIN_QC)} for a T1w "
+            "reference), brain-mask "
             f"Dice with MNI152 {sig(qc.registration_dice, 3)} (flagged below {sig(MIN_DICE)}). Each native map "
             "placed in MNI152 by the recorded transform (the T1w's when the registration went through it; "
             "after SyN resampled through affine and warp); the red outline (nilearn's MNI152 brain mask) should "
