@@ -39,7 +39,8 @@ def write_results(out_dir: Path, name: str, payload: dict, table: list[dict]) ->
     lines = [
         f"Measured {payload['machine']['date']} on {payload['machine']['cpu']} "
         f"({payload['machine']['cores']} cores), torch {payload['machine']['torch']}, "
-        f"load average {payload['machine'].get('load_average_1min', 'n/a')}.",
+        f"load average {payload['machine'].get('load_average_1min', 'n/a')}."
+        + (f" Command: `{payload['command']}`." if payload.get("command") else ""),
         "",
         "| " + " | ".join(columns) + " |",
         "|" + "|".join("---" for _ in columns) + "|",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -78,6 +79,10 @@ def main() -> None:
             print(rows[-1], flush=True)
     payload = {
         "benchmark": "prepare_speed",
+        "command": " ".join(
+            [f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"] * ("OMP_NUM_THREADS" in os.environ)
+            + ["python", "benchmarks/prepare_speed.py", *sys.argv[1:]]
+        ),
         "preset": "paper",
         "subject": "simulated, BOLD 64x64x36x200, DWI 96x96x60x65, T1w 2 mm",
         "target": "<= 20 s per subject on 2 cores with mean maps",
