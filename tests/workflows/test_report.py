@@ -17,6 +17,7 @@ from PIL import Image
 from test_evaluate import tiny_evaluated  # noqa: F401  (session fixture shared with test_evaluate)
 
 from pds_mri.cli import main
+from pds_mri.errors import PdsError
 from pds_mri.report.mosaic import mosaic_png
 from pds_mri.workflows.report import run_report
 
@@ -197,3 +198,37 @@ def test_diagnosis_section_shows_like_for_like_and_paired_differences(tmp_path: 
     ci = pair["balanced_accuracy_ci"]
     assert f"{pair['a']} − {pair['b']}" in text
     assert f"{pair['balanced_accuracy']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]" in text
+
+
+def test_prepared_report_refuses_a_pages_folder_it_did_not_write(prepared: Path, tmp_path: Path) -> None:
+    """--out study.html would replace study_subjects/: a folder of that name holding anything but its pages is
+    refused before any page is written."""
+    from pds_mri.workflows.report import write_prepared_report
+
+    theirs = tmp_path / "study_subjects"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    with pytest.raises(PdsError, match="not written by `pds report`"):
+        write_prepared_report(prepared, tmp_path / "study.html")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["notes.txt", "study_subjects"]
+    write_prepared_report(prepared, tmp_path / "qc.html")
+    write_prepared_report(prepared, tmp_path / "qc.html")  # its own folder is replaced
+    assert (tmp_path / "qc.html").is_file() and any((tmp_path / "qc_subjects").glob("*.html"))
+
+
+def test_a_prepared_report_failing_part_way_leaves_no_staging_folder(
+    prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pds_mri.workflows import report
+
+    pages = report.prepared_pages
+
+    def one_page_then_fail(path: Path, index_name: str):  # type: ignore[no-untyped-def]
+        first = next(iter(pages(path, index_name)))
+        yield first
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "prepared_pages", one_page_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        report.write_prepared_report(prepared, tmp_path / "qc.html")
+    assert list(tmp_path.iterdir()) == []

@@ -69,25 +69,43 @@ def run_report(path: Path, out: Path | None = None, syntheses: Sequence[Path] = 
     return out
 
 
+#: Written into the subject-page folder: a folder of that name without it (and with more than pages) is not ours.
+PAGES_MARKER = ".pds-report-pages"
+
+
 def write_prepared_report(path: Path, out: Path) -> None:
     """The subject pages into a fresh folder beside OUT (swapped in whole: no stale page of a subject that has
-    left the cohort), then the index OUT."""
+    left the cohort), then the index OUT. A folder of that name that `pds report` did not write is refused
+    before anything is written; a failure part-way leaves no staging folder behind."""
     folder = out.parent / subjects_folder(out.name)
+    if folder.exists() and not _our_pages(folder):
+        raise PdsError(f"{folder}: exists and was not written by `pds report` (it would be replaced by the subject "
+                       "pages); move it or choose another --out")  # fmt: skip
     staging = out.parent / f".{folder.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
-    for name, page in prepared_pages(path, out.name):
-        page.add("About", about(path, "prepared"))
-        if name is None:
+    try:
+        for name, page in prepared_pages(path, out.name):
+            page.add("About", about(path, "prepared"))
+            if name is not None:
+                write_text(staging / name, page.render())
+                continue
+            write_text(staging / PAGES_MARKER, f"subject pages of {out.name}, written by pds report\n")
             if folder.exists():
                 old = out.parent / f".{folder.name}.old"
                 shutil.rmtree(old, ignore_errors=True)
                 folder.rename(old)
                 shutil.rmtree(old, ignore_errors=True)
-            if staging.exists():
-                staging.rename(folder)
+            staging.rename(folder)
             write_text(out, page.render())
-        else:
-            write_text(staging / name, page.render())
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _our_pages(folder: Path) -> bool:
+    """Written by `pds report`: its marker, or (a folder from before the marker) nothing but HTML pages."""
+    if (folder / PAGES_MARKER).is_file():
+        return True
+    return folder.is_dir() and all(p.is_file() and p.suffix == ".html" for p in folder.iterdir())
 
 
 def detect_kind(path: Path) -> str:
