@@ -115,6 +115,8 @@ def test_a_new_report_replaces_the_subject_pages_of_an_old_one(
     (out.parent / "index_subjects" / "sub-gone.html").write_text("a subject of an older cohort")
     assert main(["report", str(copy), "--out", str(out)]) == 0
     name = f"{rows[2]['participant_id']}.html"
-    assert [p.name for p in (out.parent / "index_subjects").iterdir()] == [name]
+    from pds_mri.workflows.report import PAGES_MARKER
+
+    assert sorted(p.name for p in (out.parent / "index_subjects").iterdir()) == sorted([name, PAGES_MARKER])
     assert "../index.html" in parse_page(out.parent / "index_subjects" / name).links
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []  # no staging folder left
