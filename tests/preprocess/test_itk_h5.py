@@ -59,9 +59,7 @@ def test_ants_reads_the_same_file_the_same_way(composite: dict) -> None:
     native = composite["native"]
     for k in range(3):
         moving = ants.from_nibabel_nifti(nib.Nifti1Image(np.asarray(native.dataobj)[..., k], native.affine))
-        out = ants.apply_transforms(fixed, moving, [str(composite["path"])], interpolator="linear")
-        theirs = ants.to_nibabel_nifti(out) if hasattr(ants, "to_nibabel_nifti") else None
-        values = np.asarray(theirs.dataobj) if theirs is not None else out.numpy()
+        values = ants.apply_transforms(fixed, moving, [str(composite["path"])], interpolator="linear").numpy()
         assert np.abs(values.ravel() - composite["expected"][k]).max() < 1e-3, k
 
 
@@ -91,7 +89,7 @@ def test_the_reverse_file_gives_the_inverse_field(composite: dict) -> None:
     computed = load(composite["path"]).inverse_warp
     assert computed is not None
     diff = np.asarray(computed.dataobj) - np.asarray(with_reverse.inverse_warp.dataobj)
-    assert np.abs(diff).max() < 0.25 and np.abs(u).max() > 2.5  # linear interpolation on a 4 mm grid
+    assert np.abs(diff).max() < 0.25 and np.abs(u).max() > 2.0  # linear interpolation on a 4 mm grid
     # MNI -> native -> MNI through the whole transform: a native point comes back where it was
     transform = with_reverse
     on_mni = to_mni_space(composite["native"], transform, FIELD, SHAPE, "linear")

@@ -1,4 +1,4 @@
-"""fMRIPrep/QSIPrep transforms to MNI152, applied instead of registering again (read with nitransforms).
+"""fMRIPrep/QSIPrep transforms to MNI152, applied instead of registering again (ITK files).
 
 A derivative image in a non-MNI space (fMRIPrep ``space-T1w`` BOLD, QSIPrep ``space-ACPC`` / ``space-T1w`` DWI)
 lies in the frame of the subject's anatomical reference; the same derivative holds that frame's transform,
@@ -60,9 +60,11 @@ def reverse_file(forward: Path) -> Path | None:
     match = re.search(r"_from-([A-Za-z0-9]+)_to-" + TARGET + "_", name)
     if match is None:
         return None
-    reverse = Path(forward).with_name(
-        name.replace(f"_from-{match.group(1)}_to-{TARGET}_", f"_from-{TARGET}_to-{match.group(1)}_")
-    ).with_suffix(".h5")
+    reverse = (
+        Path(forward)
+        .with_name(name.replace(f"_from-{match.group(1)}_to-{TARGET}_", f"_from-{TARGET}_to-{match.group(1)}_"))
+        .with_suffix(".h5")
+    )
     return reverse if reverse.is_file() else None
 
 

@@ -68,7 +68,7 @@ def _field(group: object) -> Field:
     fixed, params = _read(group, "FixedParameters"), _read(group, "Parameters")
     if fixed.size != 18:
         raise UnusableTransform("its DisplacementFieldTransform is not 3D")
-    shape = tuple(int(round(s)) for s in fixed[:3])
+    shape = tuple(int(s) for s in np.rint(fixed[:3]))
     origin, spacing, direction = fixed[3:6], fixed[6:9], fixed[9:].reshape(3, 3)
     if params.size != 3 * int(np.prod(shape)):
         raise UnusableTransform(f"its displacement field has {params.size} values for a {shape} grid")

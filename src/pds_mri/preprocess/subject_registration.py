@@ -28,7 +28,8 @@ SPACE_NOTE = {
 METHOD = {
     "affine": "ANTsPy antsRegistration Affine, Mattes MI",
     "syn": "ANTsPy antsRegistrationSyNQuick[s]: rigid -> affine -> SyN, Mattes MI",
-    "derivatives": "the derivative's own ITK transform, read with nitransforms",
+    "derivatives": "the derivative's own ITK transform (an affine .txt read with nitransforms, or an .h5 "
+    "composite: affine + displacement field)",
 }
 _IMAGE = {"fmri": "mean BOLD", "dmri": "mean DWI", "t1w": "T1w"}
 
