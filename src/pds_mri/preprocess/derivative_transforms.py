@@ -1,4 +1,4 @@
-"""fMRIPrep/QSIPrep transforms to MNI152, applied instead of registering again (read with nitransforms).
+"""fMRIPrep/QSIPrep transforms to MNI152, applied instead of registering again (ITK files).
 
 A derivative image in a non-MNI space (fMRIPrep ``space-T1w`` BOLD, QSIPrep ``space-ACPC`` / ``space-T1w`` DWI)
 lies in the frame of the subject's anatomical reference; the same derivative holds that frame's transform,
@@ -6,8 +6,13 @@ lies in the frame of the subject's anatomical reference; the same derivative hol
 points to subject points (what resamples a subject image into MNI); nitransforms reads it into RAS, and its
 inverse is the subject → MNI matrix the rest of `pds prepare` uses.
 
-Only affine files are used here (an ITK .txt, or an .h5 holding one affine): a composite .h5 with a
-displacement field is left to ANTs (`find` returns None), so nothing is applied half.
+An ITK .txt affine (read with nitransforms), or an .h5 composite (preprocess/itk_h5.py): fMRIPrep's and
+QSIPrep's hold an affine and a SyN displacement field that acts on the MNI point first, native = A(y + u(y)),
+which is `ToMNI(matrix, warp)` as it is. Native-space outputs need the inverse field: the reverse file
+``from-MNI152NLin2009cAsym_to-{T1w|ACPC}_mode-image_xfm.h5`` when the derivative has it (its affine must be the
+forward's inverse), else the forward field inverted numerically (preprocess/field_inverse.py). A file that
+cannot be used entirely raises UnusableTransform, and the caller says so and registers with ANTs: nothing is
+applied half.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
+from pds_mri.preprocess.itk_h5 import LPS, Affine, Field, UnusableTransform, point_order
 from pds_mri.preprocess.transform import ToMNI
 
 FRAMES = ("T1w", "ACPC")
@@ -47,27 +54,103 @@ def transform_file(image: Path, default_space: str | None = None) -> Path | None
     return None
 
 
-def load(path: Path) -> ToMNI | None:
-    """The subject → MNI transform of an affine ITK file (None for a nonlinear one, or one nitransforms cannot
-    read: then `pds prepare` registers with ANTs)."""
+def reverse_file(forward: Path) -> Path | None:
+    """The derivative's reverse composite (``from-MNI152NLin2009cAsym_to-{T1w|ACPC}``) beside `forward`."""
+    name = Path(forward).name
+    match = re.search(r"_from-([A-Za-z0-9]+)_to-" + TARGET + "_", name)
+    if match is None:
+        return None
+    reverse = (
+        Path(forward)
+        .with_name(name.replace(f"_from-{match.group(1)}_to-{TARGET}_", f"_from-{TARGET}_to-{match.group(1)}_"))
+        .with_suffix(".h5")
+    )
+    return reverse if reverse.is_file() else None
+
+
+def _affine_txt(path: Path) -> ToMNI:
     import nitransforms as nt
 
     try:
-        affine = nt.linear.load(str(path), fmt="itk")
-        matrix = np.asarray(affine.matrix, dtype=np.float64)
-    except Exception:  # a composite transform with a warp, or an unreadable file
-        return None
+        matrix = np.asarray(nt.linear.load(str(path), fmt="itk").matrix, dtype=np.float64)
+    except Exception as err:
+        raise UnusableTransform(f"nitransforms cannot read it as an ITK affine ({type(err).__name__})") from None
     if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
-        return None
+        raise UnusableTransform("not a finite 4x4 affine")
     return ToMNI(np.linalg.inv(matrix))
 
 
-def find(image: Path | None, default_space: str | None = None) -> tuple[ToMNI, Path] | None:
-    """The derivative transform that places `image` in MNI, and its file; None when there is none to use."""
+def _split(order: list[Affine | Field], field_first: bool) -> tuple[np.ndarray, Field | None]:
+    """The composed LPS affine of a point-ordered chain and its one field, which must act first (forward file)
+    or last (reverse file): the only shapes an ``affine + displacement field`` ToMNI can hold."""
+    fields = [k for k, item in enumerate(order) if isinstance(item, Field)]
+    if len(fields) > 1:
+        raise UnusableTransform(f"it holds {len(fields)} displacement fields (one is supported)")
+    if fields and fields[0] != (0 if field_first else len(order) - 1):
+        where = "before" if field_first else "after"
+        raise UnusableTransform(f"its displacement field does not act {where} its affine (not supported)")
+    matrix = np.eye(4)
+    for item in order:
+        if isinstance(item, Affine):
+            matrix = item.lps @ matrix
+    field = order[fields[0]] if fields else None
+    return matrix, field if isinstance(field, Field) else None
+
+
+def _inverse_field(forward: Path, itk_forward: np.ndarray, warp: Field) -> nib.Nifti1Image:
+    """The reverse file's field when the derivative has one (its affine checked against the forward's), else
+    the forward field inverted by fixed-point iteration."""
+    from pds_mri.preprocess.field_inverse import TOLERANCE_MM, invert
+
+    reverse = reverse_file(forward)
+    if reverse is None:
+        inverse, residual = invert(warp.image)
+        if residual > TOLERANCE_MM:
+            raise UnusableTransform(
+                f"there is no from-{TARGET} reverse file and its displacement field does not invert (residual "
+                f"{residual:.2f} mm > {TOLERANCE_MM} mm)"
+            )
+        return inverse
+    try:
+        matrix, field = _split(point_order(reverse), field_first=False)
+    except UnusableTransform as err:
+        raise UnusableTransform(f"its reverse file {reverse.name}: {err}") from None
+    if field is None:
+        raise UnusableTransform(f"its reverse file {reverse.name} holds no displacement field")
+    product = matrix @ itk_forward
+    if not (np.allclose(product[:3, :3], np.eye(3), atol=1e-3) and np.allclose(product[:3, 3], 0, atol=0.05)):
+        raise UnusableTransform(f"the affine of its reverse file {reverse.name} is not the inverse of its own")
+    return field.image
+
+
+def load(path: Path) -> ToMNI:
+    """The subject → MNI transform of an ITK file: a .txt affine, or an .h5 composite of affines and at most one
+    displacement field acting first (fMRIPrep's and QSIPrep's); UnusableTransform says why not."""
+    if Path(path).suffix != ".h5":
+        return _affine_txt(Path(path))
+    itk, field = _split(point_order(Path(path)), field_first=True)  # MNI (LPS) -> subject (LPS)
+    matrix = np.linalg.inv(LPS @ itk @ LPS)
+    if not np.all(np.isfinite(matrix)):
+        raise UnusableTransform("its affine is singular")
+    if field is None:
+        return ToMNI(matrix)
+    return ToMNI(matrix, field.image, _inverse_field(Path(path), itk, field))
+
+
+def find(
+    image: Path | None, default_space: str | None = None, cache: dict[Path, ToMNI] | None = None
+) -> tuple[ToMNI, Path] | None:
+    """The derivative transform that places `image` in MNI, and its file; None when the derivative has none.
+    A file that is there but unusable raises UnusableTransform("<file>: <why>"). `cache`: files already read."""
     if image is None:
         return None
     path = transform_file(Path(image), default_space)
     if path is None:
         return None
-    transform = load(path)
-    return None if transform is None else (transform, path)
+    cache = {} if cache is None else cache
+    if path not in cache:
+        try:
+            cache[path] = load(path)
+        except UnusableTransform as err:
+            raise UnusableTransform(f"{path}: {err}") from None
+    return cache[path], path

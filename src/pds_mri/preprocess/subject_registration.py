@@ -28,7 +28,8 @@ SPACE_NOTE = {
 METHOD = {
     "affine": "ANTsPy antsRegistration Affine, Mattes MI",
     "syn": "ANTsPy antsRegistrationSyNQuick[s]: rigid -> affine -> SyN, Mattes MI",
-    "derivatives": "the derivative's own ITK transform, read with nitransforms",
+    "derivatives": "the derivative's own ITK transform (an affine .txt read with nitransforms, or an .h5 "
+    "composite: affine + displacement field)",
 }
 _IMAGE = {"fmri": "mean BOLD", "dmri": "mean DWI", "t1w": "T1w"}
 
@@ -152,7 +153,19 @@ def _fill(row: dict, out: dict[str, Registered], label: str) -> None:
 
 def _derivative_transforms(data: Any) -> dict[str, Registered]:
     """Every image's fMRIPrep/QSIPrep transform, when each image of the row has one ({} otherwise: a row is
-    placed one way, not half by the derivative and half by ANTs); the T1w shares its frame's transform."""
+    placed one way, not half by the derivative and half by ANTs); the T1w shares its frame's transform. A
+    transform file that is there but unusable is named in one warning line, and the row goes to ANTs."""
+    from pds_mri.preprocess.itk_h5 import UnusableTransform
+    from pds_mri.progress import console
+
+    try:
+        return _derivative_transforms_or_raise(data)
+    except UnusableTransform as err:
+        console.print(f"[yellow]derivative transform not used, registering with ANTs instead: {err}", soft_wrap=True)
+        return {}
+
+
+def _derivative_transforms_or_raise(data: Any) -> dict[str, Registered]:
     from pds_mri.preprocess import derivative_transforms
     from pds_mri.preprocess.registration import dice, qc, reference_image
 
@@ -163,8 +176,9 @@ def _derivative_transforms(data: Any) -> dict[str, Registered]:
         if img is not None
     }
     out: dict[str, Registered] = {}
+    read: dict[Path, ToMNI] = {}  # one file read once, though BOLD, DWI and T1w share it
     for m, (img, path) in images.items():
-        found = derivative_transforms.find(path)
+        found = derivative_transforms.find(path, cache=read)
         if found is None:
             return {}
         transform, source = found
@@ -173,7 +187,7 @@ def _derivative_transforms(data: Any) -> dict[str, Registered]:
         record = {"Registration": "derivatives", "Reference": {"Path": str(Path(source).resolve())}} | scores
         out[m] = Registered(transform, record | {"Via": Path(source).name})
     if data.t1w_img is not None:  # the tissue maps need the T1w placed too: its own frame's transform, or ANTs
-        t1w = derivative_transforms.find(getattr(inputs, "t1w", None), default_space="T1w")
+        t1w = derivative_transforms.find(getattr(inputs, "t1w", None), default_space="T1w", cache=read)
         if t1w is None:
             return {}
         out["t1w"] = Registered(t1w[0], {"Registration": "derivatives", "Via": t1w[1].name})
