@@ -60,6 +60,22 @@ def test_a_group_of_one_participant_is_left_out_however_many_sessions_it_has() -
     assert (out["n_case"], out["n_case_participants"], out["n_control"], out["n_control_participants"]) == (4, 2, 3, 3)
 
 
+def test_converters_are_drawn_once_for_both_groups() -> None:
+    """Six participants, each an NC then an AD visit 0.05 lower, people far apart (sd 0.1): every participant
+    resample keeps the within-person difference, so the CI is -0.05 exactly; resampling the two groups apart
+    would mix people and give a CI as wide as their spread."""
+    rng = np.random.default_rng(3)
+    base = 0.5 + 0.1 * rng.standard_normal(6)
+    real = {f"sub-{i}_ses-1": float(b) for i, b in enumerate(base)} | {
+        f"sub-{i}_ses-2": float(b) - 0.05 for i, b in enumerate(base)
+    }
+    groups = {k: "NC" if k.endswith("ses-1") else "AD" for k in real}
+    out = contrast(real, real, groups, "AD", "NC", seed=0)
+    assert out is not None and out["n_case_participants"] == out["n_control_participants"] == 6
+    low, high = out["real_difference_ci"]
+    assert low == pytest.approx(-0.05, abs=1e-9) and high == pytest.approx(-0.05, abs=1e-9)
+
+
 def test_regional_means_use_the_mask_tissue_and_networks() -> None:
     shape = (6, 6, 4)
     mask = torch.zeros(1, *shape)

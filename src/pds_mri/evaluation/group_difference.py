@@ -5,7 +5,8 @@ disease study measures. For each direction, region and contrast (AD − NC, MCI 
 *same* test subjects, the difference of group means of the regional mean intensity in the real maps and in
 the syntheses, Cohen's d of both, and the ratio synthetic / real of the unstandardised differences
 (1 = the disease signal kept, 0 = erased, > 1 = exaggerated), each with a percentile bootstrap CI that
-resamples subjects within each group (the same resample for real and synthetic, so the ratio is paired).
+resamples participants within each group (the same resample for real and synthetic, so the ratio is
+paired; participants with sessions in both groups are drawn once for both groups).
 
 Regions (on the target model grid, inside each subject's brain mask): the brain, the six Dosenbach
 networks (the union of their ROI spheres) and GM / WM / CSF (most probable class, probability > 0.5).
@@ -25,7 +26,7 @@ from torch import Tensor
 from pds_mri.evaluation.metrics import to_unit
 from pds_mri.evaluation.regions import region_masks
 from pds_mri.evaluation.resampling import Clusters
-from pds_mri.io.layout import NETWORKS, key_of
+from pds_mri.io.layout import NETWORKS, key_of, participant_of_key
 
 CONTRASTS = (("AD", "NC"), ("MCI", "NC"))
 N_RESAMPLES = 2000
@@ -90,10 +91,13 @@ def contrast(
     r_case, r_ctrl = np.array([real[i] for i in cases]), np.array([real[i] for i in controls])
     s_case, s_ctrl = np.array([synth[i] for i in cases]), np.array([synth[i] for i in controls])
     rng = np.random.default_rng(seed)
-    ia = case_clusters.resample(rng, N_RESAMPLES, lambda idx: idx)  # whole participants
-    ib = control_clusters.resample(rng, N_RESAMPLES, lambda idx: idx)
-    boot_real = _means(r_case, ia) - _means(r_ctrl, ib)
-    boot_synth = _means(s_case, ia) - _means(s_ctrl, ib)
+    if _shared_participants(cases, controls):
+        boot_real, boot_synth = _joint_bootstrap(cases, controls, (r_case, r_ctrl), (s_case, s_ctrl), rng)
+    else:  # independent groups: participants resampled within each group
+        ia = case_clusters.resample(rng, N_RESAMPLES, lambda idx: idx)  # whole participants
+        ib = control_clusters.resample(rng, N_RESAMPLES, lambda idx: idx)
+        boot_real = _means(r_case, ia) - _means(r_ctrl, ib)
+        boot_synth = _means(s_case, ia) - _means(s_ctrl, ib)
     with np.errstate(divide="ignore", invalid="ignore"):
         boot_ratio = boot_synth / boot_real
     diff_real, diff_synth = float(r_case.mean() - r_ctrl.mean()), float(s_case.mean() - s_ctrl.mean())
@@ -111,6 +115,39 @@ def contrast(
         "ratio": diff_synth / diff_real if diff_real != 0 else None,
         "ratio_ci": _ci(boot_ratio),
     }
+
+
+def _shared_participants(cases: Sequence[str], controls: Sequence[str]) -> bool:
+    """Whether a participant has rows in both groups (a converter: e.g. an NC and a later AD session)."""
+    return bool({participant_of_key(k) for k in cases} & {participant_of_key(k) for k in controls})
+
+
+def _joint_bootstrap(
+    cases: Sequence[str],
+    controls: Sequence[str],
+    real: tuple[np.ndarray, np.ndarray],
+    synth: tuple[np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Case − control mean differences of N_RESAMPLES resamples that draw participants once from both groups
+    together, each drawn participant bringing its case rows to the cases and its control rows to the controls.
+
+    A converter's two sessions are one person's: drawn apart (once per group) their correlation would be
+    ignored. A resample left without cases or without controls gives NaN (left out of the CI)."""
+    keys = [*cases, *controls]
+    clusters = Clusters.of_keys(keys)
+    n_case = len(cases)
+    values_real = np.concatenate(real)
+    values_synth = np.concatenate(synth)
+    out_real, out_synth = np.full(N_RESAMPLES, np.nan), np.full(N_RESAMPLES, np.nan)
+    draws = rng.integers(0, len(clusters.members), size=(N_RESAMPLES, len(clusters.members)))
+    for b, draw in enumerate(draws):
+        rows = np.concatenate([clusters.members[c] for c in draw])
+        case_rows, control_rows = rows[rows < n_case], rows[rows >= n_case]
+        if case_rows.size and control_rows.size:
+            out_real[b] = values_real[case_rows].mean() - values_real[control_rows].mean()
+            out_synth[b] = values_synth[case_rows].mean() - values_synth[control_rows].mean()
+    return out_real, out_synth
 
 
 def group_differences(rows: Sequence[Mapping[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
@@ -165,7 +202,9 @@ PROTOCOL = {
     "contrasts": [f"{a}-{b}" for a, b in CONTRASTS],
     "ratio": "synthetic difference / real difference (1 = kept, 0 = erased, > 1 = exaggerated)",
     "ci": f"{CONFIDENCE:.0%} percentile bootstrap, {N_RESAMPLES} resamples of participants within each group (a drawn "
-    "participant brings all its sessions), the same resample for real and synthetic (paired ratio)",
+    "participant brings all its sessions), the same resample for real and synthetic (paired ratio); when a "
+    "participant has sessions in both groups (a converter), participants are drawn once from both groups together, "
+    "each bringing its case and its control sessions",
     "cohens_d": "difference of means / pooled standard deviation (n - 1)",
     "minimum": f"a contrast is reported when both groups have >= {MIN_PER_GROUP} participants; n_case and "
     "n_control count rows (subject-sessions), n_case_participants and n_control_participants participants",
