@@ -152,3 +152,17 @@ def test_a_rerun_reuses_the_transforms(syn: dict[str, Path], tmp_path: Path, mon
     nib.save(nib.Nifti1Image(np.asarray(img.dataobj) * 1.01, img.affine, img.header), img.get_filename())
     with pytest.raises(Exception, match="cached"):
         _prepare(changed_bids, out, "syn")
+
+
+def test_re_preparing_affinely_leaves_no_syn_warp_behind(syn: dict[str, Path], tmp_path: Path) -> None:
+    """The second run writes no warps for its rows: the first run's would otherwise sit beside the new outputs."""
+    import shutil
+
+    out = tmp_path / "prepared"
+    shutil.copytree(syn["registered"], out)
+    assert list(out.rglob("*_xfm.nii.gz"))
+    _prepare(syn["bids"], out, "affine")
+    assert not list(out.rglob("*_xfm.nii.gz"))
+    rows = _rows(out)
+    assert {row["registration"] for row in rows} == {"affine via T1w"}
+    assert all((out / row["fmri_xfm"]).is_file() and (out / row["fmri"]).is_file() for row in rows if row["fmri"])

@@ -166,6 +166,7 @@ def _prepare_staged(
         # not a failed subject's leftovers
         folders = [*layout.ATLAS_DIRS, *(layout.row_folder(r["participant_id"], layout.session_of(r)) for r in rows)]
         files = [p for folder in folders for p in (stage / folder).rglob("*") if p.is_file()]
+        _remove_stale(out_dir, stage, [f for f in folders if f not in layout.ATLAS_DIRS], files)
         for path in sorted([*files, stage / layout.PATTERN_TABLE]):
             target = out_dir / path.relative_to(stage)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +174,18 @@ def _prepare_staged(
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return rows
+
+
+def _remove_stale(out_dir: Path, stage: Path, row_folders: list[str], new_files: list[Path]) -> None:
+    """Files an earlier run wrote for a row prepared again that this run does not write (e.g. the SyN warps
+    of a row now registered affinely): left, they would sit beside the new outputs as if they belonged."""
+    keep = {out_dir / p.relative_to(stage) for p in new_files}
+    for folder in row_folders:
+        old = out_dir / folder
+        for path in sorted(old.rglob("*")) if old.is_dir() else []:
+            nested = path.relative_to(old).parts[0].startswith("ses-") and not folder.count("/")
+            if path.is_file() and path not in keep and not nested:  # a session row's files are its own rows'
+                path.unlink()
 
 
 def _finish(
