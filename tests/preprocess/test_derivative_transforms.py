@@ -165,6 +165,21 @@ def test_the_transform_file_is_found_next_to_the_image(derived: dict[str, Path])
     assert transform_file(bold.with_name(bold.name.replace("space-T1w", "space-MNI152NLin2009cAsym"))) is None
 
 
+def test_a_session_image_finds_its_session_transform_else_the_subject_level_one(tmp_path: Path) -> None:
+    """fMRIPrep's longitudinal anatomy: one sub-X_from-T1w_to-... in sub-X/anat/ serves every session."""
+    bold = tmp_path / "sub-01" / "ses-2" / "func" / "sub-01_ses-2_task-rest_space-T1w_desc-preproc_bold.nii.gz"
+    bold.parent.mkdir(parents=True)
+    bold.touch()
+    subject_level = tmp_path / "sub-01" / "anat" / f"sub-01{XFM}"
+    subject_level.parent.mkdir(parents=True)
+    subject_level.touch()
+    assert transform_file(bold) == subject_level
+    session_level = tmp_path / "sub-01" / "ses-2" / "anat" / f"sub-01_ses-2{XFM}"
+    session_level.parent.mkdir(parents=True)
+    session_level.touch()
+    assert transform_file(bold) == session_level
+
+
 def test_composite_transforms_place_the_maps_without_ants(composite: dict[str, Path]) -> None:
     """fMRIPrep-style composites (affine + displacement field): the maps match the unmoved cohort's, and the
     prepared directory stores both fields."""

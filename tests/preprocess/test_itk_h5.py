@@ -131,3 +131,6 @@ def test_unusable_files_say_why(composite: dict, tmp_path: Path) -> None:
     )
     with pytest.raises(UnusableTransform, match="is not the inverse of its own"):
         load(composite["path"])
+    singular = np.zeros((4, 4))  # an affine of zeros: unusable (and named so), not a LinAlgError
+    with pytest.raises(UnusableTransform, match="singular"):
+        load(write_composite(tmp_path / "singular_xfm.h5", [singular]))

@@ -101,3 +101,27 @@ def test_auto_registers_unless_mni_is_declared(sim_bids: Path, moved: dict[str, 
     assert resolve_registration("none", moved["bids"], []) == "none"
     assert declared_mni("sub-01_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz")
     assert not declared_mni("sub-01_space-ACPC_desc-preproc_dwi.nii.gz")
+
+
+def test_two_registrations_in_a_fresh_process_are_identical() -> None:
+    """ITK takes its thread count from the first object a process makes; with several threads its metric sums
+    differ in rounding from run to run. A fresh process (no thread variable set, as under `pds prepare`)
+    registering the same image twice must get the same transform both times."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np, nibabel as nib
+from pds_mri.preprocess.registration import _template, estimate
+t1 = _template()[0]
+moved = nib.Nifti1Image(np.asarray(t1.dataobj), t1.affine @ np.array(
+    [[1, 0, 0, 7.0], [0, 1, 0, -5.0], [0, 0, 1, 4.0], [0, 0, 0, 1]]))
+a, b = estimate(moved, "syn"), estimate(moved, "syn")
+print(float(np.abs(a.matrix - b.matrix).max()), float(np.abs(a.warp.get_fdata() - b.warp.get_fdata()).max()))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    matrix_diff, warp_diff = map(float, done.stdout.splitlines()[-1].split())
+    assert matrix_diff == 0.0 and warp_diff == 0.0

@@ -38,19 +38,21 @@ def space_of(image: Path) -> str | None:
 
 def transform_file(image: Path, default_space: str | None = None) -> Path | None:
     """The derivative's transform for an image in a T1w/ACPC space (`default_space` for a name without one,
-    as fMRIPrep's own ``desc-preproc_T1w``): anat/ of its subject (or session) folder."""
+    as fMRIPrep's own ``desc-preproc_T1w``): anat/ of its session folder, else of its subject folder (fMRIPrep
+    keeps one subject-level anatomy, ``sub-X_from-T1w_to-…``, for all sessions of a longitudinal subject)."""
     space = space_of(image) or default_space
     if space not in FRAMES:
         return None
     name = Path(image).name
     prefix = name.split("_space-")[0] if "_space-" in name else name.split(".")[0]
     ents = dict(p.split("-", 1) for p in prefix.split("_") if "-" in p)
-    stem = "_".join(f"{k}-{ents[k]}" for k in ("sub", "ses") if k in ents)
+    stems = dict.fromkeys(["_".join(f"{k}-{ents[k]}" for k in ("sub", "ses") if k in ents), f"sub-{ents.get('sub')}"])
     for folder in (Path(image).parent.parent / "anat", Path(image).parent.parent.parent / "anat"):
-        for ext in (".h5", ".txt"):
-            candidate = folder / f"{stem}_from-{space}_to-{TARGET}_mode-image_xfm{ext}"
-            if candidate.is_file():
-                return candidate
+        for stem in stems:
+            for ext in (".h5", ".txt"):
+                candidate = folder / f"{stem}_from-{space}_to-{TARGET}_mode-image_xfm{ext}"
+                if candidate.is_file():
+                    return candidate
     return None
 
 
@@ -77,7 +79,18 @@ def _affine_txt(path: Path) -> ToMNI:
         raise UnusableTransform(f"nitransforms cannot read it as an ITK affine ({type(err).__name__})") from None
     if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
         raise UnusableTransform("not a finite 4x4 affine")
-    return ToMNI(np.linalg.inv(matrix))
+    return ToMNI(_inverse(matrix))
+
+
+def _inverse(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a file's affine; a singular one (e.g. all-zero parameters) is unusable, not a crash."""
+    try:
+        inverse = np.linalg.inv(matrix)
+    except np.linalg.LinAlgError:
+        raise UnusableTransform("its affine is singular") from None
+    if not np.all(np.isfinite(inverse)) or abs(np.linalg.det(matrix[:3, :3])) < 1e-9:
+        raise UnusableTransform("its affine is singular")
+    return inverse
 
 
 def _split(order: list[Affine | Field], field_first: bool) -> tuple[np.ndarray, Field | None]:
@@ -129,9 +142,7 @@ def load(path: Path) -> ToMNI:
     if Path(path).suffix != ".h5":
         return _affine_txt(Path(path))
     itk, field = _split(point_order(Path(path)), field_first=True)  # MNI (LPS) -> subject (LPS)
-    matrix = np.linalg.inv(LPS @ itk @ LPS)
-    if not np.all(np.isfinite(matrix)):
-        raise UnusableTransform("its affine is singular")
+    matrix = _inverse(LPS @ itk @ LPS)
     if field is None:
         return ToMNI(matrix)
     return ToMNI(matrix, field.image, _inverse_field(Path(path), itk, field))

@@ -72,6 +72,8 @@ def _field(group: object) -> Field:
     origin, spacing, direction = fixed[3:6], fixed[6:9], fixed[9:].reshape(3, 3)
     if params.size != 3 * int(np.prod(shape)):
         raise UnusableTransform(f"its displacement field has {params.size} values for a {shape} grid")
+    if min(shape) < 1 or not np.all(np.isfinite(fixed)) or abs(np.linalg.det(direction * spacing)) < 1e-9:
+        raise UnusableTransform("its displacement field's grid is degenerate (zero spacing or direction)")
     vectors = params.reshape(3, *shape, order="F")  # the vector index varies fastest, then x, y, z
     data = np.moveaxis(vectors, 0, -1)[:, :, :, None, :].astype(np.float32)
     lps = np.eye(4)

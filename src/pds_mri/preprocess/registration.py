@@ -113,12 +113,17 @@ def reference_image(img: nib.Nifti1Image) -> nib.Nifti1Image:
 
 @contextlib.contextmanager
 def _deterministic(seed: int) -> Iterator[None]:
-    """ANTs with a fixed seed and one ITK thread (see the module docstring); the previous settings restored."""
+    """ANTs with a fixed seed and one ITK thread (see the module docstring); the previous settings restored.
+
+    ITK reads its thread count once per process, when its first object is made (an ANTs image too): so the
+    variable is set before ANTs is imported here, and every ANTs object of a registration is made inside."""
+    key = "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"
+    before_env = os.environ.get(key)
+    os.environ[key] = "1"
     import ants.config
 
-    key = "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"
-    before_env, before_seed = os.environ.get(key), ants.config._random_seed
-    os.environ[key], ants.config._random_seed = "1", seed
+    before_seed = ants.config._random_seed
+    ants.config._random_seed = seed
     try:
         yield
     finally:
@@ -160,14 +165,14 @@ def _field(path: str) -> nib.Nifti1Image:
 
 def estimate(reference: nib.Nifti1Image, kind: str = "affine", seed: int = SEED) -> ToMNI:
     """Register ``reference`` (3D) to the MNI152 template: ``kind`` affine or syn (see the module)."""
-    import ants
-
     if kind not in ANTS_TRANSFORM:
         raise PdsError(f"unknown registration {kind!r} (choose {' or '.join(ANTS_TRANSFORM)})")
     template, _ = _template()
-    fixed = ants.from_nibabel_nifti(template)
-    moving = ants.from_nibabel_nifti(_as_float(reference))
-    with _deterministic(seed):
+    with _deterministic(seed):  # before the first ANTs object: ITK takes its thread count from it
+        import ants
+
+        fixed = ants.from_nibabel_nifti(template)
+        moving = ants.from_nibabel_nifti(_as_float(reference))
         result = ants.registration(fixed=fixed, moving=moving, type_of_transform=ANTS_TRANSFORM[kind])
     forward, inverse = list(result["fwdtransforms"]), list(result["invtransforms"])
     try:
