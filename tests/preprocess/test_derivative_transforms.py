@@ -245,3 +245,23 @@ def test_an_unreadable_composite_is_named_and_ants_registers(
     assert len(lines) == 1 and broken.name in lines[0] and "not a readable ITK transform file" in lines[0], lines
     (row,) = _rows(out)
     assert row["registration"] == "affine via T1w"
+
+
+def test_an_mni_bold_beside_a_t1w_frame_dwi_is_left_where_it_is(
+    derived: dict[str, Path], sim_bids: Path, tmp_path: Path
+) -> None:
+    """fMRIPrep's space-MNI152 BOLD with QSIPrep-style T1w-frame DWI: the DWI is placed by its transform, the
+    BOLD is not moved by it (nor by an ANTs registration of the row)."""
+    deriv = tmp_path / "mixed"
+    shutil.copytree(derived["deriv"], deriv)
+    for bold in deriv.rglob("*_space-T1w_desc-preproc_bold.nii.gz"):
+        original = next((sim_bids / bold.relative_to(deriv).parent).glob("*_bold.nii.gz"))  # unmoved, in MNI
+        bold.unlink()
+        shutil.copy(original, bold.with_name(bold.name.replace("space-T1w", "space-MNI152NLin2009cAsym")))
+    placed = grid_maps(_prepare_without_ants(deriv, tmp_path / "prepared"))
+    reference = grid_maps(derived["unmoved"])
+    for key in reference:
+        assert r(placed[key], reference[key]) >= 0.9, key
+    rows = _rows(tmp_path / "prepared")
+    assert all(row["registration"].endswith("fMRI as declared (space-MNI152)") for row in rows if row["fmri"])
+    assert all(not row["fmri_xfm"] for row in rows)

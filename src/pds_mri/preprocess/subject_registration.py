@@ -109,16 +109,16 @@ def register_subject(
     if registration == "none":
         return {}
     names = names or {}
+    declared = ""
     if registration == "auto":
+        data, declared = _without_declared_mni(data)
+        if data.bold_img is None and data.dwi_img is None:  # every image of the row declares MNI152
+            row["registration"] = "none" + declared
+            return {}
         given = _derivative_transforms(data)
         if given:
-            _fill(
-                row,
-                given,
-                "derivatives transform ("
-                + ", ".join(sorted({str(given[m].record["Via"]) for m in ("fmri", "dmri") if m in given}))
-                + ")",
-            )
+            via = ", ".join(sorted({str(given[m].record["Via"]) for m in ("fmri", "dmri") if m in given}))
+            _fill(row, given, f"derivatives transform ({via}){declared}")
             return given
         registration = "affine"
     inputs = getattr(data, "inputs", None)
@@ -140,8 +140,26 @@ def register_subject(
         if data.t1w_img is not None:  # sessions differ: the T1w (for the tissue maps) is placed by its own registration
             out["t1w"] = _register(data.t1w_img, paths["t1w"], registration, "T1w", [names.get("t1w", "")], previous)
             row["registration"] += " and T1w, each on its own (the images come from different sessions)"
-    _fill(row, out, row["registration"])
+    _fill(row, out, row["registration"] + declared)
     return out
+
+
+def _without_declared_mni(data: Any) -> tuple[Any, str]:
+    """The row's data without the images whose names declare an MNI152 space (an fMRIPrep ``space-MNI152…``
+    BOLD beside a QSIPrep ``space-ACPC`` DWI, say): those are already placed, and registering the row's other
+    images must not move them. Also the note for the row's registration column."""
+    import dataclasses
+
+    from pds_mri.preprocess.registration import declared_mni
+
+    inputs = getattr(data, "inputs", None)
+    kept = [m for m, a in (("fmri", "bold"), ("dmri", "dwi")) if getattr(data, f"{a}_img") is not None]
+    mni = [m for m in kept if declared_mni(Path(getattr(inputs, "bold" if m == "fmri" else "dwi") or "").name)]
+    if not mni or not dataclasses.is_dataclass(data):
+        return data, ""
+    emptied = {f"{'bold' if m == 'fmri' else 'dwi'}_img": None for m in mni}
+    note = "; " + " and ".join("fMRI" if m == "fmri" else "dMRI" for m in mni) + " as declared (space-MNI152)"
+    return dataclasses.replace(data, **emptied), note  # type: ignore[type-var]
 
 
 def _fill(row: dict, out: dict[str, Registered], label: str) -> None:
