@@ -36,8 +36,12 @@ def moved_copy(bids: Path, out: Path) -> Path:
     return out
 
 
+def cohort_rows(prepared: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader((prepared / "cohort.tsv").open(), delimiter="\t"))
+
+
 def grid_maps(prepared: Path) -> dict[tuple[str, str], np.ndarray]:
-    rows = list(csv.DictReader((prepared / "cohort.tsv").open(), delimiter="\t"))
+    rows = cohort_rows(prepared)
     out = {}
     for r in rows:
         for m in ("fmri", "dmri"):

@@ -4,7 +4,6 @@ and the maps match the unmoved cohort's; an unusable file is named in a warning 
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -20,7 +19,7 @@ from pds_mri.preprocess.transform import to_grid_via, to_native_via
 from pds_mri.workflows.prepare import PrepareOptions, run_prepare
 
 from ._itk import LPS, field_image, grid_points, inverse_of, tapered, write_composite
-from ._moved import grid_maps, move, r
+from ._moved import cohort_rows, grid_maps, move, r
 
 SUBJECTS = ("001", "003")
 XFM = "_from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm.txt"
@@ -142,16 +141,12 @@ def composite(sim_bids: Path, unmoved: Path, tmp_path_factory: pytest.TempPathFa
     return {"deriv": deriv, "prepared": _prepare_without_ants(deriv, root / "prepared"), "unmoved": unmoved}
 
 
-def _rows(prepared: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader((prepared / "cohort.tsv").open(), delimiter="\t"))
-
-
 def test_derivative_transforms_place_the_maps_without_ants(derived: dict[str, Path]) -> None:
     reference, placed = grid_maps(derived["unmoved"]), grid_maps(derived["prepared"])
     assert set(reference) == set(placed) and len(reference) == 2 * len(SUBJECTS)
     for key in reference:
         assert r(placed[key], reference[key]) >= 0.9, key
-    rows = list(csv.DictReader((derived["prepared"] / "cohort.tsv").open(), delimiter="\t"))
+    rows = cohort_rows(derived["prepared"])
     for row in rows:
         assert row["registration"].startswith("derivatives transform"), row["registration"]
         assert float(row["registration_dice"]) > MIN_DICE
@@ -187,7 +182,7 @@ def test_composite_transforms_place_the_maps_without_ants(composite: dict[str, P
     assert set(reference) == set(placed) and len(reference) == 2 * len(SUBJECTS)
     for key in reference:
         assert r(placed[key], reference[key]) >= 0.9, (key, r(placed[key], reference[key]))
-    for row in _rows(composite["prepared"]):
+    for row in cohort_rows(composite["prepared"]):
         assert row["registration"].startswith("derivatives transform"), row["registration"]
         assert float(row["registration_dice"]) > MIN_DICE
         xfm = json.loads((composite["prepared"] / row["dmri_xfm"]).read_text())
@@ -201,7 +196,7 @@ def test_the_warp_of_a_composite_matters(composite: dict[str, Path]) -> None:
     from pds_mri.preprocess.transform import ToMNI, to_grid_via
 
     grid = preset("cpu").grids.dmri
-    row = _rows(composite["prepared"])[0]
+    row = cohort_rows(composite["prepared"])[0]
     transform = read_transform(composite["prepared"], row["dmri_xfm"])
     native = nib.load(composite["prepared"] / row["dmri_native"])
     reference = grid_maps(composite["unmoved"])[(row["participant_id"], "dmri")]
@@ -220,7 +215,7 @@ def test_native_outputs_round_trip_through_the_composite(composite: dict[str, Pa
 
     grids = preset("cpu").grids
     prepared = composite["prepared"]
-    for row in _rows(prepared):
+    for row in cohort_rows(prepared):
         for m, grid in (("fmri", grids.fmri), ("dmri", grids.dmri)):
             transform = native_to_mni_transform(prepared, row, m)  # what `pds synthesize` writes native maps with
             assert transform is not None
@@ -243,7 +238,7 @@ def test_an_unreadable_composite_is_named_and_ants_registers(
     run_prepare(PrepareOptions(bids_dir=deriv, out_dir=out, preset="cpu", participant_labels=("001",)))
     lines = [line for line in capsys.readouterr().err.splitlines() if "derivative transform not used" in line]
     assert len(lines) == 1 and broken.name in lines[0] and "not a readable ITK transform file" in lines[0], lines
-    (row,) = _rows(out)
+    (row,) = cohort_rows(out)
     assert row["registration"] == "affine via T1w"
 
 
@@ -262,6 +257,6 @@ def test_an_mni_bold_beside_a_t1w_frame_dwi_is_left_where_it_is(
     reference = grid_maps(derived["unmoved"])
     for key in reference:
         assert r(placed[key], reference[key]) >= 0.9, key
-    rows = _rows(tmp_path / "prepared")
+    rows = cohort_rows(tmp_path / "prepared")
     assert all(row["registration"].endswith("fMRI as declared (space-MNI152)") for row in rows if row["fmri"])
     assert all(not row["fmri_xfm"] for row in rows)

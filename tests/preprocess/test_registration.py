@@ -25,6 +25,7 @@ from pds_mri.preprocess.registration import (
 from pds_mri.preprocess.subject_registration import resolve_registration
 from pds_mri.workflows.prepare import PrepareOptions, run_prepare
 
+from ._moved import cohort_rows
 from ._moved import grid_maps as _grid_maps
 from ._moved import move as _move
 from ._moved import moved_copy as _moved_copy
@@ -63,9 +64,7 @@ def test_moved_cohort_prepares_to_the_unmoved_maps(moved: dict[str, Path]) -> No
 
 
 def test_registration_is_recorded_per_subject(moved: dict[str, Path]) -> None:
-    import csv
-
-    rows = list(csv.DictReader((moved["registered"] / "cohort.tsv").open(), delimiter="\t"))
+    rows = cohort_rows(moved["registered"])
     for r in rows:
         assert r["registration"].startswith("affine via") and float(r["registration_qc"]) > 0.5
         assert float(r["registration_dice"]) > MIN_DICE
@@ -73,7 +72,7 @@ def test_registration_is_recorded_per_subject(moved: dict[str, Path]) -> None:
             if r[m]:
                 xfm = json.loads((moved["registered"] / r[f"{m}_xfm"]).read_text())
                 assert np.asarray(xfm["Matrix"]).shape == (4, 4)
-    plain = list(csv.DictReader((moved["unregistered"] / "cohort.tsv").open(), delimiter="\t"))
+    plain = cohort_rows(moved["unregistered"])
     assert all(r["registration"] == "none" and not r["fmri_xfm"] for r in plain)
 
 

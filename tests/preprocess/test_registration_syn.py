@@ -3,7 +3,6 @@ inverted for native outputs, and re-used by a re-run on the same images (no seco
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from pds_mri.preprocess.registration import estimate, reference_image
 from pds_mri.preprocess.transform import to_grid_via, to_mni_space, to_native_via
 from pds_mri.workflows.prepare import PrepareOptions, run_prepare
 
-from ._moved import grid_maps, move, moved_copy, r
+from ._moved import cohort_rows, grid_maps, move, moved_copy, r
 
 SUBJECTS = ("001", "003")
 
@@ -40,10 +39,6 @@ def syn(sim_bids: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
     }
 
 
-def _rows(prepared: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader((prepared / "cohort.tsv").open(), delimiter="\t"))
-
-
 def test_moved_cohort_prepares_to_the_unmoved_maps_through_syn(syn: dict[str, Path]) -> None:
     reference, registered = grid_maps(syn["unmoved"]), grid_maps(syn["registered"])
     assert set(reference) == set(registered) and len(reference) == 2 * len(SUBJECTS)
@@ -53,7 +48,7 @@ def test_moved_cohort_prepares_to_the_unmoved_maps_through_syn(syn: dict[str, Pa
 
 def test_syn_transforms_are_stored_and_listed(syn: dict[str, Path]) -> None:
     prepared = syn["registered"]
-    for row in _rows(prepared):
+    for row in cohort_rows(prepared):
         assert row["registration"] == "SyN via T1w" and float(row["registration_dice"]) > 0.5
         for m in ("fmri", "dmri"):
             xfm = json.loads((prepared / row[f"{m}_xfm"]).read_text())
@@ -69,7 +64,7 @@ def test_syn_transforms_are_stored_and_listed(syn: dict[str, Path]) -> None:
 def test_the_warp_changes_the_maps(syn: dict[str, Path]) -> None:
     """Applying only the affine part of the stored transform gives other maps: the warp is really applied."""
     prepared = syn["registered"]
-    row = _rows(prepared)[0]
+    row = cohort_rows(prepared)[0]
     transform = read_transform(prepared, row["dmri_xfm"])
     native = nib.load(prepared / row["dmri_native"])
     grid = nib.load(prepared / row["dmri_mask"])
@@ -113,7 +108,7 @@ def test_native_outputs_round_trip_through_the_inverse(syn: dict[str, Path]) -> 
 
     prepared = syn["registered"]
     grids = preset("cpu").grids
-    for row in _rows(prepared):
+    for row in cohort_rows(prepared):
         for m, grid in (("fmri", grids.fmri), ("dmri", grids.dmri)):
             transform = read_transform(prepared, row[f"{m}_xfm"])
             native = nib.load(prepared / row[f"{m}_native"])
@@ -163,6 +158,6 @@ def test_re_preparing_affinely_leaves_no_syn_warp_behind(syn: dict[str, Path], t
     assert list(out.rglob("*_xfm.nii.gz"))
     _prepare(syn["bids"], out, "affine")
     assert not list(out.rglob("*_xfm.nii.gz"))
-    rows = _rows(out)
+    rows = cohort_rows(out)
     assert {row["registration"] for row in rows} == {"affine via T1w"}
     assert all((out / row["fmri_xfm"]).is_file() and (out / row["fmri"]).is_file() for row in rows if row["fmri"])
