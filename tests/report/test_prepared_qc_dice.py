@@ -29,6 +29,7 @@ def test_the_correlation_judges_a_t1w_reference_only(tmp_path: Path) -> None:
     assert not any("QC r" in f for f in bold.flags)
     assert any("QC r" in f for f in t1w.flags)
     assert registration_findings(None, None, "affine via T1w") == []
+    assert registration_findings(low, None, "affine via T1w; fMRI as declared (space-MNI152)")  # a T1w reference
     assert registration_findings(low, MIN_DICE - 0.1, "affine via mean DWI") == [
         f"poor registration (brain-mask Dice {MIN_DICE - 0.1:.2f} < {MIN_DICE})"
     ]

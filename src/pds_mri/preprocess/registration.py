@@ -35,6 +35,7 @@ import numpy as np
 from scipy import ndimage
 
 from pds_mri.errors import PdsError
+from pds_mri.preprocess.masks import dice_coefficient
 from pds_mri.preprocess.transform import ToMNI, in_mni, to_mni_space
 
 MNI_SPACES = ("MNI152NLin2009cAsym", "MNI152NLin6Asym", "MNI152NLin2009aAsym", "MNI152Lin", "MNI")
@@ -60,7 +61,8 @@ def registration_findings(qc: float | None, dice: float | None, method: str) -> 
     and its r stays near 0 even when it is placed right (−0.04 to 0.29 on the simulated cohort), so flagging it
     would flag every subject without a T1w. The brain-mask Dice judges every reference."""
     found = []
-    if qc is not None and qc < MIN_QC and method in ("affine via T1w", "SyN via T1w"):
+    via = method.split(";")[0]  # a note may follow: "affine via T1w; fMRI as declared (space-MNI152)"
+    if qc is not None and qc < MIN_QC and via in ("affine via T1w", "SyN via T1w"):
         found.append(f"poor registration (QC r {qc:.2f} < {MIN_QC})")
     if dice is not None and dice < MIN_DICE:
         found.append(f"poor registration (brain-mask Dice {dice:.2f} < {MIN_DICE})")
@@ -229,9 +231,8 @@ def dice(reference: nib.Nifti1Image, transform: ToMNI | np.ndarray) -> float:
     """Dice of the reference's head mask, carried into MNI by the transform, with the template's brain mask."""
     _, mask = _template()
     mine = _on_template(head_mask(reference), transform, "nearest") > 0.5
-    theirs = np.asarray(mask.dataobj) > 0.5
-    total = int(mine.sum() + theirs.sum())
-    return 2.0 * float((mine & theirs).sum()) / total if total else 0.0
+    value = dice_coefficient(mine, np.asarray(mask.dataobj) > 0.5)
+    return 0.0 if value is None else value
 
 
 __all__ = ["ToMNI", "declared_mni", "dice", "estimate", "estimate_to_mni", "in_mni", "qc", "reference_image"]

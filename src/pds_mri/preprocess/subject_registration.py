@@ -61,7 +61,6 @@ class Registered:
 
     transform: ToMNI
     record: dict[str, Any]
-    reused: bool = False
 
 
 def _key(kind: str, reference_path: Any) -> dict[str, Any]:
@@ -88,7 +87,7 @@ def _register(img: Any, path: Any, kind: str, what: str, names: list[str], previ
         if found is not None:
             transform, payload = found
             kept = {k: payload.get(k) for k in ("QC", "Dice", "Via")}
-            return Registered(transform, key | kept, reused=True)
+            return Registered(transform, key | kept)
     reference = reference_image(img)
     transform = estimate(reference, kind)
     scores = {"QC": round(qc(reference, transform), 4), "Dice": round(dice(reference, transform), 4)}
