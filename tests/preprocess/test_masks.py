@@ -67,3 +67,13 @@ def test_map_without_contrast_falls_back_to_mni() -> None:
 def test_wrong_grid_is_an_error() -> None:
     with pytest.raises(ValueError, match="grid shape"):
         brain_mask(_img(np.ones((4, 4, 4))), GRID)
+
+
+def test_dice_coefficient_of_two_masks() -> None:
+    from pds_mri.preprocess.masks import dice_coefficient
+
+    a = np.zeros((4, 4, 4), bool)
+    b = np.zeros((4, 4, 4), bool)
+    assert dice_coefficient(a, b) is None
+    a[:2], b[1:3] = True, True  # 32 voxels each, 16 shared
+    assert dice_coefficient(a, b) == 0.5 and dice_coefficient(a, a) == 1.0

@@ -58,3 +58,9 @@ def brain_mask(map_img_on_grid: nib.Nifti1Image, grid: Grid) -> np.ndarray:
     if mask.sum() < MIN_FRACTION_OF_MNI * mni.sum():
         return mni.copy()
     return mask
+
+
+def dice_coefficient(a: np.ndarray, b: np.ndarray) -> float | None:
+    """2·|a ∩ b| / (|a| + |b|) of two boolean masks on one grid; None when both are empty."""
+    total = int(a.sum() + b.sum())
+    return 2.0 * float((a & b).sum()) / total if total else None

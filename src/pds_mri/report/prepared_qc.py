@@ -26,6 +26,7 @@ import numpy as np
 from pds_mri.domain import MODALITIES
 from pds_mri.errors import PdsError
 from pds_mri.io.layout import COHORT_TSV, inside, key_of
+from pds_mri.preprocess.masks import dice_coefficient
 from pds_mri.preprocess.registration import registration_findings
 
 #: Below this Dice of the grid brain mask with the MNI152 brain mask a subject is flagged (a heuristic: the
@@ -136,8 +137,7 @@ def mni_dice(mask_img: nib.Nifti1Image) -> float | None:
     data = data[..., 0] if data.ndim == 4 else data
     mine = data > 0.5
     reference = _mni_mask_on(tuple(mine.shape), np.asarray(mask_img.affine, dtype=np.float64).round(6).tobytes())
-    total = int(mine.sum() + reference.sum())
-    return 2.0 * float((mine & reference).sum()) / total if total else None
+    return dice_coefficient(mine, reference)
 
 
 @functools.lru_cache(maxsize=8)
